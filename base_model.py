@@ -1,0 +1,518 @@
+"""Models: the training, evaluation and prediction logic around a user's network.
+
+A ``def.py`` defines ``class Model(BaseModel)`` (or one of the predefined subclasses) whose
+``init_model(self)`` builds a network, a criterion and an optimizer from ``self.config`` and hands
+them to ``super().init_model(...)``. The loop is plain PyTorch split into steps a subclass can
+override::
+
+    run_epoch ─ train_epoch ─ train_step (zero_grad, forward, loss, backward, clip, step,
+              │                           constraints)
+              ├ evaluate ─ predict_batches
+              └ end_epoch (hook: schedulers, early stopping)
+
+Shapes: inputs are whatever the network takes (e.g. one-hot DNA, shape=(n, 4, 1, length) for the
+``Conv*Network`` classes); outputs are a tensor or a dict of tensors.
+"""
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import metrics
+
+
+class LabelShapeError(ValueError):
+    """The labels do not fit the network's output; the data, not one configuration, is wrong."""
+
+
+def resolve_device(device=None):
+    """``None`` means CUDA when available, else CPU."""
+    if device is None:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    return torch.device(device)
+
+
+def to_tensor(tree, device):
+    """numpy arrays (or dicts/lists of them) → tensors on ``device``; float64 becomes float32."""
+    if isinstance(tree, dict):
+        return {key: to_tensor(value, device) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(to_tensor(value, device) for value in tree)
+    tensor = tree if isinstance(tree, torch.Tensor) else torch.from_numpy(np.asarray(tree))
+    if tensor.dtype == torch.float64:
+        tensor = tensor.float()
+    return tensor.to(device, non_blocking=True)
+
+
+def to_numpy(tree):
+    """Tensors (or dicts of them) → numpy arrays on the CPU."""
+    if isinstance(tree, dict):
+        return {key: to_numpy(value) for key, value in tree.items()}
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().cpu().numpy()
+    return np.asarray(tree)
+
+
+def concat(parts):
+    """Concatenate a list of batches (arrays, tensors, or dicts of them) along the first axis."""
+    first = parts[0]
+    if isinstance(first, dict):
+        return {key: concat([part[key] for part in parts]) for key in first}
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts)
+    return np.concatenate(parts)
+
+
+def detach(tree):
+    if isinstance(tree, dict):
+        return {key: detach(value) for key, value in tree.items()}
+    return tree.detach()
+
+
+def rows(tree):
+    """Number of rows of a batch (array, tensor, or dict of them)."""
+    if isinstance(tree, dict):
+        return rows(next(iter(tree.values())))
+    return len(tree)
+
+
+def numel(tree):
+    if isinstance(tree, dict):
+        return sum(numel(value) for value in tree.values())
+    return int(np.prod(tree.shape))
+
+
+def split_batch(batch):
+    """A generator item is ``(x, y)`` or ``x`` alone; returns ``(x, y or None)``."""
+    if isinstance(batch, (tuple, list)):
+        if len(batch) != 2:
+            raise ValueError(f'a batch generator must yield (x, y) or x, got a '
+                             f'{type(batch).__name__} of {len(batch)} items')
+        return batch[0], batch[1]
+    return batch, None
+
+
+def iterate(generator, batch_size=None):
+    """Batches of ``generator``; one with ``batch_size=None`` is served in ``batch_size`` rows."""
+    if getattr(generator, 'batch_size', 0) is None and hasattr(generator, 'iter_batches'):
+        return generator.iter_batches(batch_size)
+    return iter(generator)
+
+
+def scalar_metrics(values, where):
+    """Check that a metrics dict holds scalars and return it with Python floats."""
+    if not isinstance(values, dict):
+        raise TypeError(f'{where} must return a dict of scalars, got {type(values).__name__}')
+    out = {}
+    for key, value in values.items():
+        try:
+            out[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f'{where} returned a non-scalar value for {key!r}: '
+                            f'{type(value).__name__}') from None
+    return out
+
+
+class BaseModel:
+    """Training, evaluation, prediction and checkpoint state of one configuration.
+
+    Subclasses implement ``init_model`` (build network, criterion, optimizer from
+    ``self.config`` and call ``super().init_model(...)``), ``train_metrics``, ``eval_metrics``
+    and ``get_hyperband_reward``.
+
+    Parameters
+    ----------
+    config: dict
+        One sampled configuration (``get_config()``), JSON-serialisable.
+    device: str, torch.device or None
+        None means CUDA when available, else CPU.
+
+    Class attributes a subclass may set
+    -----------------------------------
+    grad_clip_norm: float or None
+        Clip the gradients' total L2 norm to this value before every optimizer step.
+    max_train_metric_values: int
+        ``train_metrics`` gets the outputs of the epoch's first batches, up to this many values.
+    """
+
+    grad_clip_norm = None
+    max_train_metric_values = 2 ** 23
+
+    def __init__(self, config, device=None):
+        self.config = config
+        self.device = resolve_device(device)
+        self.network = self.criterion = self.optimizer = None
+        self.constraints = ()
+        self._labels_checked = False
+        self.init_model()
+        if self.network is None:
+            raise TypeError(f'{type(self).__name__}.init_model() must end by calling '
+                            'super().init_model(network, ...)')
+
+    # -- the def.py contract ------------------------------------------------------------------
+    def init_model(self, network=None, criterion=None, optimizer=None, constraints=()):
+        """Register the network (moved to ``self.device``), criterion, optimizer, constraints.
+
+        ``criterion(y_true_t, y_pred_t)`` returns a scalar tensor; ``constraints`` are callables
+        applied to the network after every optimizer step.
+        """
+        if network is None and criterion is None and optimizer is None:
+            raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
+        if not isinstance(network, nn.Module):
+            raise TypeError(f'init_model: network must be a torch.nn.Module, '
+                            f'got {type(network).__name__}')
+        if not callable(criterion):
+            raise TypeError(f'init_model: criterion must be callable '
+                            f'(y_true_t, y_pred_t) -> scalar tensor, got {type(criterion).__name__}')
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f'init_model: optimizer must be a torch.optim.Optimizer, '
+                            f'got {type(optimizer).__name__}')
+        constraints = tuple(constraints or ())
+        for constraint in constraints:
+            if not callable(constraint):
+                raise TypeError(f'init_model: constraints must be callables, got {constraint!r}')
+        # .to() keeps the Parameter objects, so an optimizer built before it stays valid
+        self.network = network.to(self.device)
+        self.criterion, self.optimizer, self.constraints = criterion, optimizer, constraints
+        for constraint in constraints:
+            if hasattr(constraint, 'weights'):
+                constraint.weights(self.network)  # a glob that matches nothing fails now
+
+    def train_metrics(self, y_true, y_pred):
+        """Metrics of the epoch's training batches, numpy in, ``{name: scalar}`` out."""
+        raise NotImplementedError(f'{type(self).__name__} must implement train_metrics')
+
+    def eval_metrics(self, y_true, y_pred):
+        """Metrics of a whole validation or test set, numpy in, ``{name: scalar}`` out."""
+        raise NotImplementedError(f'{type(self).__name__} must implement eval_metrics')
+
+    def get_hyperband_reward(self, result):
+        """The number Hyperband maximises, from an epoch's ``train_*`` and ``val_*`` values."""
+        raise NotImplementedError(f'{type(self).__name__} must implement get_hyperband_reward')
+
+    # -- training -----------------------------------------------------------------------------
+    def train_step(self, x, y):
+        """One optimizer step on a batch of tensors; returns ``(loss, y_pred)``, detached."""
+        self.optimizer.zero_grad(set_to_none=True)
+        y_pred = self.network(x)
+        loss = self.compute_loss(y, y_pred)
+        loss.backward()
+        if self.grad_clip_norm:
+            nn.utils.clip_grad_norm_(self.network.parameters(), self.grad_clip_norm)
+        self.optimizer.step()
+        for constraint in self.constraints:
+            constraint(self.network)
+        return loss.detach(), detach(y_pred)
+
+    def compute_loss(self, y_true_t, y_pred_t):
+        loss = self.criterion(y_true_t, y_pred_t)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise ValueError(f'the criterion must return a scalar tensor, got {shape}')
+        return loss
+
+    def train_epoch(self, generator, progress=None):
+        """One pass over ``generator``; returns ``train_metrics`` plus the mean batch ``loss``."""
+        self.network.train()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        n = kept = 0
+        kept_true, kept_pred = [], []
+        for batch in generator:
+            x, y = split_batch(batch)
+            if y is None:
+                raise ValueError('the training generator yielded batches without labels')
+            m = rows(x)
+            loss, y_pred = self.train_step(to_tensor(x, self.device), to_tensor(y, self.device))
+            loss_sum += loss * m  # stays on the device: no CPU-GPU sync per batch
+            n += m
+            if kept < self.max_train_metric_values:
+                kept_true.append(y)
+                kept_pred.append(y_pred)
+                kept += numel(y_pred)
+            if progress is not None:
+                progress.update(1)
+        if n == 0:
+            raise ValueError('the training generator yielded no batches')
+        mean_loss = (loss_sum / n).item()  # the epoch's one CPU-GPU sync
+        values = self.train_metrics(concat(kept_true), to_numpy(concat(kept_pred)))
+        values = scalar_metrics(values, f'{type(self).__name__}.train_metrics')
+        values.setdefault('loss', mean_loss)
+        return values
+
+    @torch.no_grad()
+    def predict_batches(self, generator, batch_size=None, with_loss=True):
+        """Run the network over a whole generator in eval mode.
+
+        Returns
+        -------
+        (y_true, y_pred, loss): labels (None without), outputs as numpy, mean loss (or None)
+        """
+        was_training = self.network.training
+        self.network.eval()
+        try:
+            trues, preds = [], []
+            loss_sum, n = 0.0, 0
+            for batch in iterate(generator, batch_size):
+                x, y = split_batch(batch)
+                y_pred = self.network(to_tensor(x, self.device))
+                if y is not None and with_loss:
+                    loss = self.compute_loss(to_tensor(y, self.device), y_pred)
+                    loss_sum += float(loss) * rows(x)
+                if y is not None:
+                    trues.append(y)
+                preds.append(to_numpy(y_pred))  # to the CPU now: a test set may not fit a GPU
+                n += rows(x)
+        finally:
+            self.network.train(was_training)
+        if n == 0:
+            raise ValueError('the generator yielded no batches')
+        y_true = concat(trues) if trues else None
+        loss = loss_sum / n if (trues and with_loss) else None
+        return y_true, concat(preds), loss
+
+    def evaluate(self, generator, batch_size=None):
+        """``eval_metrics`` on a whole labelled set, plus its mean ``loss``."""
+        y_true, y_pred, loss = self.predict_batches(generator, batch_size)
+        if y_true is None:
+            raise ValueError('the evaluation generator yielded batches without labels')
+        values = self.eval_metrics(y_true, y_pred)
+        values = scalar_metrics(values, f'{type(self).__name__}.eval_metrics')
+        values.setdefault('loss', loss)
+        return values
+
+    def predict(self, generator, batch_size=None):
+        """Predictions for a whole generator, as :meth:`prediction_output` shapes them."""
+        _, y_pred, _ = self.predict_batches(generator, batch_size, with_loss=False)
+        return self.prediction_output(y_pred)
+
+    def prediction_output(self, y_pred):
+        """What predictions are saved: ``y_pred['y_pred']`` for dict outputs that have it."""
+        if isinstance(y_pred, dict) and 'y_pred' in y_pred:
+            return y_pred['y_pred']
+        return y_pred
+
+    def run_epoch(self, train_generator, val_generator, batch_size=None, progress=None):
+        """Train one epoch, validate, and return the epoch's result row.
+
+        The row holds ``train_seconds``, the ``train_*`` and ``val_*`` metrics and
+        ``hyperband_reward``.
+        """
+        start = time.perf_counter()
+        train = self.train_epoch(train_generator, progress)
+        seconds = time.perf_counter() - start
+        val = self.evaluate(val_generator, batch_size)
+        result = {'train_seconds': seconds}
+        result.update({f'train_{key}': value for key, value in train.items()})
+        result.update({f'val_{key}': value for key, value in val.items()})
+        reward = self.get_hyperband_reward(dict(result))
+        try:
+            result['hyperband_reward'] = float(reward)
+        except (TypeError, ValueError):
+            raise TypeError(f'{type(self).__name__}.get_hyperband_reward must return a number, '
+                            f'got {type(reward).__name__}') from None
+        return result
+
+    def end_epoch(self, result):
+        """Hook after each epoch (learning-rate schedules, early stopping); True stops training."""
+        return False
+
+    # -- state --------------------------------------------------------------------------------
+    def state_dict(self):
+        """Network, optimizer and any :meth:`extra_state`, for checkpoints."""
+        return {'network': self.network.state_dict(), 'optimizer': self.optimizer.state_dict(),
+                'extra': self.extra_state()}
+
+    def load_state_dict(self, state, optimizer=True):
+        self.network.load_state_dict(state['network'])
+        if optimizer:
+            self.optimizer.load_state_dict(state['optimizer'])
+            self.load_extra_state(state.get('extra', {}))
+
+    def extra_state(self):
+        """State of subclasses (schedulers, counters) to checkpoint; plain data or tensors."""
+        return {}
+
+    def load_extra_state(self, state):
+        pass
+
+    def save_weights(self, path):
+        """Save the network's weights alone (``torch.load(path, weights_only=True)`` reads them)."""
+        torch.save(self.network.state_dict(), path)
+
+    def load_weights(self, path):
+        """Load weights saved by :meth:`save_weights`, or the network of a trial checkpoint."""
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if 'model' in state and 'network' in state['model']:  # a trial checkpoint
+            state = state['model']['network']
+        self.network.load_state_dict(state)
+
+
+def _parse_init_args(owner, args, criterion, optimizer, constraints):
+    """``(network, optimizer[, constraints])`` or ``(network, criterion, optimizer[, …])``."""
+    args = list(args)
+    if args and not isinstance(args[0], torch.optim.Optimizer) and optimizer is None \
+            and len(args) >= 2 and isinstance(args[1], torch.optim.Optimizer):
+        criterion = args.pop(0)
+    if args and optimizer is None:
+        optimizer = args.pop(0)
+    if args:
+        constraints = args.pop(0)
+    if args:
+        raise TypeError(f'{owner}.init_model takes (network, optimizer, constraints=()) or '
+                        f'(network, criterion, optimizer, constraints=()); got extra arguments')
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f'{owner}.init_model(network, optimizer, constraints=()): optimizer must '
+                        f'be a torch.optim.Optimizer, got {type(optimizer).__name__}')
+    return criterion, optimizer, constraints
+
+
+class ClassificationModel(BaseModel):
+    """Single-label classification with cross-entropy.
+
+    The network returns ``{'y_pred': softmax, 'y_pred_loss': logits}`` (as
+    :class:`ConvClassificationNetwork` does) or a plain logits tensor, shape=(n, C). Labels are
+    class indices, shape=(n,) or (n, 1), or class probabilities / one-hot rows, shape=(n, C).
+    Metrics: ``loss``, ``accuracy``, ``auroc`` (binary: probability of class 1; multi-class:
+    macro one-vs-rest). Reward: −``val_loss``.
+    """
+
+    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=()):
+        if network is None:
+            raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
+        criterion, optimizer, constraints = _parse_init_args(
+            type(self).__name__, args, criterion, optimizer, constraints)
+        super().init_model(network, criterion or self.cross_entropy, optimizer, constraints)
+
+    def cross_entropy(self, y_true_t, y_pred_t):
+        logits = self.logits(y_pred_t)
+        return F.cross_entropy(logits, self.class_targets(y_true_t, logits))
+
+    @staticmethod
+    def logits(y_pred_t):
+        if isinstance(y_pred_t, dict):
+            if 'y_pred_loss' not in y_pred_t:
+                raise ValueError(f"a classification network returning a dict must include "
+                                 f"'y_pred_loss' (logits); it has {sorted(y_pred_t)}")
+            return y_pred_t['y_pred_loss']
+        return y_pred_t
+
+    def class_targets(self, y_true_t, logits):
+        """Labels as class indices (long, shape (n,)) or probabilities (float, shape (n, C))."""
+        n, n_classes = logits.shape[0], logits.shape[-1]
+        if logits.dim() != 2:
+            raise LabelShapeError(f'a classification network must output shape (n, classes), '
+                                  f'got {tuple(logits.shape)}')
+        if y_true_t.dim() == 2 and tuple(y_true_t.shape) == (n, n_classes) and n_classes > 1 \
+                and y_true_t.is_floating_point():
+            return y_true_t
+        if y_true_t.numel() != n or y_true_t.shape[0] != n:
+            raise LabelShapeError(
+                f'labels have shape {tuple(y_true_t.shape)} but the network outputs '
+                f'{tuple(logits.shape)}; expected class indices of shape ({n},) or one-hot rows '
+                f'of shape ({n}, {n_classes})')
+        target = y_true_t.reshape(n)
+        if not self._labels_checked:  # once per model: this check syncs with the GPU
+            low, high = float(target.min()), float(target.max())
+            if low < 0 or high >= n_classes or not torch.equal(target, target.round()):
+                raise LabelShapeError(f'labels must be class indices in [0, {n_classes}) for a '
+                                      f'network with {n_classes} outputs; found values from '
+                                      f'{low:g} to {high:g}')
+            self._labels_checked = True
+        return target.long()
+
+    @staticmethod
+    def probabilities(y_pred):
+        """Class probabilities, numpy shape=(n, C), from a dict output or logits."""
+        if isinstance(y_pred, dict):
+            return y_pred['y_pred']
+        shifted = y_pred - y_pred.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def train_metrics(self, y_true, y_pred):
+        return self.eval_metrics(y_true, y_pred)
+
+    def eval_metrics(self, y_true, y_pred):
+        probs = self.probabilities(y_pred)
+        return {'accuracy': metrics.accuracy(y_true, probs), 'auroc': metrics.auroc(y_true, probs)}
+
+    def get_hyperband_reward(self, result):
+        return -result['val_loss']
+
+    def prediction_output(self, y_pred):
+        return self.probabilities(y_pred)
+
+
+class RegressionModel(BaseModel):
+    """Regression with mean squared error.
+
+    Labels must hold as many values per row as the network's output (shape (n,) and (n, 1) are
+    interchangeable). Metrics: ``loss``, ``mse``, ``pearson``. Reward: −``val_loss``.
+    """
+
+    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=()):
+        if network is None:
+            raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
+        criterion, optimizer, constraints = _parse_init_args(
+            type(self).__name__, args, criterion, optimizer, constraints)
+        super().init_model(network, criterion or self.mse_loss, optimizer, constraints)
+
+    def mse_loss(self, y_true_t, y_pred_t):
+        y_pred_t = self.prediction_output(y_pred_t)
+        if y_true_t.numel() != y_pred_t.numel():
+            raise LabelShapeError(f'labels have shape {tuple(y_true_t.shape)} but the network '
+                                  f'outputs {tuple(y_pred_t.shape)}; they must hold the same '
+                                  f'number of values per row')
+        return F.mse_loss(y_pred_t, y_true_t.reshape(y_pred_t.shape).to(y_pred_t.dtype))
+
+    def train_metrics(self, y_true, y_pred):
+        return self.eval_metrics(y_true, y_pred)
+
+    def eval_metrics(self, y_true, y_pred):
+        y_pred = self.prediction_output(y_pred)
+        return {'mse': metrics.mse(y_true, y_pred), 'pearson': metrics.pearson(y_true, y_pred)}
+
+    def get_hyperband_reward(self, result):
+        return -result['val_loss']
+
+
+class ConvClassificationNetwork(nn.Module):
+    """``features`` on (n, depth, height, width) → flatten → ``classifier`` → logits (n, C).
+
+    Returns ``{'y_pred': softmax(logits), 'y_pred_loss': logits}``.
+    """
+
+    def __init__(self, features, classifier):
+        super().__init__()
+        self.features, self.classifier = features, classifier
+
+    def forward(self, x):
+        logits = self.classifier(self.features(x).flatten(1))
+        return {'y_pred': torch.softmax(logits, dim=1), 'y_pred_loss': logits}
+
+
+class ConvRegressionNetwork(nn.Module):
+    """``features`` on (n, depth, height, width) → flatten → ``regressor``.
+
+    A single target comes out with shape (n,); several with shape (n, targets).
+    """
+
+    def __init__(self, features, regressor):
+        super().__init__()
+        self.features, self.regressor = features, regressor
+
+    def forward(self, x):
+        out = self.regressor(self.features(x).flatten(1))
+        return out.squeeze(1) if out.dim() == 2 and out.shape[1] == 1 else out
+
+
+def count_parameters(network):
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in network.parameters() if p.requires_grad)
+
+
+def is_finite(value):
+    return value is not None and math.isfinite(value)

@@ -1,0 +1,122 @@
+"""One trial: a configuration trained epoch by epoch, checkpointed after every epoch.
+
+A rung evaluation asks for a trial trained to ``epochs`` epochs in total. The trial continues from
+its ``last.pt`` (weights, optimizer, RNG and shuffling state, history), so promotion never
+retrains and a crash loses at most the epoch in progress.
+
+Checkpoint contents (``torch.load(path, weights_only=True)`` reads them)::
+
+    {'model': {'network', 'optimizer', 'extra'}, 'epoch': int, 'config': dict,
+     'rng': global RNG states, 'generator': shuffling state, 'history': [epoch rows],
+     'best': {'epoch', 'reward'}, 'seed': int}
+"""
+import math
+import os
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+import results
+import rng
+
+
+@dataclass
+class Outcome:
+    """What a rung evaluation reports: the reward at its last epoch, and its status."""
+    reward: float
+    status: str
+    epochs: int
+
+
+def _finite(value):
+    return value is not None and math.isfinite(value)
+
+
+def train_trial(model_class, config, seed, store, trial, epochs, train_generator, val_generator,
+                device=None, batch_size=None):
+    """Train ``trial`` until it has ``epochs`` epochs, resuming from its last checkpoint.
+
+    Parameters
+    ----------
+    model_class: type
+        The def.py's ``Model``.
+    config: dict
+        The trial's configuration.
+    seed: int
+        The trial's seed (weights, dropout, shuffling).
+    store: results.ResultStore
+    trial: str
+        The trial id.
+    epochs: int
+        Total epochs the trial must have trained when this returns.
+
+    Returns
+    -------
+    Outcome
+        Status ``ok``, or ``nan`` when the loss or the reward stopped being finite.
+    """
+    last_path = store.trial_file(trial, 'last.pt')
+    best_path = store.trial_file(trial, 'best.pt')
+    rng.seed_everything(seed)
+    model = model_class(config, device=device)
+    if os.path.exists(last_path):
+        checkpoint = results.load_checkpoint(last_path, map_location=model.device)
+        model.load_state_dict(checkpoint['model'])
+        rng.set_global_state(checkpoint['rng'])
+        if hasattr(train_generator, 'set_state'):
+            train_generator.set_state(checkpoint['generator'])
+        history, best, done = checkpoint['history'], checkpoint['best'], checkpoint['epoch']
+        if best['epoch'] == done:  # a crash may have come between last.pt and best.pt
+            results.link_checkpoint(last_path, best_path)
+    else:
+        if hasattr(train_generator, 'reseed'):
+            train_generator.reseed(seed)
+        history, best, done = [], None, 0
+    # rows past the checkpoint belong to an epoch that a crash cut short: they go
+    store.write_history(trial, history)
+
+    bar = tqdm(total=epochs, initial=done, desc=f'trial {trial}', unit='epoch', leave=False,
+               disable=None, position=1)
+    try:
+        while done < epochs:
+            batches = tqdm(total=_num_batches(train_generator), desc=f'epoch {done + 1}',
+                           unit='batch', leave=False, disable=None, position=2)
+            with batches:
+                row = model.run_epoch(train_generator, val_generator, batch_size, batches)
+            done += 1
+            row = {'epoch': done, **row}
+            history.append(row)
+            reward = row['hyperband_reward']
+            if not (_finite(row.get('train_loss')) and _finite(reward)):
+                store.write_history(trial, history)
+                store.write_error(trial, f'epoch {done}: train_loss={row.get("train_loss")}, '
+                                         f'hyperband_reward={reward}; the trial diverged\n')
+                return Outcome(reward=float('nan'), status='nan', epochs=done)
+            stop = bool(model.end_epoch(row))
+            improved = best is None or reward > best['reward']
+            if improved:
+                best = {'epoch': done, 'reward': reward}
+            state = {'model': model.state_dict(), 'epoch': done, 'config': config, 'seed': seed,
+                     'rng': rng.get_global_state(),
+                     'generator': (train_generator.get_state()
+                                   if hasattr(train_generator, 'get_state') else {}),
+                     'history': history, 'best': best}
+            # history first, then last.pt: after a crash in between, last.pt wins on resume
+            store.write_history(trial, history)
+            results.save_checkpoint(last_path, state)
+            if improved:
+                results.link_checkpoint(last_path, best_path)
+            bar.update(1)
+            if stop:
+                break
+    finally:
+        bar.close()
+    row = next((r for r in history if r['epoch'] == epochs), history[-1])
+    return Outcome(reward=row['hyperband_reward'], status='ok', epochs=row['epoch'])
+
+
+def _num_batches(generator):
+    try:
+        return len(generator)
+    except TypeError:
+        return None
