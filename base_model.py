@@ -237,6 +237,8 @@ class BaseModel:
         if n == 0:
             raise ValueError('the training generator yielded no batches')
         mean_loss = (loss_sum / n).item()  # the epoch's one CPU-GPU sync
+        if not math.isfinite(mean_loss):
+            return {'loss': mean_loss}  # diverged: metrics of NaN outputs mean nothing
         values = self.train_metrics(concat(kept_true), to_numpy(concat(kept_pred)))
         values = scalar_metrics(values, f'{type(self).__name__}.train_metrics')
         values.setdefault('loss', mean_loss)
@@ -303,8 +305,11 @@ class BaseModel:
         start = time.perf_counter()
         train = self.train_epoch(train_generator, progress)
         seconds = time.perf_counter() - start
-        val = self.evaluate(val_generator, batch_size)
         result = {'train_seconds': seconds}
+        if not math.isfinite(train['loss']):  # diverged: the search records it as failed
+            result.update({'train_loss': train['loss'], 'hyperband_reward': float('nan')})
+            return result
+        val = self.evaluate(val_generator, batch_size)
         result.update({f'train_{key}': value for key, value in train.items()})
         result.update({f'val_{key}': value for key, value in val.items()})
         reward = self.get_hyperband_reward(dict(result))
@@ -411,8 +416,8 @@ class ClassificationModel(BaseModel):
         if y_true_t.numel() != n or y_true_t.shape[0] != n:
             raise LabelShapeError(
                 f'labels have shape {tuple(y_true_t.shape)} but the network outputs '
-                f'{tuple(logits.shape)}; expected class indices of shape ({n},) or one-hot rows '
-                f'of shape ({n}, {n_classes})')
+                f'{tuple(logits.shape)} (a batch of {n} rows, {n_classes} classes); expected one '
+                f'class index per row, shape ({n},), or one-hot rows, shape ({n}, {n_classes})')
         target = y_true_t.reshape(n)
         if not self._labels_checked:  # once per model: this check syncs with the GPU
             low, high = float(target.min()), float(target.max())

@@ -39,7 +39,6 @@ results (--result):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog='main.py',
         description='Hyperband hyperparameter search, training with checkpoints, evaluation '
                     'and prediction for a PyTorch model defined in one def.py file.',
         epilog=CONTRACT, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -33,7 +33,7 @@ def auroc(y_true, y_pred):
     y_pred = np.asarray(y_pred, dtype=np.float64)
     labels = class_indices(y_true, y_pred.shape[1])
     present = np.unique(labels)
-    if len(present) < 2:
+    if len(present) < 2 or not np.all(np.isfinite(y_pred)):
         return float('nan')
     if y_pred.shape[1] == 2:
         return float(roc_auc_score(labels, y_pred[:, 1]))
@@ -56,7 +56,7 @@ def _per_task(score, y_true, y_pred):
     y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
     out = np.full(y_true.shape[1], np.nan)
     for t in range(y_true.shape[1]):
-        if 0 < y_true[:, t].sum() < len(y_true):
+        if 0 < y_true[:, t].sum() < len(y_true) and np.all(np.isfinite(y_pred[:, t])):
             out[t] = score(y_true[:, t] > 0.5, y_pred[:, t])
     return out
 

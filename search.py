@@ -161,7 +161,7 @@ class HyperbandSearch:
             log.warning(f'trial {trial} failed: {type(error).__name__}: {error} '
                         f'(see {self.store.trial_file(trial, "error.txt")})')
             reward, status = None, 'error'
-        if status == 'nan':
+        if status == 'diverged':
             log.warning(f'trial {trial} diverged (loss or reward not finite)')
         row = {'trial': trial, 'bracket': bracket.s, 'rung': rung.index, 'epochs': rung.epochs,
                'reward': reward if status == 'ok' else None, 'status': status}

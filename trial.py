@@ -53,7 +53,7 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
     Returns
     -------
     Outcome
-        Status ``ok``, or ``nan`` when the loss or the reward stopped being finite.
+        Status ``ok``, or ``diverged`` when the loss or the reward stopped being finite.
     """
     last_path = store.trial_file(trial, 'last.pt')
     best_path = store.trial_file(trial, 'best.pt')
@@ -91,7 +91,7 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
                 store.write_history(trial, history)
                 store.write_error(trial, f'epoch {done}: train_loss={row.get("train_loss")}, '
                                          f'hyperband_reward={reward}; the trial diverged\n')
-                return Outcome(reward=float('nan'), status='nan', epochs=done)
+                return Outcome(reward=float('nan'), status='diverged', epochs=done)
             stop = bool(model.end_epoch(row))
             improved = best is None or reward > best['reward']
             if improved:

@@ -1,0 +1,26 @@
+"""Install the tool: its modules, the predefined models, and the ``dlutil`` console command."""
+from setuptools import find_packages, setup
+
+setup(
+    name='dlutil',
+    version='0.1.0',
+    description='Hyperband search, training, evaluation and prediction for PyTorch models on '
+                'DNA, RNA and genotype data, driven by one def.py file',
+    long_description=open('README.md').read(),
+    long_description_content_type='text/markdown',
+    python_requires='>=3.10',
+    py_modules=['main', 'base_model', 'batch_generator', 'constraints', 'definition',
+                'hyperband', 'metrics', 'results', 'rng', 'runner', 'search', 'trial'],
+    packages=find_packages(include=['models', 'models.*']),
+    install_requires=[
+        'torch>=2.0',
+        'numpy>=1.23',
+        'h5py>=3.0',
+        'scikit-learn>=1.1',
+        'hyperopt>=0.2.7',
+        'tqdm>=4.60',
+        'matplotlib>=3.5',
+    ],
+    extras_require={'test': ['pytest>=7']},
+    entry_points={'console_scripts': ['dlutil=main:main']},
+)

@@ -1,0 +1,178 @@
+"""Batch generators: coverage, shuffling, resumable state, streaming memory, bad files."""
+import tracemalloc
+
+import h5py
+import numpy as np
+import pytest
+
+from batch_generator import H5pyBatchGenerator, MatrixBatchGenerator
+from conftest import write_h5
+
+
+def rows_of(generator, batch_size=None):
+    xs = [x for x, _ in generator.iter_batches(batch_size)]
+    return np.concatenate(xs)
+
+
+def test_matrix_batches_cover_every_row_in_order():
+    X = np.arange(10)[:, None] * np.ones((1, 3))
+    gen = MatrixBatchGenerator(X, np.arange(10), batch_size=4)
+    batches = list(gen)
+    assert [len(x) for x, _ in batches] == [4, 4, 2] and len(gen) == 3
+    assert np.array_equal(np.concatenate([y for _, y in batches]), np.arange(10))
+
+
+def test_matrix_shuffle_differs_by_epoch_and_state_replays_it():
+    gen = MatrixBatchGenerator(np.arange(50), np.arange(50), batch_size=7, shuffle=True, seed=3)
+    first = rows_of(gen)
+    state = gen.get_state()
+    second = rows_of(gen)
+    assert sorted(first) == list(range(50)) and sorted(second) == list(range(50))
+    assert not np.array_equal(first, second)
+    gen.set_state(state)
+    assert np.array_equal(rows_of(gen), second)
+    gen.reseed(3)
+    assert np.array_equal(rows_of(gen), first)
+
+
+def test_no_labels_yields_x_alone_and_none_batch_size_is_everything():
+    gen = MatrixBatchGenerator(np.zeros((5, 2)))
+    batches = list(gen)
+    assert len(batches) == 1 and batches[0].shape == (5, 2)
+    assert [b.shape[0] for b in gen.iter_batches(2)] == [2, 2, 1]
+
+
+def test_dict_inputs():
+    gen = MatrixBatchGenerator({'a': np.arange(6), 'b': np.arange(6) * 2}, np.arange(6), 4)
+    x, y = next(iter(gen))
+    assert np.array_equal(x['b'], 2 * y)
+
+
+def test_train_val_split_is_disjoint_and_seeded():
+    X, Y = np.arange(100), np.arange(100)
+    train, val = MatrixBatchGenerator.get_train_val_generator(X, Y, 0.2, 16)
+    assert train.n_samples == 80 and val.n_samples == 20 and train.shuffle and not val.shuffle
+    seen = np.concatenate([rows_of(train), rows_of(val)])
+    assert sorted(seen) == list(range(100))
+    _, val2 = MatrixBatchGenerator.get_train_val_generator(X, Y, 0.2, 16)
+    assert np.array_equal(rows_of(val), rows_of(val2))
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(X=np.zeros(3), Y=np.zeros(4)), '3 rows but Y has 4'),
+    (dict(X=np.zeros(3), batch_size=0), 'batch_size'),
+])
+def test_matrix_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MatrixBatchGenerator(**kwargs)
+
+
+def test_bad_val_ratio():
+    with pytest.raises(ValueError, match='val_ratio'):
+        MatrixBatchGenerator.get_train_val_generator(np.zeros(10), np.zeros(10), 1.5, 2)
+
+
+@pytest.fixture
+def h5_files(tmp_path):
+    """Three files of 100, 37 and 263 rows; row i holds the value i everywhere."""
+    sizes, start, paths = [100, 37, 263], 0, []
+    for k, n in enumerate(sizes):
+        index = np.arange(start, start + n)
+        X = np.broadcast_to(index[:, None, None, None], (n, 4, 1, 5)).astype(np.float32)
+        path = tmp_path / f'part{k}.h5'
+        write_h5(path, X, index.astype(np.int64), chunks=(16, 4, 1, 5))
+        paths.append(path)
+        start += n
+    return tmp_path
+
+
+def test_h5_concatenates_sorted_files(h5_files):
+    gen = H5pyBatchGenerator(str(h5_files / 'part*.h5'), batch_size=64)
+    assert gen.n_samples == 400 and len(gen) == 7
+    ys = np.concatenate([y for _, y in gen])
+    assert np.array_equal(ys, np.arange(400))
+    xs = np.concatenate([x for x, _ in gen])
+    assert np.array_equal(xs[:, 0, 0, 0], np.arange(400))
+
+
+def test_h5_shuffled_epochs_visit_every_row_once_in_new_orders(h5_files):
+    gen = H5pyBatchGenerator(str(h5_files / 'part*.h5'), batch_size=30, shuffle=True,
+                             buffer_mb=0.002)  # a window of ~60 rows: many windows per epoch
+    epochs = []
+    for _ in range(3):
+        batches = list(gen)
+        assert [len(y) for _, y in batches] == [30] * 13 + [10]  # only the last batch is short
+        ys = np.concatenate([y for _, y in batches])
+        xs = np.concatenate([x for x, _ in batches])
+        assert np.array_equal(xs[:, 2, 0, 3], ys)  # rows keep their labels
+        assert sorted(ys) == list(range(400))
+        epochs.append(ys)
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert not np.array_equal(epochs[1], epochs[2])
+    # shuffling is not just a rotation of blocks: neighbours get separated
+    assert np.mean(np.abs(np.diff(epochs[0])) == 1) < 0.5
+
+
+def test_h5_state_replays_an_epoch(h5_files):
+    gen = H5pyBatchGenerator(str(h5_files / 'part*.h5'), 50, shuffle=True, buffer_mb=0.002)
+    list(gen)
+    state = gen.get_state()
+    expected = np.concatenate([y for _, y in gen])
+    other = H5pyBatchGenerator(str(h5_files / 'part*.h5'), 50, shuffle=True, buffer_mb=0.002)
+    other.set_state(state)
+    assert np.array_equal(np.concatenate([y for _, y in other]), expected)
+
+
+def test_h5_batch_size_none_evaluates_in_batches(h5_files):
+    gen = H5pyBatchGenerator(str(h5_files / 'part0.h5'))
+    assert [len(y) for _, y in gen.iter_batches(40)] == [40, 40, 20]
+    assert [len(y) for _, y in gen] == [100]
+
+
+def test_h5_process_x_y_and_unlabelled_files(tmp_path):
+    write_h5(tmp_path / 'x.h5', np.ones((10, 3), np.float32))
+    gen = H5pyBatchGenerator(str(tmp_path / 'x.h5'), 4, process_x_y=lambda x, y: (x * 2, y))
+    batches = list(gen)
+    assert not gen.has_labels and [b.shape for b in batches] == [(4, 3), (4, 3), (2, 3)]
+    assert np.all(batches[0] == 2)
+
+
+def test_h5_streaming_memory_stays_bounded(tmp_path):
+    n = 40_000  # 40k rows of 4×1×101 float32: a 65 MB file
+    with h5py.File(tmp_path / 'big.h5', 'w') as f:
+        data = f.create_dataset('data', (n, 4, 1, 101), np.float32, chunks=(512, 4, 1, 101))
+        label = f.create_dataset('label', (n,), np.float32, chunks=(512,))
+        for start in range(0, n, 8192):
+            stop = min(n, start + 8192)
+            data[start:stop] = 1.0
+            label[start:stop] = np.arange(start, stop)
+    gen = H5pyBatchGenerator(str(tmp_path / 'big.h5'), 256, shuffle=True, buffer_mb=4)
+    tracemalloc.start()
+    total = 0
+    for x, y in gen:
+        total += len(y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert total == n
+    assert peak < 20 * 2 ** 20, f'peak {peak / 2**20:.1f} MiB for a 65 MB file and 4 MiB window'
+
+
+def test_h5_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='no file matches'):
+        H5pyBatchGenerator(str(tmp_path / 'nothing*.h5'))
+    (tmp_path / 'bad.h5').write_text('not hdf5')
+    with pytest.raises(ValueError, match=r'bad\.h5: not a readable HDF5 file'):
+        H5pyBatchGenerator(str(tmp_path / 'bad.h5'))
+    with h5py.File(tmp_path / 'nodata.h5', 'w') as f:
+        f['X'] = np.zeros(3)
+    with pytest.raises(ValueError, match=r"nodata\.h5: HDF5 file has no dataset \"data\".*'X'"):
+        H5pyBatchGenerator(str(tmp_path / 'nodata.h5'))
+    with h5py.File(tmp_path / 'mismatch.h5', 'w') as f:
+        f['data'] = np.zeros((3, 2))
+        f['label'] = np.zeros(4)
+    with pytest.raises(ValueError, match=r'mismatch\.h5: "data" has 3 rows but "label" has 4'):
+        H5pyBatchGenerator(str(tmp_path / 'mismatch.h5'))
+    write_h5(tmp_path / 'a1.h5', np.zeros((3, 2)), np.zeros(3))
+    write_h5(tmp_path / 'a2.h5', np.zeros((3, 5)), np.zeros(3))
+    with pytest.raises(ValueError, match=r'a2\.h5: "data" rows have shape \(5,\)'):
+        H5pyBatchGenerator(str(tmp_path / 'a*.h5'))

@@ -1,0 +1,177 @@
+"""The search end to end through the CLI: results layout, resume, failures, determinism."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import hyperband
+import results
+from conftest import CLASSIFIER_DEF, write_def
+
+
+def read_rows(result):
+    return results.read_csv(os.path.join(result, 'search.csv'))
+
+
+def test_search_eval_predict_writes_the_documented_results(cli, classifier_def, h5_data,
+                                                            tmp_path):
+    result = tmp_path / 'res'
+    code, err = cli('-f', classifier_def, '-d', h5_data, '-r', result, '-y', '-e',
+                    '-p', 'test_pred*.h5', '-ep', 9, '-bs', 32, '--seed', 0, '-c')
+    assert code == 0, err
+    configs, evaluations, resumed, _ = hyperband.totals(9, 3)
+    rows = read_rows(result)
+    assert len(rows) == evaluations
+    assert list(rows[0]) == ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status']
+    trials = sorted(os.listdir(result / 'trials'))
+    assert len(trials) == configs and all(len(t) <= 6 for t in trials)
+
+    # promoted trials continue from their checkpoint: every epoch trained once, in order
+    trained = 0
+    for trial in trials:
+        history = results.read_csv(result / 'trials' / trial / 'history.csv')
+        assert [r['epoch'] for r in history] == list(range(1, len(history) + 1))
+        assert max(r['epochs'] for r in rows if r['trial'] == trial) == len(history)
+        trained += len(history)
+        for row in history:
+            assert {'train_seconds', 'train_loss', 'train_accuracy', 'val_loss', 'val_auroc',
+                    'hyperband_reward'} <= set(row)
+            assert row['hyperband_reward'] == -row['val_loss']
+        checkpoint = torch.load(result / 'trials' / trial / 'last.pt', weights_only=True)
+        assert checkpoint['epoch'] == len(history)
+        assert {'network', 'optimizer'} <= set(checkpoint['model']) and 'rng' in checkpoint
+        best = torch.load(result / 'trials' / trial / 'best.pt', weights_only=True)
+        top = max(history, key=lambda r: r['hyperband_reward'])
+        assert best['epoch'] == top['epoch']
+        assert sorted(os.listdir(result / 'trials' / trial)) == [
+            'best.pt', 'config.json', 'history.csv', 'last.pt']
+    assert trained == resumed
+
+    # the reward of a rung evaluation is the reward at its last epoch
+    for row in rows:
+        history = results.read_csv(result / 'trials' / row['trial'] / 'history.csv')
+        assert row['reward'] == history[row['epochs'] - 1]['hyperband_reward']
+
+    best = json.loads((result / 'best.json').read_text())
+    top = max(rows, key=lambda r: r['reward'])
+    assert best['trial'] == top['trial'] and best['rung_reward'] == top['reward']
+    assert best['config'] == json.loads(
+        (result / 'trials' / best['trial'] / 'config.json').read_text())
+    test = json.loads((result / 'test_result.json').read_text())
+    assert set(test) == {'loss', 'accuracy', 'auroc'} and test['auroc'] > 0.8
+    assert np.load(result / 'predictions' / 'test_pred_a.h5.npy').shape == (30, 2)
+    assert np.load(result / 'predictions' / 'test_pred_b.h5.npy').shape == (10, 2)
+
+    # a finished search is reported, not rerun
+    before = (result / 'search.csv').read_text()
+    code, err = cli('-f', classifier_def, '-d', h5_data, '-r', result, '-y', '-ep', 9, '-bs',
+                    32, '-c')
+    assert code == 0 and f'best: trial {best["trial"]}' in err
+    assert (result / 'search.csv').read_text() == before
+
+
+def test_same_seed_same_search(cli, classifier_def, h5_data, tmp_path):
+    outputs = []
+    for name in ('a', 'b'):
+        code, err = cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / name, '-y',
+                        '-ep', 3, '-bs', 32, '--seed', 5, '-c')
+        assert code == 0, err
+        outputs.append((tmp_path / name / 'search.csv').read_text())
+    assert outputs[0] == outputs[1]
+    code, _ = cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'c', '-y', '-ep', 3,
+                  '-bs', 32, '--seed', 6, '-c')
+    configs = lambda name: [json.loads((tmp_path / name / 'trials' / t / 'config.json')
+                                       .read_text()) for t in ('t0000', 't0001', 't0002')]
+    assert configs('a') == configs('b') and configs('a') != configs('c')
+
+
+def test_interrupted_search_resumes_to_the_same_result(cli, classifier_def, h5_data, tmp_path,
+                                                       monkeypatch):
+    args = ['-f', classifier_def, '-d', h5_data, '-y', '-ep', 9, '-bs', 32, '--seed', 3, '-c']
+    code, err = cli('-r', tmp_path / 'full', *args)
+    assert code == 0, err
+
+    import base_model
+    calls = {'n': 0}
+    original = base_model.BaseModel.run_epoch
+
+    def crash_after_20_epochs(self, *a, **k):
+        calls['n'] += 1
+        if calls['n'] > 20:
+            raise KeyboardInterrupt
+        return original(self, *a, **k)
+    monkeypatch.setattr(base_model.BaseModel, 'run_epoch', crash_after_20_epochs)
+    code, err = cli('-r', tmp_path / 'cut', *args)
+    assert code == 130 and 're-run the same command' in err
+    monkeypatch.setattr(base_model.BaseModel, 'run_epoch', original)
+    code, err = cli('-r', tmp_path / 'cut', *args)
+    assert code == 0, err
+    assert (tmp_path / 'cut' / 'search.csv').read_text() == \
+        (tmp_path / 'full' / 'search.csv').read_text()
+    for trial in os.listdir(tmp_path / 'full' / 'trials'):
+        full = results.read_csv(tmp_path / 'full' / 'trials' / trial / 'history.csv')
+        cut = results.read_csv(tmp_path / 'cut' / 'trials' / trial / 'history.csv')
+        drop = lambda rows: [{k: v for k, v in r.items() if k != 'train_seconds'} for r in rows]
+        assert drop(cut) == drop(full), trial
+
+
+FAILING_DEF = CLASSIFIER_DEF.replace(
+    "def get_config():\n    return {",
+    "def get_config():\n    return {'mode': random.choice(['ok', 'ok', 'nan', 'raise']), ",
+).replace(
+    "        super(Model, self).init_model(network, optimizer, constraints=constraints)",
+    """        if config['mode'] == 'raise':
+            raise RuntimeError('this configuration is broken')
+        if config['mode'] == 'nan':
+            network.classifier.append(Scale(float('nan')))
+        super(Model, self).init_model(network, optimizer, constraints=constraints)
+
+
+class Scale(torch.nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor""")
+
+
+def test_failed_trials_are_recorded_and_never_best(cli, h5_data, tmp_path):
+    path = write_def(tmp_path, FAILING_DEF)
+    code, err = cli('-f', path, '-d', h5_data, '-r', tmp_path / 'res', '-y', '-e', '-ep', 9,
+                    '-bs', 32, '--seed', 1, '-c')
+    assert code == 0, err
+    rows = read_rows(tmp_path / 'res')
+    config = lambda t: json.loads((tmp_path / 'res' / 'trials' / t / 'config.json').read_text())
+    statuses = {config(r['trial'])['mode']: set() for r in rows}
+    for row in rows:
+        statuses[config(row['trial'])['mode']].add(row['status'])
+    assert statuses == {'ok': {'ok'}, 'nan': {'diverged'}, 'raise': {'error'}}
+    failed = {r['trial'] for r in rows if r['status'] != 'ok'}
+    assert all(r['reward'] is None for r in rows if r['status'] != 'ok')
+    assert all(r['rung'] == 0 for r in rows if r['trial'] in failed)  # never promoted
+    assert json.loads((tmp_path / 'res' / 'best.json').read_text())['trial'] not in failed
+    error = (tmp_path / 'res' / 'trials' / sorted(
+        r['trial'] for r in rows if r['status'] == 'error')[0] / 'error.txt').read_text()
+    assert 'RuntimeError: this configuration is broken' in error
+    assert 'trial' in err and 'failed: RuntimeError: this configuration is broken' in err
+
+
+def test_every_trial_failing_is_an_error(cli, h5_data, tmp_path):
+    path = write_def(tmp_path, FAILING_DEF.replace("random.choice(['ok', 'ok', 'nan', 'raise'])",
+                                                   "'raise'"))
+    code, err = cli('-f', path, '-d', h5_data, '-r', tmp_path / 'res', '-y', '-ep', 3, '-bs',
+                    32, '-c')
+    assert code == 1 and 'every trial failed' in err and 'error.txt' in err
+
+
+def test_changed_flags_on_an_existing_search_are_reported(cli, classifier_def, h5_data,
+                                                          tmp_path):
+    args = ['-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'res', '-y', '-bs', 32, '-c']
+    assert cli(*args, '-ep', 2, '--seed', 1)[0] == 0
+    code, err = cli(*args, '-ep', 3)
+    assert code == 1 and '--epoch 2 (now 3)' in err
+    code, err = cli(*args, '-ep', 2, '--seed', 2)
+    assert code == 1 and '--seed 1 (now 2)' in err
