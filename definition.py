@@ -3,6 +3,7 @@
 The contract (see README, "Writing def.py")::
 
     get_config() -> dict                          one random configuration (-y)
+    get_space() -> hyperopt space                 instead of get_config (needed by TPE)
     get_train_generator(data_dir, batch_size)     a generator, or (train, val)    (-y)
     get_val_generator(data_dir)                   unless the above returns a pair (-y)
     get_test_generator(data_dir)                  (-e)
@@ -20,7 +21,7 @@ import traceback
 from base_model import BaseModel
 
 NEEDED = {
-    'hyper': ('Model', 'get_config', 'get_train_generator'),
+    'hyper': ('Model', 'get_config', 'get_train_generator'),  # get_space may stand for get_config
     'eval': ('Model', 'get_test_generator'),
     'predict': ('Model', 'get_pred_generator'),
 }
@@ -80,12 +81,14 @@ class Definition:
         problems, missing = [], []
         for mode in modes:
             for name in NEEDED[mode]:
+                if name == 'get_config' and hasattr(self.module, 'get_space'):
+                    continue
                 if not hasattr(self.module, name) and name not in missing:
                     missing.append(name)
         if missing:
             used = ' '.join(flags[m] for m in modes)
             problems.append(f'missing {", ".join(missing)} (needed for {used})')
-        for name in ('get_config', 'get_train_generator', 'get_val_generator',
+        for name in ('get_config', 'get_space', 'get_train_generator', 'get_val_generator',
                      'get_test_generator', 'get_pred_generator', 'save_prediction'):
             if hasattr(self.module, name) and not callable(getattr(self.module, name)):
                 problems.append(f'{name} must be a function')

@@ -11,6 +11,7 @@ import sys
 CONTRACT = """\
 the def.py contract:
   get_config()                          -> one randomly sampled, JSON-serialisable dict  (-y)
+  get_space()                           -> a hyperopt space, instead of get_config         (-y)
   get_train_generator(data_dir, batch_size)
                                         -> a batch generator, or (train, val)             (-y)
   get_val_generator(data_dir)           -> validation generator, unless the above
@@ -32,8 +33,9 @@ the def.py contract:
   VAR=value python main.py ...
 
 results (--result):
-  search.csv, best.json, trials/<id>/{config.json, history.csv, last.pt, best.pt},
-  test_result.json (-e), predictions/<input file name>.npy (-p)
+  search.csv, best.json, report.html, trials/<id>/{config.json, history.csv, last.pt,
+  best.pt}, test_result.json (-e), predictions/<input file name>.npy (-p).
+  Interrupt a search at any time (Ctrl-C, a crash): the same command continues it.
 """
 
 
@@ -70,6 +72,24 @@ def build_parser():
     parser.add_argument('--eta', type=int, default=3,
                         help="Hyperband's eta: keep 1/eta of the configurations at each rung "
                              '(default: %(default)s)')
+    parser.add_argument('--workers', type=int, default=1, metavar='N',
+                        help='train trials in N worker processes (default: %(default)s); the '
+                             'results are the same for any N. On CPU the cores are split '
+                             'between workers; on CUDA each worker takes a GPU of --gpus')
+    parser.add_argument('--threads', type=int, default=None, metavar='T',
+                        help='torch CPU threads per trial (default: the cores divided by '
+                             '--workers). Results are bit-identical for any --workers at the '
+                             'same --threads; another thread count may change the last bits')
+    parser.add_argument('--gpus', default=None, metavar='IDS',
+                        help='comma-separated CUDA device ids for the workers, e.g. 0,1 '
+                             '(default: all visible)')
+    parser.add_argument('--sampler', choices=['random', 'tpe'], default='random',
+                        help='how configurations are drawn: random (default), or tpe: '
+                             "hyperopt's TPE fitted on the rewards seen so far (BOHB); tpe "
+                             'needs get_space() in def.py')
+    parser.add_argument('--trials', type=int, default=None, metavar='N',
+                        help='budget of configurations: Hyperband iterations repeat until N '
+                             'configurations are sampled (default: one iteration)')
     parser.add_argument('--seed', type=int, default=None,
                         help='seed of the search: the same seed gives the same configurations, '
                              'brackets and (on CPU) results; default: a new one, recorded in '
@@ -86,6 +106,17 @@ def check_args(parser, args):
         problems.append(f'--eta must be at least 2, got {args.eta}')
     if args.batch_size < 1:
         problems.append(f'-bs/--batch-size must be at least 1, got {args.batch_size}')
+    if args.workers < 1:
+        problems.append(f'--workers must be at least 1, got {args.workers}')
+    if args.threads is not None and args.threads < 1:
+        problems.append(f'--threads must be at least 1, got {args.threads}')
+    if args.trials is not None and args.trials < 1:
+        problems.append(f'--trials must be at least 1, got {args.trials}')
+    if args.gpus is not None:
+        try:
+            args.gpus = [int(g) for g in args.gpus.split(',') if g.strip()]
+        except ValueError:
+            problems.append(f'--gpus must be comma-separated integers like 0,1, got {args.gpus!r}')
     if args.seed is not None and args.seed < 0:
         problems.append(f'--seed must be a non-negative integer, got {args.seed}')
     if problems:

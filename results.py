@@ -16,7 +16,9 @@ Layout under ``--result``::
 
 Every write goes to a temporary file in the same folder, then ``os.replace`` swaps it in.
 """
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import math
@@ -141,6 +143,32 @@ class ResultStore:
 
     def __init__(self, root):
         self.root = os.path.abspath(root)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the directory for this process; a second process gets a clear error.
+
+        An ``flock`` on ``.lock``: the operating system releases it when the process ends, even
+        by SIGKILL, so a crashed run never leaves a stale lock behind.
+        """
+        os.makedirs(self.root, exist_ok=True)
+        path = self.path('.lock')
+        handle = open(path, 'a+')
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or 'another process'
+                raise RuntimeError(f'{self.root} is in use by {owner}; wait for it to finish, '
+                                   f'or use another --result') from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f'process {os.getpid()}')
+            handle.flush()
+            yield self
+        finally:
+            handle.close()
 
     def path(self, *parts):
         return os.path.join(self.root, *parts)

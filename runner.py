@@ -53,10 +53,32 @@ def run(args):
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
     store = results.ResultStore(args.result)
+    with store.lock():
+        _run_locked(args, definition, device, store, pred_paths)
 
+
+def worker_devices(device, gpus):
+    """Devices for worker processes: the CPU, or the ``--gpus`` (default: every visible GPU)."""
+    if device.type != 'cuda':
+        if gpus:
+            raise ValueError(f'--gpus {",".join(map(str, gpus))}: CUDA is not in use')
+        return ['cpu']
+    count = torch.cuda.device_count()
+    gpus = list(range(count)) if gpus is None else gpus
+    wrong = [g for g in gpus if not 0 <= g < count]
+    if wrong:
+        raise ValueError(f'--gpus: no CUDA device {wrong}; this machine has {count} '
+                         f'(0 to {count - 1})')
+    return [f'cuda:{g}' for g in gpus]
+
+
+def _run_locked(args, definition, device, store, pred_paths):
     if args.hyper:
         search = HyperbandSearch(definition, store, args.epoch, args.eta, args.seed,
-                                 args.batch_size, args.data, device)
+                                 args.batch_size, args.data, device, workers=args.workers,
+                                 devices=worker_devices(device, args.gpus),
+                                 sampler=args.sampler, trials=args.trials,
+                                 threads=args.threads)
         best = search.run()
         summary = store.read_best()
         log.info(f'best: trial {best["trial"]} (reward {best["reward"]:.6g} after '

@@ -1,32 +1,111 @@
-"""The Hyperband search: sample configurations, run rung evaluations, promote, record.
+"""The Hyperband search: plan brackets, run rung evaluations, promote, record.
 
-The search is a replay of the schedule (:mod:`hyperband`) against ``search.csv``: a rung
-evaluation already recorded there is read, not rerun. Configurations and trial seeds derive from
-``--seed`` and the trial's index alone, so re-running an interrupted search continues it, and
-trials give the same results whatever ran before them.
+The search replays its plan against ``search.csv``: a rung evaluation recorded there is read, not
+rerun, so re-running an interrupted search continues it. Trials train from seeds derived from
+``--seed`` and their index alone, and a rung's survivors depend only on that rung's rewards, so
+the result is the same whatever order rung evaluations finish in, and whatever number of
+workers runs them. Brackets are independent and run concurrently; a rung waits only for the rung
+before it in its own bracket. With ``--sampler tpe`` a bracket opens once all earlier brackets
+are finished, so that its proposals see exactly the same observations on every run.
 """
-import json
+import concurrent.futures
+import hashlib
 import logging
 import os
 import random
-import traceback
+import time
+from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
 import hyperband
 import results
 import rng
-from base_model import LabelShapeError
-from trial import train_trial
+from sampling import Sampler
+from workers import InlineExecutor, Job, PoolExecutor
 
 log = logging.getLogger('dlutil')
 
-# errors that are not one configuration's fault: they stop the search instead of failing a trial
-FATAL = (LabelShapeError, OSError, MemoryError)
-
 
 class SearchSettingsError(ValueError):
-    """The results directory was made by a search with other settings."""
+    """The results directory holds a search made with other settings or another def.py."""
+
+
+@dataclass(frozen=True)
+class PlannedBracket:
+    """Bracket ``s`` of Hyperband iteration ``iteration``, trials ``first`` … ``first+sizes[0]-1``."""
+    position: int
+    iteration: int
+    s: int
+    first: int
+    sizes: tuple
+    epochs: tuple
+
+
+def plan(max_epochs, eta, trials=None):
+    """The brackets of the search, in order.
+
+    One Hyperband iteration (s = s_max … 0) without ``trials``; with a budget of ``trials``
+    configurations, iterations repeat until it is spent, and the last bracket is cut to the
+    configurations left (each of its rungs keeps ⌊n·η^(−i)⌋ of them, at least one).
+    """
+    if trials is not None and trials < 1:
+        raise ValueError(f'--trials must be at least 1, got {trials}')
+    brackets = hyperband.schedule(max_epochs, eta)
+    out, used, iteration = [], 0, 0
+    while True:
+        for bracket in brackets:
+            n = bracket.n if trials is None else min(bracket.n, trials - used)
+            if n <= 0:
+                return out
+            sizes = tuple(r.n for r in bracket.rungs) if n == bracket.n else tuple(
+                max(1, n // eta ** i) for i in range(len(bracket.rungs)))
+            out.append(PlannedBracket(len(out), iteration, bracket.s, used, sizes,
+                                      tuple(r.epochs for r in bracket.rungs)))
+            used += n
+        iteration += 1
+        if trials is None:
+            return out
+
+
+class BracketState:
+    """Where one bracket stands: its current rung, members and their rewards."""
+
+    def __init__(self, planned):
+        self.planned = planned
+        self.rung = 0
+        self.members = list(range(planned.first, planned.first + planned.sizes[0]))
+        self.rewards, self.submitted = {}, set()
+        self.finished = False
+
+    @property
+    def epochs(self):
+        return self.planned.epochs[self.rung]
+
+    def waiting(self):
+        """Members of the current rung not yet submitted nor recorded."""
+        if self.finished:
+            return []
+        return [i for i in self.members if i not in self.submitted and i not in self.rewards]
+
+    def record(self, index, row):
+        self.rewards[index] = row['reward'] if row['status'] == 'ok' else None
+        if len(self.rewards) == len(self.members):
+            self._advance()
+
+    def _advance(self):
+        keep = self.planned.sizes[self.rung + 1] if self.rung + 1 < len(self.planned.sizes) else 0
+        survivors = hyperband.top_k(self.rewards, keep)
+        if not survivors:
+            self.finished = True
+            return
+        self.rung += 1
+        self.members, self.rewards, self.submitted = survivors, {}, set()
+
+
+def file_digest(path):
+    with open(path, 'rb') as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
 class HyperbandSearch:
@@ -35,7 +114,6 @@ class HyperbandSearch:
     Parameters
     ----------
     definition: definition.Definition
-        The loaded def.py.
     store: results.ResultStore
     max_epochs: int
         Hyperband's R (``--epoch``).
@@ -44,25 +122,46 @@ class HyperbandSearch:
     seed: int or None
         None reuses the seed of an existing search, or draws a new one.
     batch_size: int
-        Passed to ``get_train_generator`` and used for evaluation batches.
     data_dir: str
-    device: torch.device or str or None
+    device: torch.device, str or None
+        Where trials train in this process (one worker).
+    workers: int
+        Worker processes (``--workers``); 1 trains in this process.
+    devices: list or None
+        Devices for worker processes, handed out in turn (default: ``[device]``).
+    sampler: str
+        ``'random'`` or ``'tpe'``.
+    trials: int or None
+        Budget of configurations (``--trials``).
+    threads: int or None
+        torch CPU threads per trial; None: the cores divided by ``workers``.
+    report_every: float
+        Seconds between rewrites of ``report.html`` while searching.
     """
 
     def __init__(self, definition, store, max_epochs, eta=3, seed=None, batch_size=128,
-                 data_dir='.', device=None):
+                 data_dir='.', device=None, workers=1, devices=None, sampler='random',
+                 trials=None, threads=None, report_every=30.0):
         self.definition, self.store = definition, store
-        self.brackets = hyperband.schedule(max_epochs, eta)
-        self.max_epochs, self.eta = max_epochs, eta
+        self.max_epochs, self.eta, self.trials = max_epochs, eta, trials
+        self.plan = plan(max_epochs, eta, trials)
         self.batch_size, self.data_dir, self.device = batch_size, data_dir, device
+        self.workers, self.devices = workers, devices or [device or 'cpu']
+        self.sampler_name, self.report_every = sampler, report_every
+        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
         self.seed = self._settle_settings(seed)
-        self.rows = {}           # (trial, epochs) -> search.csv row
-        self._generators = None
+        self.sampler = Sampler(definition, self.seed, sampler)
+        self.rows = {}    # (trial, epochs) -> search.csv row
+        self.position = {results.trial_id(i): p.position for p in self.plan
+                         for i in range(p.first, p.first + p.sizes[0])}
+        self._configs, self._points, self._last_report = {}, {}, 0.0
 
     # -- settings -----------------------------------------------------------------------------
     def _settle_settings(self, seed):
         path = self.store.path('search.json')
-        wanted = {'epoch': self.max_epochs, 'eta': self.eta, 'batch_size': self.batch_size}
+        wanted = {'epoch': self.max_epochs, 'eta': self.eta, 'batch_size': self.batch_size,
+                  'sampler': self.sampler_name, 'trials': self.trials}
+        digest = file_digest(self.definition.path)
         if os.path.exists(path):
             saved = results.read_json(path)
             changed = [f'--{key.replace("_", "-")} {saved.get(key)} (now {value})'
@@ -73,111 +172,144 @@ class HyperbandSearch:
                 raise SearchSettingsError(
                     f'{self.store.root} holds a search made with ' + ', '.join(changed) +
                     '; re-run with the same flags to continue it, or use another --result')
+            if saved.get('def_sha256') != digest:
+                raise SearchSettingsError(
+                    f'{self.definition.path} has changed since the search in {self.store.root} '
+                    f'began (it was {saved.get("model")}); its trials would not be comparable. '
+                    f'Use another --result, or restore the def.py the search started with')
             return saved['seed']
         if seed is None:
             seed = random.SystemRandom().randrange(2 ** 31)
-        results.write_json(path, {**wanted, 'seed': seed, 'model': self.definition.path})
+        results.write_json(path, {**wanted, 'seed': seed,
+                                  'model': os.path.abspath(self.definition.path),
+                                  'def_sha256': digest})
         return seed
 
     # -- configurations -----------------------------------------------------------------------
-    def config(self, index):
-        """The configuration of trial ``index``: sampled once from a seed of its own, then read."""
-        trial = results.trial_id(index)
-        path = self.store.trial_file(trial, 'config.json')
-        if os.path.exists(path):
-            return results.read_json(path)
-        rng.seed_everything(rng.derive_seed(self.seed, 0, index))
-        config = self.definition.call('get_config')
-        if not isinstance(config, dict):
-            raise TypeError(f'{self.definition.path}: get_config() must return a dict, '
-                            f'got {type(config).__name__}')
-        try:
-            config = json.loads(json.dumps(config, default=results._json_default))
-        except (TypeError, ValueError) as error:
-            raise TypeError(f'{self.definition.path}: get_config() must return a '
-                            f'JSON-serialisable dict ({error})') from None
-        self.store.write_config(trial, config)
-        return config
-
     def trial_seed(self, index):
         return rng.derive_seed(self.seed, 1, index)
 
+    def _open(self, state, states):
+        """Sample the bracket's configurations when it may start; False while it must wait."""
+        if self.sampler.model_based and not all(s.finished for s in states[:state.planned.position]):
+            return False
+        if state.planned.position in self._configs:
+            return True
+        indices = list(range(state.planned.first, state.planned.first + state.planned.sizes[0]))
+        missing = [i for i in indices
+                   if not os.path.exists(self.store.trial_file(results.trial_id(i), 'config.json'))]
+        observations = []
+        if missing and self.sampler.model_based:
+            observations = [(self._point(key[0]), key[1], row['reward'])
+                            for key, row in self.rows.items()
+                            if self.position[key[0]] < state.planned.position]
+        for index, (config, point) in zip(missing, self.sampler.sample(missing, observations)):
+            trial = results.trial_id(index)
+            if point is not None:
+                results.write_json(self.store.trial_file(trial, 'space_point.json'), point)
+            self.store.write_config(trial, config)
+        self._configs[state.planned.position] = True
+        return True
+
+    def _point(self, trial):
+        if trial not in self._points:
+            path = self.store.trial_file(trial, 'space_point.json')
+            self._points[trial] = results.read_json(path) if os.path.exists(path) else None
+        return self._points[trial]
+
     # -- running ------------------------------------------------------------------------------
-    def generators(self):
-        """The training and validation generators, made once, when first needed."""
-        if self._generators is None:
-            self._generators = self.definition.train_val_generators(self.data_dir,
-                                                                   self.batch_size)
-        return self._generators
+    def _executor(self):
+        if self.workers == 1:
+            return InlineExecutor(self.definition, self.data_dir, self.batch_size, self.device,
+                                  self.store, self.threads)
+        return PoolExecutor(self.definition, self.data_dir, self.batch_size, self.store,
+                            self.workers, self.devices, self.threads)
 
     def run(self):
         """Run (or continue) the search; returns the best rung evaluation's row, or raises."""
         done = self.store.read_search()
-        configs, evaluations, _, _ = hyperband.totals(self.max_epochs, self.eta)
-        log.info(f'Hyperband: R={self.max_epochs}, eta={self.eta}, seed={self.seed}: '
-                 f'{len(self.brackets)} brackets, {configs} configurations, '
-                 f'{evaluations} rung evaluations'
-                 + (f' ({len(done)} already done)' if done else ''))
+        states = [BracketState(p) for p in self.plan]
+        evaluations = sum(sum(p.sizes) for p in self.plan)
+        log.info(f'Hyperband: R={self.max_epochs}, eta={self.eta}, seed={self.seed}, '
+                 f'sampler={self.sampler_name}, workers={self.workers}: {len(self.plan)} '
+                 f'brackets, {sum(p.sizes[0] for p in self.plan)} configurations, '
+                 f'{evaluations} rung evaluations' + (f' ({len(done)} done before)' if done
+                                                      else ''))
+        executor = None
+        pending = {}
         bar = tqdm(total=evaluations, desc='search', unit='eval', disable=None, position=0)
-        first = 0
-        with bar:
-            for bracket in self.brackets:
-                indices = list(range(first, first + bracket.n))
-                first += bracket.n
-                survivors = indices
-                for rung, keep in zip(bracket.rungs, bracket.keep):
-                    rewards = {}
-                    for index in survivors:
-                        trial = results.trial_id(index)
-                        key = (trial, rung.epochs)
-                        row = done.get(key) or self._evaluate(index, bracket, rung)
-                        self.rows[key] = row
-                        rewards[index] = None if row['status'] != 'ok' else row['reward']
-                        bar.update(1)
-                    survivors = hyperband.top_k(rewards, keep)
-            bar.total = bar.n  # failed trials leave rungs short
-            bar.refresh()
+        try:
+            while True:
+                for state in states:
+                    if state.finished or not self._open(state, states):
+                        continue
+                    for index in state.waiting():
+                        key = (results.trial_id(index), state.epochs)
+                        if key in done:  # recorded by an earlier run: replay it
+                            self.rows[key] = done[key]
+                            state.submitted.add(index)
+                            state.record(index, done[key])
+                            bar.update(1)
+                        elif len(pending) < self.workers:
+                            executor = executor or self._executor()
+                            job = Job(index, key[0], self.store.read_config(key[0]),
+                                      self.trial_seed(index), state.epochs)
+                            state.submitted.add(index)
+                            pending[executor.submit(job)] = (state, job)
+                if not pending:
+                    if all(s.finished for s in states):
+                        break
+                    # replayed rows completed rungs and opened new ones: look again
+                    assert any(s.waiting() for s in states if not s.finished), 'search stalled'
+                    continue
+                finished, _ = concurrent.futures.wait(
+                    pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: pending[f][1].index):
+                    state, job = pending.pop(future)
+                    row = self._record(state, job, future.result())
+                    state.record(job.index, row)
+                    bar.update(1)
+                self._maybe_report()
+        except BaseException:
+            if executor is not None:
+                executor.stop(wait=False)
+            raise
+        else:
+            if executor is not None:
+                executor.stop()
+        finally:
+            bar.close()
+        self._maybe_report(force=True)
         best = self.best()
         if best is None:
-            failed = sorted({key[0] for key in self.rows})
-            raise RuntimeError(f'every trial failed ({len(failed)} trials); see '
+            failed = sorted(key[0] for key in self.rows)
+            raise RuntimeError(f'every trial failed ({len(set(failed))} trials); see '
                                f'{self.store.trial_file(failed[0], "error.txt")} for the first')
         return best
 
-    def _evaluate(self, index, bracket, rung):
-        """Train trial ``index`` to ``rung.epochs`` epochs and record the rung evaluation."""
-        trial = results.trial_id(index)
-        config = self.config(index)
-        train_generator, val_generator = self.generators()
-        try:
-            outcome = train_trial(self.definition.Model, config, self.trial_seed(index),
-                                  self.store, trial, rung.epochs, train_generator,
-                                  val_generator, self.device, self.batch_size)
-            reward, status = outcome.reward, outcome.status
-        except FATAL:
-            raise
-        except Exception as error:  # one configuration's failure: record it and go on
-            self.store.write_error(trial, traceback.format_exc())
-            log.warning(f'trial {trial} failed: {type(error).__name__}: {error} '
-                        f'(see {self.store.trial_file(trial, "error.txt")})')
-            reward, status = None, 'error'
-        if status == 'diverged':
-            log.warning(f'trial {trial} diverged (loss or reward not finite)')
-        row = {'trial': trial, 'bracket': bracket.s, 'rung': rung.index, 'epochs': rung.epochs,
-               'reward': reward if status == 'ok' else None, 'status': status}
-        self._record(row)
-        log.info(f'trial {trial} bracket {bracket.s} rung {rung.index}: {rung.epochs} epochs, '
-                 f'reward {reward if reward is not None else "-"} ({status})')
-        return row
-
-    def _record(self, row):
-        self.rows[(row['trial'], row['epochs'])] = row
-        done = {**self.store.read_search(), **self.rows}
-        order = sorted(done.values(), key=lambda r: (-r['bracket'], r['rung'], r['trial']))
-        self.store.write_search(order)
-        best = self.best(done)
+    def _record(self, state, job, outcome):
+        """Write the rung evaluation's row to search.csv and refresh best.json."""
+        row = {'trial': job.trial, 'bracket': state.planned.s, 'rung': state.rung,
+               'epochs': job.epochs,
+               'reward': outcome['reward'] if outcome['status'] == 'ok' else None,
+               'status': outcome['status']}
+        self.rows[(job.trial, job.epochs)] = row
+        rows = {**self.store.read_search(), **self.rows}
+        self.store.write_search(sorted(rows.values(), key=self._order))
+        best = self.best(rows)
         if best is not None:
             self._write_best(best)
+        if outcome['status'] == 'error':
+            log.warning(f'trial {job.trial} failed: {outcome["message"]} '
+                        f'(see {self.store.trial_file(job.trial, "error.txt")})')
+        elif outcome['status'] == 'diverged':
+            log.warning(f'trial {job.trial} diverged (loss or reward not finite)')
+        log.info(f'trial {job.trial} bracket {state.planned.s} rung {state.rung}: '
+                  f'{job.epochs} epochs, reward {row["reward"]} ({row["status"]})')
+        return row
+
+    def _order(self, row):
+        return self.position[row['trial']], row['rung'], row['trial']
 
     def best(self, rows=None):
         """The best rung evaluation (highest reward; ties: the earlier one), or None."""
@@ -186,7 +318,7 @@ class HyperbandSearch:
               if row['status'] == 'ok' and not results.is_failure(row['reward'])]
         if not ok:
             return None
-        return min(ok, key=lambda r: (-r['reward'], -r['bracket'], r['rung'], r['trial']))
+        return min(ok, key=lambda r: (-r['reward'],) + self._order(r))
 
     def _write_best(self, row):
         """best.json: the best trial, and the epoch of its best.pt (its highest reward)."""
@@ -198,3 +330,17 @@ class HyperbandSearch:
             'trial': trial, 'config': self.store.read_config(trial),
             'epoch': top['epoch'], 'reward': top['hyperband_reward'],
             'rung_epochs': row['epochs'], 'rung_reward': row['reward']})
+
+    def _maybe_report(self, force=False):
+        """Rewrite report.html at most every ``report_every`` seconds, and at the end."""
+        if not force and time.monotonic() - self._last_report < self.report_every:
+            return
+        self._last_report = time.monotonic()
+        try:
+            import report
+        except ImportError:
+            return
+        try:
+            report.write_report(self.store.root)
+        except Exception as error:  # a report must never cost a search its results
+            log.warning(f'could not write report.html: {type(error).__name__}: {error}')

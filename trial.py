@@ -33,7 +33,7 @@ def _finite(value):
 
 
 def train_trial(model_class, config, seed, store, trial, epochs, train_generator, val_generator,
-                device=None, batch_size=None):
+                device=None, batch_size=None, progress=True):
     """Train ``trial`` until it has ``epochs`` epochs, resuming from its last checkpoint.
 
     Parameters
@@ -49,6 +49,8 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
         The trial id.
     epochs: int
         Total epochs the trial must have trained when this returns.
+    progress: bool
+        Show tqdm bars for the trial's epochs and batches (on a terminal).
 
     Returns
     -------
@@ -75,12 +77,13 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
     # rows past the checkpoint belong to an epoch that a crash cut short: they go
     store.write_history(trial, history)
 
+    show = None if progress else True  # tqdm: disable=None hides bars off a terminal
     bar = tqdm(total=epochs, initial=done, desc=f'trial {trial}', unit='epoch', leave=False,
-               disable=None, position=1)
+               disable=show, position=1)
     try:
         while done < epochs:
             batches = tqdm(total=_num_batches(train_generator), desc=f'epoch {done + 1}',
-                           unit='batch', leave=False, disable=None, position=2)
+                           unit='batch', leave=False, disable=show, position=2)
             with batches:
                 row = model.run_epoch(train_generator, val_generator, batch_size, batches)
             done += 1
