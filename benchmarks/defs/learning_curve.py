@@ -1,0 +1,79 @@
+"""A synthetic objective with learning-curve structure, for studying the search itself.
+
+The reward of a configuration rises with epochs towards a ceiling that the configuration sets:
+
+    reward(epoch) = ceiling(config) − gap(config)·exp(−epoch / tau(config)) + noise
+
+with the known optimum ceiling = 0 at lr = 10^−2.5, momentum = 0.9, width = 'wide'. Configurations
+that learn fast are not always the ones that end best (tau and gap depend on lr), as in real
+training. No network is trained; an epoch costs ``SLEEP`` seconds of waiting (environment
+variable, default 0), which makes the def useful for measuring parallel workers.
+
+Environment: ``SLEEP`` (seconds per epoch), ``NOISE`` (standard deviation of the noise, default
+0.02).
+"""
+import math
+import os
+import time
+
+import numpy as np
+import torch
+from hyperopt import hp
+
+from base_model import BaseModel
+from batch_generator import MatrixBatchGenerator
+
+SLEEP = float(os.environ.get('SLEEP', '0'))
+NOISE = float(os.environ.get('NOISE', '0.02'))
+
+
+def get_train_generator(data_dir, batch_size):
+    one = MatrixBatchGenerator(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), 1)
+    return one, one
+
+
+def get_space():
+    return {'lr': hp.loguniform('lr', math.log(1e-5), math.log(1.0)),
+            'momentum': hp.uniform('momentum', 0.0, 0.99),
+            'width': hp.choice('width', ['narrow', 'medium', 'wide'])}
+
+
+def ceiling(config):
+    """The reward this configuration converges to; 0 at the optimum."""
+    width = {'narrow': 0.6, 'medium': 0.25, 'wide': 0.0}[config['width']]
+    return -((math.log10(config['lr']) + 2.5) ** 2 / 4 + (config['momentum'] - 0.9) ** 2 + width)
+
+
+class Model(BaseModel):
+    def init_model(self):
+        network = torch.nn.Linear(1, 1)
+        super().init_model(network, lambda y, p: (p - y).pow(2).mean(),
+                           torch.optim.SGD(network.parameters(), lr=0.0))
+        self.epochs_done = 0
+
+    def run_epoch(self, train_generator, val_generator, batch_size=None, progress=None):
+        if SLEEP:
+            time.sleep(SLEEP)
+        self.epochs_done += 1
+        lr = self.config['lr']
+        tau = 1.0 + 6.0 * abs(math.log10(lr) + 1.5) / 3.5  # large and tiny rates learn slowly
+        gap = 1.0 + 0.5 * (lr > 0.05)                     # large rates start far off
+        noise = NOISE * float(torch.randn(()))              # torch's RNG: checkpointed per trial
+        reward = ceiling(self.config) - gap * math.exp(-self.epochs_done / tau) + noise
+        return {'train_seconds': SLEEP, 'train_loss': -reward, 'val_loss': -reward,
+                'hyperband_reward': reward}
+
+    def extra_state(self):
+        return {'epochs_done': self.epochs_done}
+
+    def load_extra_state(self, state):
+        self.epochs_done = state['epochs_done']
+
+    def train_metrics(self, y_true, y_pred):
+        return {}
+
+    def eval_metrics(self, y_true, y_pred):
+        return {}
+
+    def get_hyperband_reward(self, result):
+        return result['hyperband_reward']

@@ -1,0 +1,156 @@
+"""Crash-safe resume, parallel workers, search spaces, TPE and the results-directory lock."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import results
+import search
+from conftest import CLASSIFIER_DEF, ROOT, write_def
+
+LEARNING_CURVE = os.path.join(ROOT, 'benchmarks', 'defs', 'learning_curve.py')
+# dropout makes the RNG state matter, shuffling makes the generator state matter
+DROPOUT_DEF = CLASSIFIER_DEF.replace('nn.ReLU(),', 'nn.ReLU(), nn.Dropout(0.3),')
+
+
+def comparable(result):
+    """Everything a search leaves that must not depend on crashes or workers."""
+    out = {'search.csv': (result / 'search.csv').read_text(),
+           'best.json': json.loads((result / 'best.json').read_text())}
+    for trial in sorted(os.listdir(result / 'trials')):
+        rows = results.read_csv(result / 'trials' / trial / 'history.csv')
+        out[trial] = [{k: v for k, v in r.items() if k != 'train_seconds'} for r in rows]
+        out[trial + '/config'] = (result / 'trials' / trial / 'config.json').read_text()
+    return out
+
+
+def epochs_done(result):
+    total = 0
+    for trial in os.listdir(result / 'trials') if (result / 'trials').exists() else []:
+        path = result / 'trials' / trial / 'history.csv'
+        if path.exists():
+            total += max(0, len(path.read_text().splitlines()) - 1)
+    return total
+
+
+def command(def_path, data, result, *extra):
+    return [sys.executable, os.path.join(ROOT, 'main.py'), '-f', str(def_path), '-d', str(data),
+            '-r', str(result), '-y', '-ep', '9', '-bs', '32', '--seed', '11', '-c',
+            '--threads', '1', *extra]
+
+
+def test_sigkill_at_several_points_resumes_to_the_uninterrupted_result(h5_data, tmp_path):
+    def_path = write_def(tmp_path, DROPOUT_DEF)
+    full = subprocess.run(command(def_path, h5_data, tmp_path / 'full'), capture_output=True,
+                          text=True, timeout=300)
+    assert full.returncode == 0, full.stderr
+    total = epochs_done(tmp_path / 'full')
+
+    cut = tmp_path / 'cut'
+    kills = 0
+    for target in (1, total // 4, total // 2, total - 3):
+        process = subprocess.Popen(command(def_path, h5_data, cut), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while process.poll() is None and epochs_done(cut) < target \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)  # no clean-up of any kind
+            kills += 1
+        process.wait()
+    assert kills >= 3
+    assert epochs_done(cut) < total
+    resumed = subprocess.run(command(def_path, h5_data, cut), capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert comparable(cut) == comparable(tmp_path / 'full')
+
+
+def test_two_workers_give_the_same_results_as_one(h5_data, tmp_path):
+    def_path = write_def(tmp_path, DROPOUT_DEF)
+    for name, workers in (('one', '1'), ('two', '2')):
+        run = subprocess.run(command(def_path, h5_data, tmp_path / name, '--workers', workers),
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+    assert comparable(tmp_path / 'one') == comparable(tmp_path / 'two')
+
+
+def test_a_second_process_on_the_same_results_is_refused(cli, classifier_def, h5_data, tmp_path):
+    store = results.ResultStore(tmp_path / 'res')
+    with store.lock():
+        code, err = cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'res', '-y',
+                        '-ep', 1)
+    assert code == 1 and f'is in use by process {os.getpid()}' in err
+    assert cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'res', '-y', '-ep', 1,
+               '-bs', 32)[0] == 0  # released
+
+
+def test_a_changed_def_py_is_reported(cli, classifier_def, h5_data, tmp_path):
+    args = ['-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'res', '-y', '-ep', 1,
+            '-bs', 32, '-c']
+    assert cli(*args)[0] == 0
+    classifier_def.write_text(CLASSIFIER_DEF.replace('0.003', '0.004'))
+    code, err = cli(*args)
+    assert code == 1 and 'def.py has changed since the search' in err
+    assert cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'res', '-e')[0] == 0
+
+
+def run_learning_curve(cli, tmp_path, name, *extra):
+    (tmp_path / 'data').mkdir(exist_ok=True)
+    code, err = cli('-f', LEARNING_CURVE, '-d', tmp_path / 'data', '-r', tmp_path / name, '-y',
+                    '-ep', 9, '--seed', 2, '-c', *extra)
+    assert code == 0, err
+    return tmp_path / name
+
+
+def test_configurations_come_from_get_space(cli, tmp_path):
+    result = run_learning_curve(cli, tmp_path, 'a')
+    trials = sorted(os.listdir(result / 'trials'))
+    for trial in trials:
+        config = json.loads((result / 'trials' / trial / 'config.json').read_text())
+        point = json.loads((result / 'trials' / trial / 'space_point.json').read_text())
+        assert set(config) == {'lr', 'momentum', 'width'}
+        assert 1e-5 <= config['lr'] <= 1 and 0 <= config['momentum'] <= 0.99
+        assert config['width'] == ['narrow', 'medium', 'wide'][point['width'][0]]
+        assert config['lr'] == point['lr'][0]
+    again = run_learning_curve(cli, tmp_path, 'b')
+    assert comparable(result) == comparable(again)
+
+
+def test_tpe_proposes_from_observations_and_is_reproducible(cli, tmp_path):
+    rand = run_learning_curve(cli, tmp_path, 'random', '--trials', 60)
+    tpe = run_learning_curve(cli, tmp_path, 'tpe', '--sampler', 'tpe', '--trials', 60)
+    config = lambda result, i: json.loads(
+        (result / 'trials' / results.trial_id(i) / 'config.json').read_text())
+    first_bracket = search.plan(9, 3, 60)[0].sizes[0]
+    # the first bracket has nothing to learn from: random; later ones differ from random
+    assert all(config(rand, i) == config(tpe, i) for i in range(first_bracket))
+    later = range(first_bracket, 60)
+    assert sum(config(rand, i) != config(tpe, i) for i in later) >= len(later) // 2
+    assert comparable(run_learning_curve(cli, tmp_path, 'tpe2', '--sampler', 'tpe',
+                                         '--trials', 60)) == comparable(tpe)
+
+
+def test_tpe_needs_a_space(cli, classifier_def, h5_data, tmp_path):
+    code, err = cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'r', '-y',
+                    '--sampler', 'tpe')
+    assert code == 1 and '--sampler tpe needs a hyperopt search space' in err
+
+
+def test_trials_budget_repeats_and_cuts_iterations():
+    one = search.plan(9, 3)
+    assert [(p.s, p.sizes) for p in one] == [(2, (9, 3, 1)), (1, (5, 1)), (0, (3,))]
+    capped = search.plan(9, 3, trials=12)
+    assert [(p.s, p.sizes) for p in capped] == [(2, (9, 3, 1)), (1, (3, 1))]
+    longer = search.plan(9, 3, trials=40)
+    assert sum(p.sizes[0] for p in longer) == 40
+    assert [p.iteration for p in longer] == [0, 0, 0, 1, 1, 1, 2]
+    assert [p.first for p in longer][:4] == [0, 9, 14, 17]
+    assert longer[-1].sizes == (6, 2, 1) and longer[-1].first == 34
+    with pytest.raises(ValueError, match='--trials must be at least 1'):
+        search.plan(9, 3, trials=0)
