@@ -6,9 +6,9 @@ trial also keeps its point in hyperopt's own form (``trials/<id>/space_point.jso
 ``[value]``, ``[]`` for inactive conditional labels), which is what TPE learns from.
 
 TPE (``--sampler tpe``) follows BOHB (Falkner et al., ICML 2018): a bracket's configurations are
-proposed by hyperopt's TPE fitted on the rewards observed at the largest epoch budget that has at
-least d + 1 results (d: the number of hyperparameters), with a third of them still drawn at
-random; until such a budget exists, all are random.
+proposed by hyperopt's TPE fitted on the rewards observed at the largest epoch budget that has
+enough results (d + 1, d the number of hyperparameters, and at least ``MIN_POINTS``), with a
+third of them still drawn at random; until such a budget exists, all are random.
 """
 import json
 
@@ -17,6 +17,7 @@ import numpy as np
 import rng
 
 RANDOM_FRACTION = 1 / 3
+MIN_POINTS = 10
 
 
 def plain(value):
@@ -70,6 +71,12 @@ class Sampler:
             self.labels = sorted(self.domain.params)
 
     @property
+    def min_points(self):
+        """Observations a budget needs before TPE fits it: d + 1 (BOHB), and at least
+        ``MIN_POINTS``, since hyperopt's TPE models the best ⌈γ·√n⌉ points only."""
+        return max(len(self.labels) + 1, MIN_POINTS)
+
+    @property
     def model_based(self):
         return self.method == 'tpe'
 
@@ -118,7 +125,7 @@ class Sampler:
         for point, epochs, reward in observations:
             if point is not None and reward is not None and np.isfinite(reward):
                 by_budget.setdefault(epochs, []).append((point, reward))
-        enough = [e for e, rows in by_budget.items() if len(rows) >= len(self.labels) + 1]
+        enough = [e for e, rows in by_budget.items() if len(rows) >= self.min_points]
         if not enough:
             return None
         trials = Trials()

@@ -114,7 +114,7 @@ def test_configurations_come_from_get_space(cli, tmp_path):
     for trial in trials:
         config = json.loads((result / 'trials' / trial / 'config.json').read_text())
         point = json.loads((result / 'trials' / trial / 'space_point.json').read_text())
-        assert set(config) == {'lr', 'momentum', 'width'}
+        assert set(config) == {'lr', 'momentum', 'width', 'dropout', 'weight_decay'}
         assert 1e-5 <= config['lr'] <= 1 and 0 <= config['momentum'] <= 0.99
         assert config['width'] == ['narrow', 'medium', 'wide'][point['width'][0]]
         assert config['lr'] == point['lr'][0]

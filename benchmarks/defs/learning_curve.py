@@ -4,9 +4,10 @@ The reward of a configuration rises with epochs towards a ceiling that the confi
 
     reward(epoch) = ceiling(config) − gap(config)·exp(−epoch / tau(config)) + noise
 
-with the known optimum ceiling = 0 at lr = 10^−2.5, momentum = 0.9, width = 'wide'. Configurations
-that learn fast are not always the ones that end best (tau and gap depend on lr), as in real
-training. No network is trained; an epoch costs ``SLEEP`` seconds of waiting (environment
+with the known optimum ceiling = 0 at lr = 10^−2.5, momentum = 0.9, width = 'wide', dropout = 0.2,
+weight_decay = 10^−4. The fastest
+learners (lr near 10^−2) are not the ones that end best, as in real training, so rankings after
+few epochs are informative but imperfect. No network is trained; an epoch costs ``SLEEP`` seconds of waiting (environment
 variable, default 0), which makes the def useful for measuring parallel workers.
 
 Environment: ``SLEEP`` (seconds per epoch), ``NOISE`` (standard deviation of the noise, default
@@ -35,13 +36,16 @@ def get_train_generator(data_dir, batch_size):
 def get_space():
     return {'lr': hp.loguniform('lr', math.log(1e-5), math.log(1.0)),
             'momentum': hp.uniform('momentum', 0.0, 0.99),
-            'width': hp.choice('width', ['narrow', 'medium', 'wide'])}
+            'width': hp.choice('width', ['narrow', 'medium', 'wide']),
+            'dropout': hp.uniform('dropout', 0.0, 0.8),
+            'weight_decay': hp.loguniform('weight_decay', math.log(1e-7), math.log(1e-1))}
 
 
 def ceiling(config):
     """The reward this configuration converges to; 0 at the optimum."""
     width = {'narrow': 0.6, 'medium': 0.25, 'wide': 0.0}[config['width']]
-    return -((math.log10(config['lr']) + 2.5) ** 2 / 4 + (config['momentum'] - 0.9) ** 2 + width)
+    return -((math.log10(config['lr']) + 2.5) ** 2 / 4 + (config['momentum'] - 0.9) ** 2 + width
+             + (config['dropout'] - 0.2) ** 2 + (math.log10(config['weight_decay']) + 4) ** 2 / 16)
 
 
 class Model(BaseModel):
@@ -56,8 +60,8 @@ class Model(BaseModel):
             time.sleep(SLEEP)
         self.epochs_done += 1
         lr = self.config['lr']
-        tau = 1.0 + 6.0 * abs(math.log10(lr) + 1.5) / 3.5  # large and tiny rates learn slowly
-        gap = 1.0 + 0.5 * (lr > 0.05)                     # large rates start far off
+        tau = 1.0 + 1.5 * abs(math.log10(lr) + 2.0)  # rates far from 1e-2 learn slowly
+        gap = 1.0 + 0.5 * (lr > 0.05)                # large rates start far off
         noise = NOISE * float(torch.randn(()))              # torch's RNG: checkpointed per trial
         reward = ceiling(self.config) - gap * math.exp(-self.epochs_done / tau) + noise
         return {'train_seconds': SLEEP, 'train_loss': -reward, 'val_loss': -reward,

@@ -1,0 +1,64 @@
+"""Parallel trials: a search whose epochs are dominated by waiting, with --workers 1 and 2.
+
+Runs the real CLI on benchmarks/defs/learning_curve.py (each epoch sleeps SLEEP seconds, as an
+epoch waiting on a GPU or on I/O would), once with one worker and once with two, and prints the
+wall times, the speed-up (target ≥ 1.6 on 2 cores) and whether the two results are identical.
+
+    python benchmarks/bench_workers.py [--epoch 27] [--sleep 0.1]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DEF = os.path.join(HERE, 'defs', 'learning_curve.py')
+
+
+def outputs(result):
+    """search.csv, best.json and every history without its timing column."""
+    import csv
+    out = {'search': open(os.path.join(result, 'search.csv')).read(),
+           'best': json.load(open(os.path.join(result, 'best.json')))}
+    for trial in sorted(os.listdir(os.path.join(result, 'trials'))):
+        with open(os.path.join(result, 'trials', trial, 'history.csv')) as handle:
+            out[trial] = [{k: v for k, v in row.items() if k != 'train_seconds'}
+                          for row in csv.DictReader(handle)]
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--epoch', type=int, default=27, help="Hyperband's R")
+    parser.add_argument('--sleep', type=float, default=0.1, help='seconds of waiting per epoch')
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(os.path.join(tmp, 'data'))
+        env = dict(os.environ, SLEEP=str(args.sleep))
+        times = {}
+        for workers in (1, 2):
+            result = os.path.join(tmp, f'workers{workers}')
+            start = time.perf_counter()
+            subprocess.run([sys.executable, os.path.join(ROOT, 'main.py'), '-f', DEF, '-d',
+                            os.path.join(tmp, 'data'), '-r', result, '-y', '-ep',
+                            str(args.epoch), '--seed', '0', '-c', '--threads', '1',
+                            '--workers', str(workers)],
+                           check=True, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            times[workers] = time.perf_counter() - start
+        same = outputs(os.path.join(tmp, 'workers1')) == outputs(os.path.join(tmp, 'workers2'))
+        epochs = sum(len(v) for k, v in outputs(os.path.join(tmp, 'workers1')).items()
+                     if k.startswith('t'))
+    print(f'search: R={args.epoch}, eta=3, {epochs} trained epochs of {args.sleep} s waiting')
+    print(f'--workers 1: {times[1]:.1f} s')
+    print(f'--workers 2: {times[2]:.1f} s')
+    print(f'speed-up: {times[1] / times[2]:.2f}x (target >= 1.6)')
+    print(f'identical results: {same}')
+
+
+if __name__ == '__main__':
+    main()
