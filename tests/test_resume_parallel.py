@@ -154,3 +154,26 @@ def test_trials_budget_repeats_and_cuts_iterations():
     assert longer[-1].sizes == (6, 2, 1) and longer[-1].first == 34
     with pytest.raises(ValueError, match='--trials must be at least 1'):
         search.plan(9, 3, trials=0)
+
+
+def test_ctrl_c_stops_the_workers_and_the_search_continues(tmp_path):
+    (tmp_path / 'data').mkdir()
+    args = lambda name, workers: [sys.executable, os.path.join(ROOT, 'main.py'), '-f',
+                                  LEARNING_CURVE, '-d', str(tmp_path / 'data'), '-r',
+                                  str(tmp_path / name), '-y', '-ep', '9', '--seed', '4', '-c',
+                                  '--threads', '1', '--workers', workers]
+    env = dict(os.environ, SLEEP='0.05')
+    process = subprocess.Popen(args('cut', '2'), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while epochs_done(tmp_path / 'cut') < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and 're-run the same command' in err
+    assert 'Traceback' not in err
+    for name, workers in (('cut', '2'), ('full', '1')):
+        run = subprocess.run(args(name, workers), env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert run.returncode == 0, run.stderr
+    assert comparable(tmp_path / 'cut') == comparable(tmp_path / 'full')
