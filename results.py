@@ -30,11 +30,21 @@ import torch
 SEARCH_COLUMNS = ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status']
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's files are private (0600)
+
+
 def atomic_write(path, write, mode='w'):
     """Call ``write(file)`` on a temporary file beside ``path``, fsync, then replace ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
+    os.chmod(tmp, _FILE_MODE)
     try:
         with os.fdopen(fd, mode) as handle:
             write(handle)
@@ -78,7 +88,7 @@ def _cell(value):
     if value is None:
         return ''
     if isinstance(value, float):
-        return repr(value)  # round-trips exactly
+        return repr(float(value))  # round-trips exactly (and np.float64 prints as a number)
     return value
 
 

@@ -6,9 +6,11 @@ trial also keeps its point in hyperopt's own form (``trials/<id>/space_point.jso
 ``[value]``, ``[]`` for inactive conditional labels), which is what TPE learns from.
 
 TPE (``--sampler tpe``) follows BOHB (Falkner et al., ICML 2018): a bracket's configurations are
-proposed by hyperopt's TPE fitted on the rewards observed at the largest epoch budget that has
-enough results (d + 1, d the number of hyperparameters, and at least ``MIN_POINTS``), with a
-third of them still drawn at random; until such a budget exists, all are random.
+proposed by hyperopt's TPE fitted on the rewards observed at the largest epoch budget with enough
+results, with a third of them still drawn at random; until such a budget exists, all are random.
+As in BOHB, with d hyperparameters a budget needs 2(d + 1) results, and the "good" density models
+the best 15 % of them, at least d + 1 (hyperopt's own default, the best ⌈0.25·√n⌉, models a
+single point at these sizes and then explores the edges of the space).
 """
 import json
 
@@ -17,7 +19,7 @@ import numpy as np
 import rng
 
 RANDOM_FRACTION = 1 / 3
-MIN_POINTS = 10
+TOP_FRACTION = 0.15
 
 
 def plain(value):
@@ -72,9 +74,8 @@ class Sampler:
 
     @property
     def min_points(self):
-        """Observations a budget needs before TPE fits it: d + 1 (BOHB), and at least
-        ``MIN_POINTS``, since hyperopt's TPE models the best ⌈γ·√n⌉ points only."""
-        return max(len(self.labels) + 1, MIN_POINTS)
+        """Results a budget needs before TPE fits it: 2(d + 1), as in BOHB."""
+        return 2 * (len(self.labels) + 1)
 
     @property
     def model_based(self):
@@ -87,7 +88,7 @@ class Sampler:
         """
         if self.space is None:
             return [(self._from_get_config(i), None) for i in indices]
-        model = self._tpe_trials(observations) if self.model_based else None
+        model = self._tpe_model(observations) if self.model_based else None
         out = []
         for i in indices:
             seed = rng.derive_seed(self.seed, 0, i)
@@ -112,14 +113,19 @@ class Sampler:
         doc = rand.suggest([index], self.domain, Trials(), seed % (2 ** 32))[0]
         return plain(doc['misc']['vals'])
 
-    def _tpe_point(self, trials, index, seed):
+    def _tpe_point(self, model, index, seed):
         from hyperopt import tpe
-        doc = tpe.suggest([index], self.domain, trials, seed % (2 ** 32),
-                          n_startup_jobs=0)[0]
+        trials, gamma = model
+        doc = tpe.suggest([index], self.domain, trials, seed % (2 ** 32), n_startup_jobs=0,
+                          gamma=gamma)[0]
         return plain(doc['misc']['vals'])
 
-    def _tpe_trials(self, observations):
-        """hyperopt ``Trials`` of the largest budget with ≥ d + 1 results, or None."""
+    def _tpe_model(self, observations):
+        """``(Trials, gamma)`` of the largest budget with enough results, or None.
+
+        hyperopt models the best ⌈gamma·√n⌉ observations as "good"; gamma is chosen so that
+        these are the best 15 %, at least d + 1, and never all of them.
+        """
         from hyperopt import JOB_STATE_DONE, STATUS_OK, Trials
         by_budget = {}
         for point, epochs, reward in observations:
@@ -128,10 +134,14 @@ class Sampler:
         enough = [e for e, rows in by_budget.items() if len(rows) >= self.min_points]
         if not enough:
             return None
+        chosen = by_budget[max(enough)]
+        n = len(chosen)
+        good = min(n - 1, max(len(self.labels) + 1, int(np.ceil(TOP_FRACTION * n))))
+        gamma = (good - 0.5) / np.sqrt(n)  # ⌈gamma·√n⌉ = good
         trials = Trials()
         docs = []
         # ids far from trial indices, which tpe.suggest uses for the proposals
-        for tid, (point, reward) in enumerate(by_budget[max(enough)], start=10 ** 9):
+        for tid, (point, reward) in enumerate(chosen, start=10 ** 9):
             misc = {'tid': tid, 'cmd': self.domain.cmd, 'workdir': None,
                     'idxs': {label: [tid] if point.get(label) else [] for label in self.labels},
                     'vals': {label: point.get(label, []) for label in self.labels}}
@@ -141,4 +151,4 @@ class Sampler:
             doc['state'] = JOB_STATE_DONE
         trials.insert_trial_docs(docs)
         trials.refresh()
-        return trials
+        return trials, gamma

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 import hyperband
+import report
 import results
 import rng
 from sampling import Sampler
@@ -336,10 +337,6 @@ class HyperbandSearch:
         if not force and time.monotonic() - self._last_report < self.report_every:
             return
         self._last_report = time.monotonic()
-        try:
-            import report
-        except ImportError:
-            return
         try:
             report.write_report(self.store.root)
         except Exception as error:  # a report must never cost a search its results

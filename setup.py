@@ -10,7 +10,8 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.10',
     py_modules=['main', 'base_model', 'batch_generator', 'constraints', 'definition',
-                'hyperband', 'metrics', 'results', 'rng', 'runner', 'search', 'trial'],
+                'hyperband', 'metrics', 'report', 'results', 'rng', 'runner', 'sampling',
+                'search', 'trial', 'workers'],
     packages=find_packages(include=['models', 'models.*']),
     install_requires=[
         'torch>=2.0',
