@@ -35,9 +35,14 @@ reg_data = load(REG / 'make_data.py', 'example_reg_make_data')
 
 
 def run_main(args, cwd, **env):
-    """``python main.py ARGS`` on the CPU, as a user runs it; returns the CompletedProcess."""
+    """``python main.py ARGS`` on the CPU, as a user runs it; returns the CompletedProcess.
+
+    One torch thread: these models are so small that a second thread only adds waiting, many
+    times over when other processes share the cores.
+    """
     environ = {**os.environ, 'OMP_NUM_THREADS': '1', **env}
-    return subprocess.run([sys.executable, str(REPO / 'main.py'), *args, '--seed', '0', '-c'],
+    return subprocess.run([sys.executable, str(REPO / 'main.py'), *args, '--seed', '0', '-c',
+                           '--threads', '1'],
                           cwd=cwd, env=environ, capture_output=True, text=True, timeout=300)
 
 

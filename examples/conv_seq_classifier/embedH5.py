@@ -101,7 +101,11 @@ def parse_label(text, path, lineno):
 def read_targets(path):
     """The labels of ``path``, one per line; blank lines at the end are ignored."""
     with open(path) as handle:
-        lines = handle.read().splitlines()
+        try:
+            lines = handle.read().splitlines()
+        except UnicodeDecodeError as error:
+            raise InputError(f'{path}: not a text file ({error.reason} at byte '
+                             f'{error.start})') from None
     while lines and not lines[-1].strip():
         lines.pop()
     return [parse_label(line, path, lineno) for lineno, line in enumerate(lines, 1)]
@@ -109,10 +113,15 @@ def read_targets(path):
 
 def records(path):
     """``(lineno, name, sequence)`` for every non-blank line of ``path``."""
+    lineno = 0
     with open(path) as handle:
-        for lineno, line in enumerate(handle, 1):
-            if line.strip():
-                yield (lineno,) + parse_record(line, path, lineno)
+        try:
+            for lineno, line in enumerate(handle, 1):
+                if line.strip():
+                    yield (lineno,) + parse_record(line, path, lineno)
+        except UnicodeDecodeError as error:
+            raise InputError(f'{path}, near line {lineno + 1}: not a text file '
+                             f'({error.reason})') from None
 
 
 def embed(seq_path, target_path, out_path, chunk_rows=CHUNK_ROWS):
