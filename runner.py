@@ -81,8 +81,9 @@ def _run_locked(args, definition, device, store, pred_paths):
                                  threads=args.threads)
         best = search.run()
         summary = store.read_best()
-        log.info(f'best: trial {best["trial"]} (reward {best["reward"]:.6g} after '
-                 f'{best["epochs"]} epochs; best epoch {summary["epoch"]}), config '
+        log.info(f'best: trial {best["trial"]}, reward {best["reward"]:.6g} at its '
+                 f'{best["epochs"]}-epoch rung; -e and -p use its best epoch, '
+                 f'{summary["epoch"]} (reward {summary["reward"]:.6g}); config '
                  f'{summary["config"]}')
     if args.eval or args.predict:
         model = load_best_model(definition, store, device)

@@ -13,9 +13,11 @@ import hashlib
 import logging
 import os
 import random
+import re
 import time
 from dataclasses import dataclass
 
+import torch
 from tqdm.auto import tqdm
 
 import hyperband
@@ -104,6 +106,20 @@ class BracketState:
         self.members, self.rewards, self.submitted = survivors, {}, set()
 
 
+ENVIRONMENT_READ = re.compile(
+    r'''(?:environ(?:\.get)?\s*[\[(]|getenv\s*\()\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]''')
+
+
+def read_environment(def_path):
+    """The environment variables a def.py reads (by name, literally), and their values now.
+
+    They change the data or the model as much as a flag does, so a search records them.
+    """
+    with open(def_path) as handle:
+        names = sorted(set(ENVIRONMENT_READ.findall(handle.read())))
+    return {name: os.environ.get(name) for name in names}
+
+
 def file_digest(path):
     with open(path, 'rb') as handle:
         return hashlib.sha256(handle.read()).hexdigest()
@@ -149,7 +165,8 @@ class HyperbandSearch:
         self.batch_size, self.data_dir, self.device = batch_size, data_dir, device
         self.workers, self.devices = workers, devices or [device or 'cpu']
         self.sampler_name, self.report_every = sampler, report_every
-        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        # torch's default honours OMP_NUM_THREADS; workers share it out
+        self.threads = threads or max(1, torch.get_num_threads() // workers)
         self.seed = self._settle_settings(seed)
         self.sampler = Sampler(definition, self.seed, sampler)
         self.rows = {}    # (trial, epochs) -> search.csv row
@@ -162,18 +179,24 @@ class HyperbandSearch:
         path = self.store.path('search.json')
         wanted = {'epoch': self.max_epochs, 'eta': self.eta, 'batch_size': self.batch_size,
                   'sampler': self.sampler_name, 'trials': self.trials}
+        defaults = {'sampler': 'random', 'trials': None}  # settings older searches lack
         digest = file_digest(self.definition.path)
+        environment = read_environment(self.definition.path)
         if os.path.exists(path):
-            saved = results.read_json(path)
+            saved = {**defaults, **results.read_json(path)}
             changed = [f'--{key.replace("_", "-")} {saved.get(key)} (now {value})'
                        for key, value in wanted.items() if saved.get(key) != value]
+            changed += [f'{name}={saved["environment"].get(name)!r} (now {value!r})'
+                        for name, value in environment.items()
+                        if name in saved.get('environment', {})
+                        and saved['environment'][name] != value]
             if seed is not None and seed != saved.get('seed'):
                 changed.append(f'--seed {saved.get("seed")} (now {seed})')
             if changed:
                 raise SearchSettingsError(
                     f'{self.store.root} holds a search made with ' + ', '.join(changed) +
                     '; re-run with the same flags to continue it, or use another --result')
-            if saved.get('def_sha256') != digest:
+            if saved.get('def_sha256', digest) != digest:
                 raise SearchSettingsError(
                     f'{self.definition.path} has changed since the search in {self.store.root} '
                     f'began (it was {saved.get("model")}); its trials would not be comparable. '
@@ -183,7 +206,7 @@ class HyperbandSearch:
             seed = random.SystemRandom().randrange(2 ** 31)
         results.write_json(path, {**wanted, 'seed': seed,
                                   'model': os.path.abspath(self.definition.path),
-                                  'def_sha256': digest})
+                                  'def_sha256': digest, 'environment': environment})
         return seed
 
     # -- configurations -----------------------------------------------------------------------

@@ -131,7 +131,8 @@ def test_tpe_proposes_from_observations_and_is_reproducible(cli, tmp_path):
     # the first bracket has nothing to learn from: random; later ones differ from random
     assert all(config(rand, i) == config(tpe, i) for i in range(first_bracket))
     later = range(first_bracket, 60)
-    assert sum(config(rand, i) != config(tpe, i) for i in later) >= len(later) // 2
+    # a third stay random by design, and brackets wait for 2(d + 1) results at one budget
+    assert sum(config(rand, i) != config(tpe, i) for i in later) >= len(later) // 3
     assert comparable(run_learning_curve(cli, tmp_path, 'tpe2', '--sampler', 'tpe',
                                          '--trials', 60)) == comparable(tpe)
 

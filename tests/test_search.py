@@ -175,3 +175,17 @@ def test_changed_flags_on_an_existing_search_are_reported(cli, classifier_def, h
     assert code == 1 and '--epoch 2 (now 3)' in err
     code, err = cli(*args, '-ep', 2, '--seed', 2)
     assert code == 1 and '--seed 1 (now 2)' in err
+
+
+def test_environment_variables_the_def_reads_are_part_of_the_search(cli, h5_data, tmp_path,
+                                                                    monkeypatch):
+    path = write_def(tmp_path, CLASSIFIER_DEF.replace(
+        "def get_config():", "FOLD = os.environ.get('MY_FOLD', '0')\n\n\ndef get_config():"))
+    args = ['-f', path, '-d', h5_data, '-r', tmp_path / 'res', '-y', '-ep', 1, '-bs', 32, '-c']
+    monkeypatch.setenv('MY_FOLD', '1')
+    assert cli(*args)[0] == 0
+    saved = json.loads((tmp_path / 'res' / 'search.json').read_text())
+    assert saved['environment'] == {'MY_FOLD': '1'}
+    monkeypatch.setenv('MY_FOLD', '2')
+    code, err = cli(*args)
+    assert code == 1 and "MY_FOLD='1' (now '2')" in err
