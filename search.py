@@ -261,6 +261,7 @@ class HyperbandSearch:
                                                       else ''))
         executor = None
         pending = {}
+        self._last_report = time.monotonic()  # the first report after report_every seconds
         bar = tqdm(total=evaluations, desc='search', unit='eval', disable=None, position=0)
         try:
             while True:
