@@ -175,7 +175,8 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
     process_x_y: callable or None
         ``process_x_y(x, y) -> (x, y)`` applied to every batch (``y`` is None without labels).
     buffer_mb: float
-        Size of the shuffling window in MiB; peak memory is about three windows.
+        Size of the shuffling window in MiB; peak memory is about one window when shuffling
+        (every window is read into the same buffer), two when reading in order.
     seed: int
         Seed of the shuffling RNG.
     """
@@ -281,6 +282,7 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
         if self.shuffle:
             blocks = [blocks[i] for i in self.rng.permutation(len(blocks))]
         carry_x = carry_y = None
+        buffer_x = buffer_y = None
         i = 0
         while i < len(blocks):
             # gather blocks until the window is full, then read them into one buffer
@@ -289,8 +291,20 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
                 take.append(blocks[i])
                 rows += blocks[i][2] - blocks[i][1]
                 i += 1
-            x = np.empty((rows,) + self.x_shape, self.x_dtype)
-            y = np.empty((rows,) + self.y_shape, self.y_dtype) if self.has_y else None
+            if self.shuffle:
+                # Shuffled batches are gathered from the window (fancy indexing copies), so
+                # every window of the epoch reuses one buffer: a fresh window-sized array per
+                # window costs more in page faults than the reading itself.
+                if buffer_x is None or len(buffer_x) < rows:
+                    buffer_x = np.empty((rows + size,) + self.x_shape, self.x_dtype)
+                    buffer_y = (np.empty((rows + size,) + self.y_shape, self.y_dtype)
+                                if self.has_y else None)
+                x = buffer_x[:rows]
+                y = buffer_y[:rows] if self.has_y else None
+            else:
+                # in-order batches are views of the window, so each window is a new array
+                x = np.empty((rows,) + self.x_shape, self.x_dtype)
+                y = np.empty((rows,) + self.y_shape, self.y_dtype) if self.has_y else None
             offset = 0
             if carry_x is not None:
                 offset = len(carry_x)
@@ -303,18 +317,23 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
                 if y is not None:
                     label.read_direct(y, np.s_[start:stop], np.s_[offset:offset + stop - start])
                 offset += stop - start
-            if self.shuffle:
-                order = self.rng.permutation(rows)
-                x = x[order]
-                y = y[order] if y is not None else None
             # a partial batch is carried into the next window; only the last batch is short
             full = rows if i == len(blocks) else rows // size * size
-            for start in range(0, full, size):
-                yield self._batch(x[start:start + size],
-                                  y[start:start + size] if y is not None else None)
-            # copies, so the window itself can be freed before the next one is read
-            carry_x = x[full:].copy() if full < rows else None
-            carry_y = y[full:].copy() if (y is not None and full < rows) else None
+            if self.shuffle:
+                order = self.rng.permutation(rows)
+                for start in range(0, full, size):
+                    index = order[start:start + size]
+                    yield self._batch(x[index], y[index] if y is not None else None)
+                # copies (fancy indexing), taken before the buffer is overwritten
+                carry_x = x[order[full:]] if full < rows else None
+                carry_y = y[order[full:]] if (y is not None and full < rows) else None
+            else:
+                for start in range(0, full, size):
+                    yield self._batch(x[start:start + size],
+                                      y[start:start + size] if y is not None else None)
+                # copies, so the window itself can be freed before the next one is read
+                carry_x = x[full:].copy() if full < rows else None
+                carry_y = y[full:].copy() if (y is not None and full < rows) else None
 
     def _batch(self, x, y):
         if self.process_x_y is not None:

@@ -1,30 +1,39 @@
 """Training throughput of the CLI against a hand-written PyTorch loop, in the same run.
 
 Both train the network of ``benchmarks/defs/bench_def.py`` (a small sequence CNN on one-hot DNA,
-shape=(n, 4, 1, 101)) on the same HDF5 data, with the same optimizer, batch size, number of
-epochs and thread count:
+shape=(n, 4, 1, 101), two classes) on the same HDF5 data with the same optimizer (Adam), batch
+size, number of epochs and torch thread count:
 
-1. the real command line, one configuration for E epochs (``-ep E --eta E+1``)::
+1. the real command line, one configuration trained for E epochs (``--eta`` > E gives Hyperband
+   a single bracket with a single configuration)::
 
-       python main.py -f benchmarks/defs/bench_def.py -d DATA -r RESULTS -y -ep E -bs B \\
-           --eta E+1 --seed 0 -c
+       python main.py -f benchmarks/defs/bench_def.py -d DATA -r RESULTS -y -ep E --eta E+1 \\
+           -bs B --seed 0 -c
 
-   whose per-epoch training time is the ``train_seconds`` column of
-   ``RESULTS/trials/t0000/history.csv`` (training pass only, validation excluded);
-2. a plain PyTorch loop (``zero_grad``, forward, cross-entropy, ``backward``, ``step``) over the
-   same arrays, timing only the training passes.
+   its per-epoch training time is the ``train_seconds`` column of
+   ``RESULTS/trials/t0000/history.csv`` (the training pass, validation excluded);
+2. ``benchmarks/hand_loop.py``, a plain PyTorch loop (``torch.manual_seed(0)``; per batch
+   ``zero_grad``, forward, cross-entropy, ``backward``, ``step``, ``loss.item()``) over the same
+   data, timing the training passes only, then validating each epoch as the CLI does.
 
-The figure is the median training samples/s over the epochs after the first (warm-up) one, and
-the ratio CLI / hand loop (target >= 0.95). The wall time of the whole command (process start,
-imports, data loading, validation, checkpoints) against the hand loop's wall time (data loading,
-training and validation) is printed as a second, informative figure.
+Both run as fresh processes with the same environment: torch threads pinned (``--threads``,
+default 1) and, by default, glibc's malloc thresholds pinned (see :func:`malloc_env`). By default
+they run in lock-step, one epoch each in turn (the def.py's ``end_epoch`` waits while the hand
+loop trains an epoch, outside ``train_seconds``), so that other work on the machine slows both
+alike; ``--sequential`` runs the whole command first and the hand loop after it.
 
-    python benchmarks/bench_training.py            # about a minute and a half on 2 cores
-    python benchmarks/bench_training.py --quick    # a few seconds
+Printed: the median training samples/s over the epochs after the first (warm-up) one, for both,
+and the ratio CLI / hand loop (target >= 0.95); the same per CPU-second; the wall time of the
+whole command (process start, imports, data loading, validation, checkpoints, less lock-step
+waits) against the hand loop's (imports, data loading, training, validation), as an informative
+figure; and how much CPU other processes used meanwhile.
+
+    python benchmarks/bench_training.py            # about a minute
+    python benchmarks/bench_training.py --quick    # a smoke run: 2000 rows, 3 epochs
 """
 import argparse
 import csv
-import importlib.util
+import json
 import os
 import shutil
 import statistics
@@ -38,11 +47,11 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEF_PY = os.path.join(REPO, 'benchmarks', 'defs', 'bench_def.py')
-MOTIF = 'TGACTCA'  # AP-1 site, planted in the positive class
+MOTIF = 'TGACTCA'  # an AP-1 site, planted in the rows of class 1
 
 
 def one_hot(rng, n, length):
-    """Random DNA, shape=(n, 4, 1, length) float32; half the rows carry ``MOTIF`` (label 1)."""
+    """Random DNA, shape=(n, 4, 1, length) float32, and labels (n,) int64: 1 = has MOTIF."""
     bases = rng.integers(0, 4, size=(n, length))
     labels = rng.integers(0, 2, size=n).astype(np.int64)
     motif = np.array(['ACGT'.index(c) for c in MOTIF])
@@ -55,6 +64,7 @@ def one_hot(rng, n, length):
 
 
 def make_data(folder, n_train, n_val, seed=0):
+    """``folder/train.h5`` and ``folder/valid.h5`` with ``data`` and ``label``."""
     rng = np.random.default_rng(seed)
     for name, n in (('train.h5', n_train), ('valid.h5', n_val)):
         x, y = one_hot(rng, n, 101)
@@ -63,101 +73,115 @@ def make_data(folder, n_train, n_val, seed=0):
             f.create_dataset('label', data=y)
 
 
-def load_def():
-    spec = importlib.util.spec_from_file_location('bench_def', DEF_PY)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, REPO)  # bench_def imports base_model and batch_generator
-    spec.loader.exec_module(module)
-    return module
+def malloc_env(mode):
+    """Environment that pins glibc's malloc thresholds (``mode='pinned'``), or nothing.
+
+    By default glibc adapts its mmap threshold to the sizes freed so far and gives the top of
+    the heap back to the kernel above a trim threshold; depending on a process's allocation
+    history, the few-MB activation tensors of every batch are then mapped and unmapped again,
+    and every batch page-faults ~12 MB afresh (measured: ~190k minor faults per epoch of 63
+    batches, a third of the run time). Whether a process falls into that regime is a matter of
+    luck, so the CLI and the hand loop would be compared on a coin toss. Pinned, neither
+    process gives memory back during an epoch.
+    """
+    if mode != 'pinned':
+        return {}
+    tunables = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824'
+    old = os.environ.get('GLIBC_TUNABLES')
+    return {'GLIBC_TUNABLES': f'{old}:{tunables}' if old else tunables}
 
 
-def run_cli(data_dir, result_dir, epochs, batch_size, threads, loader):
-    """Run main.py; returns (train_seconds per epoch, wall seconds of the command, last row)."""
-    command = [sys.executable, os.path.join(REPO, 'main.py'), '-f', DEF_PY, '-d', data_dir,
-               '-r', result_dir, '-y', '-ep', str(epochs), '--eta', str(epochs + 1),
-               '-bs', str(batch_size), '--seed', '0', '-c']
-    env = dict(os.environ, BENCH_THREADS=str(threads), BENCH_LOADER=loader,
-               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    start = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f'the CLI failed ({done.returncode}):\n{done.stderr}')
+def cli_command(data_dir, result_dir, epochs, batch_size):
+    return [sys.executable, os.path.join(REPO, 'main.py'), '-f', DEF_PY, '-d', data_dir,
+            '-r', result_dir, '-y', '-ep', str(epochs), '--eta', str(epochs + 1),
+            '-bs', str(batch_size), '--seed', '0', '-c']
+
+
+def hand_command(args, data_dir, out, lockstep=None):
+    command = [sys.executable, os.path.join(REPO, 'benchmarks', 'hand_loop.py'),
+               '--data', data_dir, '--epochs', str(args.epochs), '--batch-size',
+               str(args.batch_size), '--threads', str(args.threads), '--loader', args.loader,
+               '--out', out]
+    return command + (['--lockstep', lockstep] if lockstep else [])
+
+
+def run(args, folder):
+    """Run the CLI and the hand loop, each in a fresh process with the same environment.
+
+    Returns ``(cli, hand)``: dicts with ``train_seconds`` (per epoch), ``wall`` (the process,
+    less its lock-step waits), ``last`` (last epoch's losses) and ``threads``.
+    """
+    data_dir, result_dir = os.path.join(folder, 'data'), os.path.join(folder, 'results')
+    out = os.path.join(folder, 'hand.json')
+    sync = os.path.join(folder, 'lockstep')
+    for path in (result_dir, sync):
+        shutil.rmtree(path, ignore_errors=True)
+    env = dict(os.environ, BENCH_THREADS=str(args.threads), BENCH_LOADER=args.loader,
+               OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               **malloc_env(args.malloc))
+    commands = {'cli': cli_command(data_dir, result_dir, args.epochs, args.batch_size),
+                'hand': hand_command(args, data_dir, out,
+                                     None if args.sequential else sync)}
+    logs = {name: open(os.path.join(folder, f'{name}.log'), 'w+') for name in commands}
+    walls, returncodes = {}, {}
+    if args.sequential:
+        for name in ('cli', 'hand'):
+            start = time.perf_counter()
+            returncodes[name] = subprocess.run(commands[name], env=env, cwd=REPO,
+                                               stdout=logs[name],
+                                               stderr=subprocess.STDOUT).returncode
+            walls[name] = time.perf_counter() - start
+    else:
+        os.makedirs(sync)
+        env['BENCH_LOCKSTEP'] = sync
+        start = time.perf_counter()
+        running = {name: subprocess.Popen(command, env=env, cwd=REPO, stdout=logs[name],
+                                          stderr=subprocess.STDOUT)
+                   for name, command in commands.items()}
+        while len(walls) < len(running):
+            for name, process in running.items():
+                if name not in walls and process.poll() is not None:
+                    walls[name] = time.perf_counter() - start
+                    returncodes[name] = process.returncode
+                    if process.returncode != 0:  # the other one would wait for it forever
+                        for other in running.values():
+                            if other.poll() is None:
+                                other.kill()
+            time.sleep(0.005)
+    for name, log in logs.items():
+        if returncodes[name] != 0:
+            log.seek(0)
+            sys.exit(f'the {name} run failed ({returncodes[name]}): {commands[name]}\n'
+                     f'{log.read()[-5000:]}')
+
     with open(os.path.join(result_dir, 'trials', 't0000', 'history.csv')) as handle:
         history = list(csv.DictReader(handle))
-    if len(history) != epochs:
-        sys.exit(f'expected {epochs} epochs in history.csv, found {len(history)}')
-    return [float(row['train_seconds']) for row in history], wall, history[-1]
-
-
-def hand_loop(bench_def, data_dir, epochs, batch_size, loader):
-    """The plain PyTorch loop; returns (train seconds per epoch, wall seconds, last val row)."""
-    import torch
-    import torch.nn.functional as F
-
-    start = time.perf_counter()
-    torch.manual_seed(0)
-    config = bench_def.get_config()
-    network = bench_def.build_network(config)
-    optimizer = bench_def.build_optimizer(network, config)
-    X_val, Y_val = (torch.from_numpy(a) for a in bench_def.read_h5(os.path.join(data_dir,
-                                                                               'valid.h5')))
-    if loader == 'h5':
-        from batch_generator import H5pyBatchGenerator
-        stream = H5pyBatchGenerator(os.path.join(data_dir, 'train.h5'), batch_size,
-                                    shuffle=True, seed=0)
-    else:
-        X, Y = (torch.from_numpy(a) for a in bench_def.read_h5(os.path.join(data_dir,
-                                                                           'train.h5')))
-        order_rng = torch.Generator().manual_seed(0)
-
-    def batches():
-        if loader == 'h5':
-            for x, y in stream:
-                yield torch.from_numpy(x), torch.from_numpy(y)
-        else:
-            order = torch.randperm(len(X), generator=order_rng)
-            for i in range(0, len(X), batch_size):
-                index = order[i:i + batch_size]
-                yield X[index], Y[index]
-
-    seconds, last = [], None
-    for _ in range(epochs):
-        network.train()
-        tick = time.perf_counter()
-        loss_sum, n = 0.0, 0
-        for x, y in batches():
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(network(x)['y_pred_loss'], y)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(x)
-            n += len(x)
-        seconds.append(time.perf_counter() - tick)
-        network.eval()
-        with torch.no_grad():
-            logits = torch.cat([network(X_val[i:i + batch_size])['y_pred_loss']
-                                for i in range(0, len(X_val), batch_size)])
-        last = {'train_loss': loss_sum / n,
-                'val_loss': float(F.cross_entropy(logits, Y_val)),
-                'val_accuracy': float((logits.argmax(1) == Y_val).float().mean())}
-    return seconds, time.perf_counter() - start, last
-
-
-def rate(rows, seconds):
-    """Median samples/s over epochs."""
-    return rows / statistics.median(seconds)
+    if len(history) != args.epochs:
+        sys.exit(f'expected {args.epochs} epochs in history.csv, found {len(history)}')
+    waits = os.path.join(sync, 'cli_waits')
+    cli_waited = (sum(float(v) for v in open(waits).read().split())
+                  if os.path.exists(waits) else 0.0)
+    cli = {'train_seconds': [float(row['train_seconds']) for row in history],
+           'cpu_seconds': [float(row['train_cpu_seconds']) for row in history],
+           'wall': walls['cli'] - cli_waited,
+           'last': {key: float(history[-1][key])
+                    for key in ('train_loss', 'val_loss', 'val_accuracy')},
+           'threads': int(float(history[-1]['train_threads']))}
+    with open(out) as handle:
+        hand = json.load(handle)
+    hand['wall'] = walls['hand'] - hand['waited']
+    return cli, hand
 
 
 def busy_cpu_seconds():
     """CPU seconds all processes of the machine have used since boot (``/proc/stat``)."""
     try:
         with open('/proc/stat') as handle:
-            fields = [int(v) for v in handle.readline().split()[1:]]
+            fields = [int(v) for v in handle.readline().split()[1:8]]
     except OSError:
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf('SC_CLK_TCK')
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / os.sysconf('SC_CLK_TCK')
 
 
 def own_cpu_seconds():
@@ -170,88 +194,82 @@ def own_cpu_seconds():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--rows', type=int, default=24000, help='training rows (default 24000)')
-    parser.add_argument('--epochs', type=int, default=6,
-                        help='epochs per run, the first of which is a warm-up (default 6)')
-    parser.add_argument('--batch-size', type=int, default=128)
+    parser.add_argument('--epochs', type=int, default=9,
+                        help='epochs, the first of which is a warm-up (default 9)')
+    parser.add_argument('--batch-size', type=int, default=128, help='default 128')
     parser.add_argument('--threads', type=int, default=1,
-                        help='torch threads for both (default 1: with more, a busy machine '
-                             'makes the timings erratic)')
-    parser.add_argument('--repeat', type=int, default=2,
-                        help='runs of each, in the order CLI, hand, hand, CLI, CLI, ... '
-                             '(default 2)')
+                        help='torch threads, the same for both (default 1: with more, other '
+                             'work on the machine makes the timings erratic)')
     parser.add_argument('--loader', choices=('memory', 'h5'), default='memory',
-                        help='memory: MatrixBatchGenerator in the CLI, tensors in the hand loop; '
-                             'h5: H5pyBatchGenerator in both')
-    parser.add_argument('--quick', action='store_true', help='2000 rows, 3 epochs, 1 repeat')
-    parser.add_argument('--keep', metavar='DIR', help='keep the data and results in DIR')
+                        help='memory (default): MatrixBatchGenerator in the CLI, tensors in the '
+                             'hand loop; h5: H5pyBatchGenerator in both')
+    parser.add_argument('--malloc', choices=('pinned', 'default'), default='pinned',
+                        help="pinned (default): fix glibc malloc's mmap and trim thresholds in "
+                             'both processes (GLIBC_TUNABLES); default: leave them adaptive, '
+                             'which makes either process page-fault every batch by chance')
+    parser.add_argument('--sequential', action='store_true',
+                        help='run the whole command, then the hand loop (default: lock-step)')
+    parser.add_argument('--quick', action='store_true', help='2000 rows, 3 epochs')
+    parser.add_argument('--keep', metavar='DIR',
+                        help='write the data, results and logs to DIR and keep them')
     args = parser.parse_args(argv)
     if args.quick:
-        args.rows, args.epochs, args.repeat = 2000, 3, 1
+        args.rows, args.epochs = 2000, 3
     if args.epochs < 2:
         parser.error(f'--epochs must be at least 2 (one warm-up), got {args.epochs}')
 
-    import torch
-    torch.set_num_threads(args.threads)
-    bench_def = load_def()
     n_val = max(args.rows // 10, 1)
-    print(f'bench_training: {args.rows} training rows + {n_val} validation rows of shape '
-          f'(4, 1, 101), batch {args.batch_size}, {args.repeat} x {args.epochs} epochs each '
-          f'(first of each run is warm-up), {args.threads} torch thread(s), loader '
-          f'{args.loader}, torch {torch.__version__}, {os.cpu_count()} CPUs, load average '
-          f'{os.getloadavg()[0]:.2f}')
+    import torch
+    print(f'bench_training: {args.rows} training + {n_val} validation rows of shape '
+          f'(4, 1, 101), batch {args.batch_size}, {args.epochs} epochs (first is warm-up), '
+          f'{args.threads} torch thread(s), loader {args.loader}, malloc {args.malloc}, '
+          f'{"sequential" if args.sequential else "lock-step"}; torch {torch.__version__}, '
+          f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}')
 
-    folder = args.keep or tempfile.mkdtemp(prefix='bench_training_')
-    data_dir = os.path.join(folder, 'data')
-    os.makedirs(data_dir, exist_ok=True)
-    make_data(data_dir, args.rows, n_val)
-    runs = {'cli': [], 'hand': []}
-    busy, own, tick = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    folder = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(
+        prefix='bench_training_')
+    os.makedirs(os.path.join(folder, 'data'), exist_ok=True)
     try:
-        order = [('cli', 'hand'), ('hand', 'cli')]
-        for r in range(args.repeat):
-            for kind in order[r % 2]:
-                if kind == 'cli':
-                    result_dir = os.path.join(folder, f'results{r}')
-                    shutil.rmtree(result_dir, ignore_errors=True)
-                    runs['cli'].append(run_cli(data_dir, result_dir, args.epochs,
-                                               args.batch_size, args.threads, args.loader))
-                else:
-                    runs['hand'].append(hand_loop(bench_def, data_dir, args.epochs,
-                                                  args.batch_size, args.loader))
+        make_data(os.path.join(folder, 'data'), args.rows, n_val)
+        busy, own, start = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+        cli, hand = run(args, folder)
+        elapsed = time.perf_counter() - start
+        foreign = (busy_cpu_seconds() - busy) - (own_cpu_seconds() - own) if busy else None
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
-    elapsed = time.perf_counter() - tick
-    foreign = (busy_cpu_seconds() - busy) - (own_cpu_seconds() - own) if busy else None
+    for name, result in (('CLI', cli), ('hand loop', hand)):
+        if result['threads'] != args.threads:
+            sys.exit(f'the {name} trained with {result["threads"]} torch threads, '
+                     f'not {args.threads}')
 
-    # the warm-up epoch of every run is left out
-    cli_seconds = [s for seconds, _, _ in runs['cli'] for s in seconds[1:]]
-    hand_seconds = [s for seconds, _, _ in runs['hand'] for s in seconds[1:]]
-    cli_rate, hand_rate = rate(args.rows, cli_seconds), rate(args.rows, hand_seconds)
+    rate = lambda seconds: args.rows / statistics.median(seconds[1:])  # warm-up left out
+    cli_rate, hand_rate = rate(cli['train_seconds']), rate(hand['train_seconds'])
     ratio = cli_rate / hand_rate
-    per_run = lambda kind: ', '.join(f'{rate(args.rows, seconds[1:]):.0f}'
-                                     for seconds, _, _ in runs[kind])
-    print(f'  train samples/s, median of {len(cli_seconds)} epochs after warm-up '
-          f'(per run in brackets):')
-    print(f'  CLI (main.py)      {cli_rate:8.0f}   [{per_run("cli")}]')
-    print(f'  hand-written loop  {hand_rate:8.0f}   [{per_run("hand")}]')
+    per_epoch = lambda seconds: ' '.join(f'{args.rows / s:.0f}' for s in seconds)
+    print(f'  train samples/s, median of epochs 2-{args.epochs}   [every epoch]')
+    print(f'  CLI (main.py)      {cli_rate:8.0f}   [{per_epoch(cli["train_seconds"])}]')
+    print(f'  hand-written loop  {hand_rate:8.0f}   [{per_epoch(hand["train_seconds"])}]')
     print(f'  ratio CLI / hand   {ratio:8.3f}   target >= 0.95: '
           f'{"met" if ratio >= 0.95 else "MISSED"}')
-    cli_wall = statistics.median(wall for _, wall, _ in runs['cli'])
-    hand_wall = statistics.median(wall for _, wall, _ in runs['hand'])
-    print(f'  wall per run (informative): whole command {cli_wall:.1f} s vs hand loop '
-          f'{hand_wall:.1f} s incl. data loading and validation; hand / CLI '
-          f'{hand_wall / cli_wall:.3f} (the command adds process start, imports, checkpoints)')
-    cli_last, hand_last = runs['cli'][-1][2], runs['hand'][-1][2]
-    print(f'  sanity, last epoch: CLI train_loss {float(cli_last["train_loss"]):.4f} '
-          f'val_loss {float(cli_last["val_loss"]):.4f} val_accuracy '
-          f'{float(cli_last["val_accuracy"]):.3f} | hand train_loss {hand_last["train_loss"]:.4f} '
-          f'val_loss {hand_last["val_loss"]:.4f} val_accuracy {hand_last["val_accuracy"]:.3f}')
+    cpu_ratio = rate(cli['cpu_seconds']) / rate(hand['cpu_seconds'])
+    print(f'  per CPU-second (informative, insensitive to other load): CLI '
+          f'{rate(cli["cpu_seconds"]):.0f}, hand {rate(hand["cpu_seconds"]):.0f} samples per '
+          f'CPU-s, ratio {cpu_ratio:.3f}')
+    print(f'  wall (informative): whole command {cli["wall"]:.1f} s vs hand loop '
+          f'{hand["wall"]:.1f} s, each a fresh process incl. imports, data loading and '
+          f'validation{"" if args.sequential else ", less lock-step waits"}: hand / CLI '
+          f'{hand["wall"] / cli["wall"]:.3f} (the command also writes checkpoints and results)')
+    c, h = cli['last'], hand['last']
+    print(f'  sanity, last epoch: CLI train_loss {c["train_loss"]:.4f} val_loss '
+          f'{c["val_loss"]:.4f} val_accuracy {c["val_accuracy"]:.3f} | hand train_loss '
+          f'{h["train_loss"]:.4f} val_loss {h["val_loss"]:.4f} val_accuracy '
+          f'{h["val_accuracy"]:.3f}')
     if foreign is not None:
         share = foreign / elapsed
         print(f'  other processes used {foreign:.0f} CPU-seconds during the {elapsed:.0f} s run '
               f'({share:.2f} of {os.cpu_count()} CPUs on average)'
-              + ('; the figures are noisy, re-run on a quiet machine' if share > 0.25 else ''))
+              + ('; expect noise' if share > 0.25 else ''))
     return 0
 
 

@@ -6,15 +6,25 @@ network (:func:`build_network`) with the same optimizer (:func:`build_optimizer`
 Data (written by the benchmark): ``DATA/train.h5`` and ``DATA/valid.h5``, each with ``data``,
 float32 shape=(n, 4, 1, 101), one-hot DNA, and ``label``, int64 shape=(n,), class 0 or 1.
 
-Environment variables (read when the CLI calls the loaders, not at import):
+Beyond a plain def.py, ``Model`` records two extra columns in ``history.csv`` for the benchmark:
+``train_cpu_seconds`` (CPU time of the training pass) and ``train_threads``
+(``torch.get_num_threads()``); and its ``end_epoch`` takes part in the lock-step below.
+
+Environment variables (read when the CLI calls the loaders or builds the model, not at import):
 
 ``BENCH_THREADS``
     ``torch.set_num_threads`` for the training process (default: leave torch's default).
 ``BENCH_LOADER``
     ``memory`` (default): read the HDF5 files into a ``MatrixBatchGenerator``;
     ``h5``: stream the training file with ``H5pyBatchGenerator``.
+``BENCH_LOCKSTEP``
+    A folder: after every epoch (training, validation), ``Model.end_epoch`` writes
+    ``cli_<epoch>`` there and waits for ``go_<epoch>``, so the benchmark's own loop can train an
+    epoch in between; the seconds waited are appended to ``cli_waits``. The wait is outside
+    ``train_seconds``.
 """
 import os
+import time
 
 import h5py
 import torch
@@ -85,7 +95,41 @@ def get_test_generator(data_dir):
     return get_val_generator(data_dir)
 
 
+def lockstep(epoch):
+    """Hand over to the benchmark after ``epoch`` and wait for it (``BENCH_LOCKSTEP``)."""
+    folder = os.environ.get('BENCH_LOCKSTEP')
+    if not folder:
+        return
+    tick = time.perf_counter()
+    with open(os.path.join(folder, f'cli_{epoch}'), 'w'):
+        pass
+    go = os.path.join(folder, f'go_{epoch}')
+    while not os.path.exists(go):
+        if time.perf_counter() - tick > 600:
+            raise RuntimeError(f'BENCH_LOCKSTEP: no {go} after 600 s')
+        time.sleep(0.001)
+    with open(os.path.join(folder, 'cli_waits'), 'a') as handle:
+        handle.write(f'{time.perf_counter() - tick}\n')
+
+
 class Model(base_model.ClassificationModel):
     def init_model(self):
         network = build_network(self.config)
         super().init_model(network, build_optimizer(network, self.config))
+        self.epochs_done = 0
+        set_threads()  # last word on the thread count, whatever the CLI set before
+
+    def train_epoch(self, generator, progress=None):
+        # CPU seconds of the training pass, for the benchmark (history.csv: train_cpu_seconds)
+        start = time.process_time()
+        values = super().train_epoch(generator, progress)
+        return {**values, 'cpu_seconds': time.process_time() - start}
+
+    def train_metrics(self, y_true, y_pred):
+        # the thread count lands in history.csv (train_threads), for the benchmark to check
+        return {**super().train_metrics(y_true, y_pred), 'threads': torch.get_num_threads()}
+
+    def end_epoch(self, result):
+        self.epochs_done += 1
+        lockstep(self.epochs_done)
+        return False
