@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass
 
@@ -173,6 +174,7 @@ class HyperbandSearch:
         self.position = {results.trial_id(i): p.position for p in self.plan
                          for i in range(p.first, p.first + p.sizes[0])}
         self._configs, self._points, self._last_report = {}, {}, 0.0
+        self._reporter = BackgroundReport(store.root)
 
     # -- settings -----------------------------------------------------------------------------
     def _settle_settings(self, seed):
@@ -357,11 +359,36 @@ class HyperbandSearch:
             'rung_epochs': row['epochs'], 'rung_reward': row['reward']})
 
     def _maybe_report(self, force=False):
-        """Rewrite report.html at most every ``report_every`` seconds, and at the end."""
-        if not force and time.monotonic() - self._last_report < self.report_every:
-            return
-        self._last_report = time.monotonic()
+        """Rewrite report.html at most every ``report_every`` seconds, and at the end.
+
+        During the search a background thread draws it, so workers never wait for a plot.
+        """
+        if force:
+            self._reporter.close()
+            self._reporter.draw()
+        elif time.monotonic() - self._last_report >= self.report_every:
+            self._last_report = time.monotonic()
+            self._reporter.request()
+
+
+class BackgroundReport:
+    """Draws ``report.html`` in a thread: :meth:`request` never blocks, :meth:`draw` does."""
+
+    def __init__(self, result_dir):
+        self.result_dir = result_dir
+        self.thread = None
+
+    def request(self):
+        if self.thread is None or not self.thread.is_alive():
+            self.thread = threading.Thread(target=self.draw, daemon=True)
+            self.thread.start()
+
+    def close(self):
+        if self.thread is not None:
+            self.thread.join()
+
+    def draw(self):
         try:
-            report.write_report(self.store.root)
+            report.write_report(self.result_dir)
         except Exception as error:  # a report must never cost a search its results
             log.warning(f'could not write report.html: {type(error).__name__}: {error}')

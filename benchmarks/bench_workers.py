@@ -4,7 +4,7 @@ Runs the real CLI on benchmarks/defs/learning_curve.py (each epoch sleeps SLEEP 
 epoch waiting on a GPU or on I/O would), once with one worker and once with two, and prints the
 wall times, the speed-up (target ≥ 1.6 on 2 cores) and whether the two results are identical.
 
-    python benchmarks/bench_workers.py [--epoch 27] [--sleep 0.1]
+    python benchmarks/bench_workers.py [--epoch 27] [--sleep 0.2]
 """
 import argparse
 import json
@@ -34,7 +34,7 @@ def outputs(result):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--epoch', type=int, default=27, help="Hyperband's R")
-    parser.add_argument('--sleep', type=float, default=0.1, help='seconds of waiting per epoch')
+    parser.add_argument('--sleep', type=float, default=0.2, help='seconds of waiting per epoch')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.makedirs(os.path.join(tmp, 'data'))
