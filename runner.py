@@ -9,6 +9,7 @@ import torch
 import results
 from definition import Definition, DefinitionError
 from search import HyperbandSearch
+from workers import tune_malloc
 
 log = logging.getLogger('dlutil')
 
@@ -52,6 +53,7 @@ def run(args):
     definition = Definition.load(args.model, hyper=args.hyper, eval=args.eval,
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
+    tune_malloc()
     store = results.ResultStore(args.result)
     with store.lock():
         _run_locked(args, definition, device, store, pred_paths)
