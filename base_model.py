@@ -52,7 +52,10 @@ def to_numpy(tree):
     if isinstance(tree, dict):
         return {key: to_numpy(value) for key, value in tree.items()}
     if isinstance(tree, torch.Tensor):
-        return tree.detach().cpu().numpy()
+        tree = tree.detach()
+        if tree.dtype in (torch.bfloat16, torch.float16):  # numpy has no bfloat16
+            tree = tree.float()
+        return tree.cpu().numpy()
     return np.asarray(tree)
 
 
@@ -83,6 +86,17 @@ def numel(tree):
     if isinstance(tree, dict):
         return sum(numel(value) for value in tree.values())
     return int(np.prod(tree.shape))
+
+
+def reverse_complement(x):
+    """Reverse complement of one-hot DNA in ACGT order, shape=(n, 4, length) or (n, 4, 1, length).
+
+    Complementing A↔T, C↔G reverses the channel axis; the strand runs the other way along the
+    last axis. Works on numpy arrays and tensors.
+    """
+    if isinstance(x, torch.Tensor):
+        return x.flip(1).flip(-1)
+    return np.ascontiguousarray(np.flip(np.flip(x, 1), -1))
 
 
 def split_batch(batch):
@@ -134,30 +148,69 @@ class BaseModel:
     -----------------------------------
     grad_clip_norm: float or None
         Clip the gradients' total L2 norm to this value before every optimizer step.
+    early_stopping_patience: int or None
+        Stop a trial after this many epochs without a higher reward; its best epoch (best.pt)
+        is what it reports and what ``-e``/``-p`` use.
+    reduce_lr_patience: int or None
+        Multiply the learning rate by ``reduce_lr_factor`` after this many epochs without a lower
+        ``val_loss`` (``ReduceLROnPlateau``).
+    reduce_lr_factor: float
+    amp: None, 'bf16' or 'fp16'
+        Mixed precision: autocast the forward pass and the loss (fp16 on CUDA only, with a
+        gradient scaler; bf16 on CUDA or CPU).
+    channels_last: bool
+        Train 4-D inputs in the channels-last memory format (faster convolutions on CUDA).
+    cudnn_benchmark: bool
+        Let cuDNN pick the fastest convolution algorithms for the input shapes seen.
+    strand_average: bool
+        Evaluate and predict on both strands of one-hot DNA (ACGT order) and average the outputs.
     max_train_metric_values: int
         ``train_metrics`` gets the outputs of the epoch's first batches, up to this many values.
     """
 
     grad_clip_norm = None
+    early_stopping_patience = None
+    reduce_lr_patience = None
+    reduce_lr_factor = 0.5
+    amp = None
+    channels_last = False
+    cudnn_benchmark = False
+    strand_average = False
     max_train_metric_values = 2 ** 23
 
     def __init__(self, config, device=None):
         self.config = config
         self.device = resolve_device(device)
-        self.network = self.criterion = self.optimizer = None
+        self.network = self.criterion = self.optimizer = self.scheduler = None
         self.constraints = ()
         self._labels_checked = False
+        if self.amp not in (None, 'bf16', 'fp16'):
+            raise ValueError(f"{type(self).__name__}.amp must be None, 'bf16' or 'fp16', "
+                             f'got {self.amp!r}')
+        if self.amp == 'fp16' and self.device.type != 'cuda':
+            raise ValueError(f"{type(self).__name__}.amp = 'fp16' needs CUDA; use 'bf16' on the "
+                             f'CPU')
+        if self.cudnn_benchmark and self.device.type == 'cuda':
+            torch.backends.cudnn.benchmark = True
         self.init_model()
         if self.network is None:
             raise TypeError(f'{type(self).__name__}.init_model() must end by calling '
                             'super().init_model(network, ...)')
+        self.scaler = torch.amp.GradScaler('cuda') if self.amp == 'fp16' else None
+        self.plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode='min', factor=self.reduce_lr_factor,
+            patience=self.reduce_lr_patience) if self.reduce_lr_patience else None)
+        self.stopping = {'best': None, 'since': 0}
 
     # -- the def.py contract ------------------------------------------------------------------
-    def init_model(self, network=None, criterion=None, optimizer=None, constraints=()):
+    def init_model(self, network=None, criterion=None, optimizer=None, constraints=(),
+                   scheduler=None):
         """Register the network (moved to ``self.device``), criterion, optimizer, constraints.
 
         ``criterion(y_true_t, y_pred_t)`` returns a scalar tensor; ``constraints`` are callables
-        applied to the network after every optimizer step.
+        applied to the network after every optimizer step; ``scheduler`` is a
+        ``torch.optim.lr_scheduler`` stepped after every epoch (``ReduceLROnPlateau`` with the
+        epoch's ``val_loss``).
         """
         if network is None and criterion is None and optimizer is None:
             raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
@@ -176,7 +229,10 @@ class BaseModel:
                 raise TypeError(f'init_model: constraints must be callables, got {constraint!r}')
         # .to() keeps the Parameter objects, so an optimizer built before it stays valid
         self.network = network.to(self.device)
+        if self.channels_last:
+            self.network = self.network.to(memory_format=torch.channels_last)
         self.criterion, self.optimizer, self.constraints = criterion, optimizer, constraints
+        self.scheduler = scheduler
         for constraint in constraints:
             if hasattr(constraint, 'weights'):
                 constraint.weights(self.network)  # a glob that matches nothing fails now
@@ -194,18 +250,50 @@ class BaseModel:
         raise NotImplementedError(f'{type(self).__name__} must implement get_hyperband_reward')
 
     # -- training -----------------------------------------------------------------------------
+    def autocast(self):
+        """The mixed-precision context of :attr:`amp` (a no-op without it)."""
+        dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(self.amp)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def prepare_input(self, x):
+        if self.channels_last and isinstance(x, torch.Tensor) and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
     def train_step(self, x, y):
         """One optimizer step on a batch of tensors; returns ``(loss, y_pred)``, detached."""
         self.optimizer.zero_grad(set_to_none=True)
-        y_pred = self.network(x)
-        loss = self.compute_loss(y, y_pred)
-        loss.backward()
+        with self.autocast():
+            y_pred = self.network(self.prepare_input(x))
+            loss = self.compute_loss(y, y_pred)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients
+        else:
+            loss.backward()
         if self.grad_clip_norm:
             nn.utils.clip_grad_norm_(self.network.parameters(), self.grad_clip_norm)
-        self.optimizer.step()
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         for constraint in self.constraints:
             constraint(self.network)
         return loss.detach(), detach(y_pred)
+
+    def forward_eval(self, x):
+        """The network's output in evaluation, averaged over both strands with
+        :attr:`strand_average`."""
+        with self.autocast():
+            y_pred = self.network(self.prepare_input(x))
+            if self.strand_average:
+                other = self.network(self.prepare_input(reverse_complement(x)))
+                if isinstance(y_pred, dict):
+                    y_pred = {k: (v + other[k]) / 2 for k, v in y_pred.items()}
+                else:
+                    y_pred = (y_pred + other) / 2
+        return y_pred
 
     def compute_loss(self, y_true_t, y_pred_t):
         loss = self.criterion(y_true_t, y_pred_t)
@@ -259,9 +347,10 @@ class BaseModel:
             loss_sum, n = 0.0, 0
             for batch in iterate(generator, batch_size):
                 x, y = split_batch(batch)
-                y_pred = self.network(to_tensor(x, self.device))
+                y_pred = self.forward_eval(to_tensor(x, self.device))
                 if y is not None and with_loss:
-                    loss = self.compute_loss(to_tensor(y, self.device), y_pred)
+                    with self.autocast():
+                        loss = self.compute_loss(to_tensor(y, self.device), y_pred)
                     loss_sum += float(loss) * rows(x)
                 if y is not None:
                     trues.append(y)
@@ -321,19 +410,45 @@ class BaseModel:
         return result
 
     def end_epoch(self, result):
-        """Hook after each epoch (learning-rate schedules, early stopping); True stops training."""
-        return False
+        """After each epoch: learning-rate schedules, then early stopping; True stops training.
+
+        Subclasses that override it should call ``super().end_epoch(result)``.
+        """
+        if self.plateau is not None:
+            self.plateau.step(result['val_loss'])
+        if self.scheduler is not None:
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(result['val_loss'])
+            else:
+                self.scheduler.step()
+        if not self.early_stopping_patience:
+            return False
+        reward = result['hyperband_reward']
+        if self.stopping['best'] is None or reward > self.stopping['best']:
+            self.stopping = {'best': reward, 'since': 0}
+        else:
+            self.stopping['since'] += 1
+        return self.stopping['since'] >= self.early_stopping_patience
 
     # -- state --------------------------------------------------------------------------------
     def state_dict(self):
-        """Network, optimizer and any :meth:`extra_state`, for checkpoints."""
+        """Network, optimizer, schedules, early-stopping counters and :meth:`extra_state`."""
+        training = {'stopping': dict(self.stopping)}
+        for name in ('scheduler', 'plateau', 'scaler'):
+            if getattr(self, name) is not None:
+                training[name] = getattr(self, name).state_dict()
         return {'network': self.network.state_dict(), 'optimizer': self.optimizer.state_dict(),
-                'extra': self.extra_state()}
+                'training': training, 'extra': self.extra_state()}
 
     def load_state_dict(self, state, optimizer=True):
         self.network.load_state_dict(state['network'])
         if optimizer:
             self.optimizer.load_state_dict(state['optimizer'])
+            training = state.get('training', {})
+            self.stopping = dict(training.get('stopping', self.stopping))
+            for name in ('scheduler', 'plateau', 'scaler'):
+                if getattr(self, name) is not None and name in training:
+                    getattr(self, name).load_state_dict(training[name])
             self.load_extra_state(state.get('extra', {}))
 
     def extra_state(self):
@@ -384,12 +499,14 @@ class ClassificationModel(BaseModel):
     macro one-vs-rest). Reward: −``val_loss``.
     """
 
-    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=()):
+    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=(),
+                   scheduler=None):
         if network is None:
             raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
         criterion, optimizer, constraints = _parse_init_args(
             type(self).__name__, args, criterion, optimizer, constraints)
-        super().init_model(network, criterion or self.cross_entropy, optimizer, constraints)
+        super().init_model(network, criterion or self.cross_entropy, optimizer, constraints,
+                           scheduler)
 
     def cross_entropy(self, y_true_t, y_pred_t):
         logits = self.logits(y_pred_t)
@@ -458,12 +575,14 @@ class RegressionModel(BaseModel):
     interchangeable). Metrics: ``loss``, ``mse``, ``pearson``. Reward: −``val_loss``.
     """
 
-    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=()):
+    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=(),
+                   scheduler=None):
         if network is None:
             raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
         criterion, optimizer, constraints = _parse_init_args(
             type(self).__name__, args, criterion, optimizer, constraints)
-        super().init_model(network, criterion or self.mse_loss, optimizer, constraints)
+        super().init_model(network, criterion or self.mse_loss, optimizer, constraints,
+                           scheduler)
 
     def mse_loss(self, y_true_t, y_pred_t):
         y_pred_t = self.prediction_output(y_pred_t)

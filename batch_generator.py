@@ -50,9 +50,14 @@ class MatrixBatchGenerator:
         Serve rows in a new random order every epoch.
     seed: int
         Seed of the shuffling RNG (the search reseeds it per trial).
+    reverse_complement: bool
+        Training augmentation for one-hot DNA in ACGT order, shape=(n, 4, length) or
+        (n, 4, 1, length): every row is served as its reverse complement with probability 1/2,
+        drawn afresh each epoch.
     """
 
-    def __init__(self, X, Y=None, batch_size=None, shuffle=False, seed=0):
+    def __init__(self, X, Y=None, batch_size=None, shuffle=False, seed=0,
+                 reverse_complement=False):
         n = _length(X, 'X')
         if Y is not None and _length(Y, 'Y') != n:
             raise ValueError(f'X has {n} rows but Y has {_length(Y, "Y")}; they must match')
@@ -60,7 +65,26 @@ class MatrixBatchGenerator:
         self._n = n
         self.batch_size = self._check_batch_size(batch_size)
         self.shuffle = bool(shuffle)
+        self.reverse_complement = self._check_reverse_complement(reverse_complement, X)
         self.reseed(seed)
+
+    @staticmethod
+    def _check_reverse_complement(on, X):
+        if on and (isinstance(X, dict) or getattr(X, 'ndim', 0) not in (3, 4)
+                   or X.shape[1] != 4):
+            shape = 'a dict' if isinstance(X, dict) else getattr(X, 'shape', None)
+            raise ValueError(f'reverse_complement needs one-hot DNA of shape (n, 4, length) or '
+                             f'(n, 4, 1, length), got {shape}')
+        return bool(on)
+
+    def _augment(self, x):
+        """Reverse-complement a random half of the rows (``reverse_complement=True``)."""
+        if not self.reverse_complement:
+            return x
+        flip = self.rng.random(len(x)) < 0.5
+        x = np.array(x, copy=True)
+        x[flip] = np.flip(np.flip(x[flip], 1), -1)
+        return x
 
     @staticmethod
     def _check_batch_size(batch_size):
@@ -101,7 +125,7 @@ class MatrixBatchGenerator:
         order = self._epoch_order()
         for start in range(0, self._n, size):
             index = slice(start, start + size) if order is None else order[start:start + size]
-            x = _take(self.X, index)
+            x = self._augment(_take(self.X, index))
             if self.Y is None:
                 yield x
             else:
@@ -179,10 +203,12 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
         (every window is read into the same buffer), two when reading in order.
     seed: int
         Seed of the shuffling RNG.
+    reverse_complement: bool
+        As for :class:`MatrixBatchGenerator`: a random half of the rows reverse-complemented.
     """
 
     def __init__(self, glob_str, batch_size=None, shuffle=False, process_x_y=None,
-                 buffer_mb=64, seed=0):
+                 buffer_mb=64, seed=0, reverse_complement=False):
         import h5py  # deferred: plain in-memory users need no HDF5
         if not isinstance(glob_str, (str, os.PathLike)):
             raise TypeError(f'H5pyBatchGenerator: glob_str must be a path or glob string, '
@@ -237,6 +263,8 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
         self.shuffle = bool(shuffle)
         self.buffer_mb = float(buffer_mb)
         self._files = None
+        self.reverse_complement = self._check_reverse_complement(
+            reverse_complement, np.empty((0,) + tuple(x_shape)))
         self.reseed(seed)
 
     @property
@@ -336,6 +364,7 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
                 carry_y = y[full:].copy() if (y is not None and full < rows) else None
 
     def _batch(self, x, y):
+        x = self._augment(x)
         if self.process_x_y is not None:
             x, y = self.process_x_y(x, y)
         return x if y is None else (x, y)

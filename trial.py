@@ -6,9 +6,12 @@ retrains and a crash loses at most the epoch in progress.
 
 Checkpoint contents (``torch.load(path, weights_only=True)`` reads them)::
 
-    {'model': {'network', 'optimizer', 'extra'}, 'epoch': int, 'config': dict,
+    {'model': {'network', 'optimizer', 'training', 'extra'}, 'epoch': int, 'config': dict,
      'rng': global RNG states, 'generator': shuffling state, 'history': [epoch rows],
-     'best': {'epoch', 'reward'}, 'seed': int}
+     'best': {'epoch', 'reward'}, 'stopped': bool, 'seed': int}
+
+A trial that early stopping ended (``BaseModel.early_stopping_patience``) trains no further in
+later rungs and reports the reward of its best epoch, whose weights best.pt holds.
 """
 import math
 import os
@@ -68,12 +71,13 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
         if hasattr(train_generator, 'set_state'):
             train_generator.set_state(checkpoint['generator'])
         history, best, done = checkpoint['history'], checkpoint['best'], checkpoint['epoch']
+        stopped = checkpoint.get('stopped', False)
         if best['epoch'] == done:  # a crash may have come between last.pt and best.pt
             results.link_checkpoint(last_path, best_path)
     else:
         if hasattr(train_generator, 'reseed'):
             train_generator.reseed(seed)
-        history, best, done = [], None, 0
+        history, best, done, stopped = [], None, 0, False
     # rows past the checkpoint belong to an epoch that a crash cut short: they go
     store.write_history(trial, history)
 
@@ -81,7 +85,7 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
     bar = tqdm(total=epochs, initial=done, desc=f'trial {trial}', unit='epoch', leave=False,
                disable=show, position=1)
     try:
-        while done < epochs:
+        while done < epochs and not stopped:
             batches = tqdm(total=_num_batches(train_generator), desc=f'epoch {done + 1}',
                            unit='batch', leave=False, disable=show, position=2)
             with batches:
@@ -95,7 +99,7 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
                 store.write_error(trial, f'epoch {done}: train_loss={row.get("train_loss")}, '
                                          f'hyperband_reward={reward}; the trial diverged\n')
                 return Outcome(reward=float('nan'), status='diverged', epochs=done)
-            stop = bool(model.end_epoch(row))
+            stopped = bool(model.end_epoch(row))
             improved = best is None or reward > best['reward']
             if improved:
                 best = {'epoch': done, 'reward': reward}
@@ -103,17 +107,17 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
                      'rng': rng.get_global_state(),
                      'generator': (train_generator.get_state()
                                    if hasattr(train_generator, 'get_state') else {}),
-                     'history': history, 'best': best}
+                     'history': history, 'best': best, 'stopped': stopped}
             # history first, then last.pt: after a crash in between, last.pt wins on resume
             store.write_history(trial, history)
             results.save_checkpoint(last_path, state)
             if improved:
                 results.link_checkpoint(last_path, best_path)
             bar.update(1)
-            if stop:
-                break
     finally:
         bar.close()
+    if stopped:  # early stopping restores the best epoch: that is what the trial reports
+        return Outcome(reward=best['reward'], status='ok', epochs=best['epoch'])
     row = next((r for r in history if r['epoch'] == epochs), history[-1])
     return Outcome(reward=row['hyperband_reward'], status='ok', epochs=row['epoch'])
 

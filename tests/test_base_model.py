@@ -181,3 +181,48 @@ def test_training_on_cuda():
     model = Classifier({}, device='cuda')
     result = model.train_epoch(MatrixBatchGenerator(X, Y, 16, shuffle=True))
     assert np.isfinite(result['loss']) and next(model.network.parameters()).is_cuda
+
+
+class Stopping(Classifier):
+    early_stopping_patience = 2
+    reduce_lr_patience = 1
+
+
+def test_early_stopping_and_plateau_schedule():
+    model = Stopping({'lr': 0.1}, device='cpu')
+    rewards = [0.5, 0.6, 0.55, 0.58, 0.7]
+    stops = [model.end_epoch({'hyperband_reward': r, 'val_loss': -r}) for r in rewards[:4]]
+    assert stops == [False, False, False, True]
+    # val_loss did not fall for 2 epochs: the rate was halved once the patience of 1 ran out
+    assert model.optimizer.param_groups[0]['lr'] == pytest.approx(0.05)
+    state = model.state_dict()
+    other = Stopping({'lr': 0.1}, device='cpu')
+    other.load_state_dict(state)
+    assert other.stopping == model.stopping
+    assert other.optimizer.param_groups[0]['lr'] == pytest.approx(0.05)
+    assert other.plateau.state_dict() == model.plateau.state_dict()
+
+
+def test_strand_average_is_invariant_to_the_strand():
+    class Averaged(Classifier):
+        strand_average = True
+    X, Y = onehot_motif_data(20)
+    from base_model import reverse_complement
+    model = Averaged({}, device='cpu')
+    forward = model.predict(MatrixBatchGenerator(X), 8)
+    backward = model.predict(MatrixBatchGenerator(reverse_complement(X)), 8)
+    assert np.allclose(forward, backward, atol=1e-6)
+    plain = Classifier({}, device='cpu').predict(MatrixBatchGenerator(X), 8)
+    assert not np.allclose(forward, plain)
+
+
+def test_bf16_autocast_on_cpu_trains_and_reports_float32():
+    class Mixed(Classifier):
+        amp = 'bf16'
+    X, Y = onehot_motif_data(32)
+    model = Mixed({}, device='cpu')
+    result = model.train_epoch(MatrixBatchGenerator(X, Y, 16))
+    assert np.isfinite(result['loss'])
+    assert model.predict(MatrixBatchGenerator(X), 16).dtype == np.float32
+    with pytest.raises(ValueError, match="'fp16' needs CUDA"):
+        type('Half', (Classifier,), {'amp': 'fp16'})({}, device='cpu')

@@ -176,3 +176,24 @@ def test_h5_errors_name_the_file(tmp_path):
     write_h5(tmp_path / 'a2.h5', np.zeros((3, 5)), np.zeros(3))
     with pytest.raises(ValueError, match=r'a2\.h5: "data" rows have shape \(5,\)'):
         H5pyBatchGenerator(str(tmp_path / 'a*.h5'))
+
+
+def test_reverse_complement_augmentation_flips_half_the_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (200, 9))].transpose(0, 2, 1)  # (n, 4, 9)
+    gen = MatrixBatchGenerator(X, np.arange(200), 50, reverse_complement=True)
+    xs, ys = zip(*gen)
+    xs, ys = np.concatenate(xs), np.concatenate(ys)
+    rc = X[:, ::-1, ::-1]
+    same = np.all(xs == X[ys], axis=(1, 2))
+    flipped = np.all(xs == rc[ys], axis=(1, 2))
+    assert np.all(same | flipped) and 60 < flipped.sum() < 140
+    again = np.concatenate([x for x, _ in gen])
+    assert not np.array_equal(again, xs)  # drawn afresh each epoch
+    write_h5(tmp_path / 'd.h5', X[:, :, None, :], np.arange(200))
+    h5 = H5pyBatchGenerator(str(tmp_path / 'd.h5'), 64, reverse_complement=True)
+    hx, hy = map(np.concatenate, zip(*h5))
+    assert np.all(np.all(hx[:, :, 0] == X[hy], axis=(1, 2))
+                  | np.all(hx[:, :, 0] == rc[hy], axis=(1, 2)))
+    with pytest.raises(ValueError, match='reverse_complement needs one-hot DNA'):
+        MatrixBatchGenerator(np.zeros((5, 3)), reverse_complement=True)

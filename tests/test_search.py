@@ -189,3 +189,69 @@ def test_environment_variables_the_def_reads_are_part_of_the_search(cli, h5_data
     monkeypatch.setenv('MY_FOLD', '2')
     code, err = cli(*args)
     assert code == 1 and "MY_FOLD='1' (now '2')" in err
+
+
+EARLY_STOPPING_DEF = '''
+import numpy as np
+import torch
+from base_model import BaseModel
+from batch_generator import MatrixBatchGenerator
+
+CURVE = [0.1, 0.5, 0.3, 0.2, 0.9, 0.9, 0.9, 0.9, 0.9]
+
+
+def get_train_generator(data_dir, batch_size):
+    one = MatrixBatchGenerator(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), 1)
+    return one, one
+
+
+def get_config():
+    return {}
+
+
+class Model(BaseModel):
+    early_stopping_patience = 2
+
+    def init_model(self):
+        network = torch.nn.Linear(1, 1)
+        super().init_model(network, lambda y, p: (p - y).pow(2).mean(),
+                           torch.optim.SGD(network.parameters(), lr=0.0))
+
+    def run_epoch(self, train_generator, val_generator, batch_size=None, progress=None):
+        self.epoch = getattr(self, 'epoch', 0) + 1
+        reward = CURVE[self.epoch - 1]
+        return {'train_seconds': 0.0, 'train_loss': -reward, 'val_loss': -reward,
+                'hyperband_reward': reward}
+
+    def extra_state(self):
+        return {'epoch': self.epoch}
+
+    def load_extra_state(self, state):
+        self.epoch = state['epoch']
+
+    def train_metrics(self, y_true, y_pred):
+        return {}
+
+    def eval_metrics(self, y_true, y_pred):
+        return {}
+
+    def get_hyperband_reward(self, result):
+        return result['hyperband_reward']
+'''
+
+
+def test_early_stopping_ends_a_trial_at_its_best_epoch(cli, tmp_path):
+    path = write_def(tmp_path, EARLY_STOPPING_DEF)
+    (tmp_path / 'data').mkdir()
+    code, err = cli('-f', path, '-d', tmp_path / 'data', '-r', tmp_path / 'res', '-y', '-ep', 9,
+                    '--eta', 3, '--trials', 1, '-c')
+    assert code == 0, err
+    rows = read_rows(tmp_path / 'res')
+    # rungs of 1, 3 and 9 epochs: stopped after epoch 4 (two epochs without beating 0.5)
+    assert [(r['epochs'], r['reward']) for r in rows] == [(1, 0.1), (3, 0.3), (9, 0.5)]
+    history = results.read_csv(tmp_path / 'res' / 'trials' / 't0000' / 'history.csv')
+    assert [r['epoch'] for r in history] == [1, 2, 3, 4]
+    best = json.loads((tmp_path / 'res' / 'best.json').read_text())
+    assert (best['epoch'], best['reward']) == (2, 0.5)
+    assert torch.load(tmp_path / 'res' / 'trials' / 't0000' / 'best.pt',
+                      weights_only=True)['epoch'] == 2
