@@ -603,6 +603,67 @@ class RegressionModel(BaseModel):
         return -result['val_loss']
 
 
+class MultiLabelModel(BaseModel):
+    """Independent binary tasks (multi-label): sigmoid + binary cross-entropy per task.
+
+    The network returns logits, shape=(n, tasks) (or a dict with ``'y_pred_loss'`` logits); labels
+    are 0/1, shape=(n, tasks). Metrics: ``loss``, mean ``auroc`` and ``auprc`` over the tasks
+    where both classes occur, and per task ``auroc_<i>`` / ``auprc_<i>`` (``task_names``, if set,
+    replaces the indices). Reward: −``val_loss``. Predictions are probabilities.
+    """
+
+    task_names = None
+
+    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=(),
+                   scheduler=None):
+        if network is None:
+            raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
+        criterion, optimizer, constraints = _parse_init_args(
+            type(self).__name__, args, criterion, optimizer, constraints)
+        super().init_model(network, criterion or self.binary_cross_entropy, optimizer,
+                           constraints, scheduler)
+
+    def binary_cross_entropy(self, y_true_t, y_pred_t):
+        logits = ClassificationModel.logits(y_pred_t)
+        if tuple(y_true_t.shape) != tuple(logits.shape):
+            if y_true_t.numel() != logits.numel():
+                raise LabelShapeError(f'labels have shape {tuple(y_true_t.shape)} but the '
+                                      f'network outputs {tuple(logits.shape)}; a multi-label '
+                                      f'model needs one 0/1 label per task')
+            y_true_t = y_true_t.reshape(logits.shape)
+        return F.binary_cross_entropy_with_logits(logits, y_true_t.to(logits.dtype))
+
+    @staticmethod
+    def probabilities(y_pred):
+        logits = y_pred['y_pred_loss'] if isinstance(y_pred, dict) else y_pred
+        return 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+    def train_metrics(self, y_true, y_pred):
+        return self.eval_metrics(y_true, y_pred)
+
+    def eval_metrics(self, y_true, y_pred):
+        probs = self.probabilities(y_pred)
+        auroc = metrics.multilabel_auroc(y_true, probs)
+        auprc = metrics.multilabel_auprc(y_true, probs)
+        names = self.task_names or [str(i) for i in range(len(auroc))]
+        values = {'auroc': _nanmean(auroc), 'auprc': _nanmean(auprc)}
+        if len(auroc) > 1:
+            values.update({f'auroc_{name}': v for name, v in zip(names, auroc)})
+            values.update({f'auprc_{name}': v for name, v in zip(names, auprc)})
+        return values
+
+    def get_hyperband_reward(self, result):
+        return -result['val_loss']
+
+    def prediction_output(self, y_pred):
+        return self.probabilities(y_pred).astype(np.float32)
+
+
+def _nanmean(values):
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(values)) if np.any(np.isfinite(values)) else float('nan')
+
+
 class ConvClassificationNetwork(nn.Module):
     """``features`` on (n, depth, height, width) → flatten → ``classifier`` → logits (n, C).
 

@@ -226,3 +226,34 @@ def test_bf16_autocast_on_cpu_trains_and_reports_float32():
     assert model.predict(MatrixBatchGenerator(X), 16).dtype == np.float32
     with pytest.raises(ValueError, match="'fp16' needs CUDA"):
         type('Half', (Classifier,), {'amp': 'fp16'})({}, device='cpu')
+
+
+def test_multilabel_model_matches_torch_and_sklearn():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from base_model import MultiLabelModel
+
+    class Tasks(MultiLabelModel):
+        task_names = ['ctcf', 'dnase', 'p300']
+
+        def init_model(self):
+            torch.manual_seed(0)
+            network = nn.Sequential(nn.Flatten(), nn.Linear(4 * 40, 3))
+            super().init_model(network, torch.optim.SGD(network.parameters(), 0.1))
+    X, _ = onehot_motif_data(60)
+    rng = np.random.default_rng(0)
+    Y = (rng.random((60, 3)) < 0.4).astype(np.float32)
+    model = Tasks({}, device='cpu')
+    values = model.evaluate(MatrixBatchGenerator(X, Y), 16)
+    with torch.no_grad():
+        logits = model.network(torch.from_numpy(X))
+    assert np.isclose(values['loss'], nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.from_numpy(Y)).item(), atol=1e-6)
+    probs = torch.sigmoid(logits).numpy()
+    assert np.isclose(values['auroc_dnase'], roc_auc_score(Y[:, 1], probs[:, 1]))
+    assert np.isclose(values['auprc_p300'], average_precision_score(Y[:, 2], probs[:, 2]))
+    assert np.isclose(values['auroc'], np.mean([roc_auc_score(Y[:, t], probs[:, t])
+                                                for t in range(3)]))
+    assert np.allclose(model.predict(MatrixBatchGenerator(X), 7), probs, atol=1e-6)
+    with pytest.raises(LabelShapeError, match='one 0/1 label per task'):
+        model.evaluate(MatrixBatchGenerator(X, Y[:, :2]), 16)
