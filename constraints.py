@@ -1,8 +1,9 @@
 """Weight constraints applied in place after every optimizer step.
 
 A constraint selects modules by a glob over their qualified names (``network.named_modules()``,
-e.g. ``'features.0'``, ``'features.*'``, ``'*conv*'``, ``'*'``) and rewrites their weights in
-place, so the optimizer keeps the same parameter objects.
+e.g. ``'features.0'``, ``'features.*'``, ``'*conv*'``, ``'*'``), or over their weights' names
+(``'features.0.weight'``, ``'*.weight'``), and rewrites the weights in place, so the optimizer
+keeps the same parameter objects.
 """
 import fnmatch
 
@@ -22,8 +23,11 @@ class Constraint:
 
         Biases and normalisation scales have no incoming weights, so 1-D weights are left alone.
         """
+        # a glob may name the module ('features.0') or its weight ('features.0.weight')
         found = [module.weight for name, module in network.named_modules()
-                 if fnmatch.fnmatchcase(name, self.module_glob)
+                 if (fnmatch.fnmatchcase(name, self.module_glob)
+                     or fnmatch.fnmatchcase(f'{name}.weight' if name else 'weight',
+                                            self.module_glob))
                  and isinstance(getattr(module, 'weight', None), torch.Tensor)
                  and module.weight.dim() >= 2]
         if not found:

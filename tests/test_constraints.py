@@ -63,3 +63,18 @@ def test_glob_that_matches_nothing_names_the_modules():
 def test_bad_max_norm(value):
     with pytest.raises(ValueError, match='max_norm'):
         MaxNormConstraint(value, '*')
+
+
+def test_glob_over_weight_names_selects_the_same_modules():
+    by_module, by_weight = network(), network()
+    with torch.no_grad():
+        for net in (by_module, by_weight):
+            net[0].weight.mul_(10)
+            net[3].weight.mul_(10)
+    MaxNormConstraint(1.0, '0')(by_module)
+    MaxNormConstraint(1.0, '0.weight')(by_weight)
+    assert torch.equal(by_module[0].weight, by_weight[0].weight)
+    assert torch.equal(by_module[3].weight, by_weight[3].weight)
+    everything = network()
+    MaxNormConstraint(0.1, '*.weight')(everything)
+    assert everything[3].weight.flatten(1).norm(dim=1).max() <= 0.1 + 1e-6
