@@ -489,7 +489,34 @@ def _parse_init_args(owner, args, criterion, optimizer, constraints):
     return criterion, optimizer, constraints
 
 
-class ClassificationModel(BaseModel):
+class TaskModel(BaseModel):
+    """A model whose task supplies the criterion, metrics and reward (−``val_loss``).
+
+    ``init_model(network, optimizer, constraints=(), scheduler=None)``, or
+    ``init_model(network, criterion, optimizer, …)`` to replace :meth:`default_criterion`.
+    ``train_metrics`` are the ``eval_metrics`` of the training batches.
+    """
+
+    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=(),
+                   scheduler=None):
+        if network is None:
+            raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
+        criterion, optimizer, constraints = _parse_init_args(
+            type(self).__name__, args, criterion, optimizer, constraints)
+        super().init_model(network, criterion or self.default_criterion, optimizer,
+                           constraints, scheduler)
+
+    def default_criterion(self, y_true_t, y_pred_t):
+        raise NotImplementedError
+
+    def train_metrics(self, y_true, y_pred):
+        return self.eval_metrics(y_true, y_pred)
+
+    def get_hyperband_reward(self, result):
+        return -result['val_loss']
+
+
+class ClassificationModel(TaskModel):
     """Single-label classification with cross-entropy.
 
     The network returns ``{'y_pred': softmax, 'y_pred_loss': logits}`` (as
@@ -499,18 +526,12 @@ class ClassificationModel(BaseModel):
     macro one-vs-rest). Reward: −``val_loss``.
     """
 
-    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=(),
-                   scheduler=None):
-        if network is None:
-            raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
-        criterion, optimizer, constraints = _parse_init_args(
-            type(self).__name__, args, criterion, optimizer, constraints)
-        super().init_model(network, criterion or self.cross_entropy, optimizer, constraints,
-                           scheduler)
 
     def cross_entropy(self, y_true_t, y_pred_t):
         logits = self.logits(y_pred_t)
         return F.cross_entropy(logits, self.class_targets(y_true_t, logits))
+
+    default_criterion = cross_entropy
 
     @staticmethod
     def logits(y_pred_t):
@@ -554,35 +575,21 @@ class ClassificationModel(BaseModel):
         exp = np.exp(shifted)
         return exp / exp.sum(axis=1, keepdims=True)
 
-    def train_metrics(self, y_true, y_pred):
-        return self.eval_metrics(y_true, y_pred)
-
     def eval_metrics(self, y_true, y_pred):
         probs = self.probabilities(y_pred)
         return {'accuracy': metrics.accuracy(y_true, probs), 'auroc': metrics.auroc(y_true, probs)}
-
-    def get_hyperband_reward(self, result):
-        return -result['val_loss']
 
     def prediction_output(self, y_pred):
         return self.probabilities(y_pred)
 
 
-class RegressionModel(BaseModel):
+class RegressionModel(TaskModel):
     """Regression with mean squared error.
 
     Labels must hold as many values per row as the network's output (shape (n,) and (n, 1) are
     interchangeable). Metrics: ``loss``, ``mse``, ``pearson``. Reward: −``val_loss``.
     """
 
-    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=(),
-                   scheduler=None):
-        if network is None:
-            raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
-        criterion, optimizer, constraints = _parse_init_args(
-            type(self).__name__, args, criterion, optimizer, constraints)
-        super().init_model(network, criterion or self.mse_loss, optimizer, constraints,
-                           scheduler)
 
     def mse_loss(self, y_true_t, y_pred_t):
         y_pred_t = self.prediction_output(y_pred_t)
@@ -592,18 +599,14 @@ class RegressionModel(BaseModel):
                                   f'number of values per row')
         return F.mse_loss(y_pred_t, y_true_t.reshape(y_pred_t.shape).to(y_pred_t.dtype))
 
-    def train_metrics(self, y_true, y_pred):
-        return self.eval_metrics(y_true, y_pred)
+    default_criterion = mse_loss
 
     def eval_metrics(self, y_true, y_pred):
         y_pred = self.prediction_output(y_pred)
         return {'mse': metrics.mse(y_true, y_pred), 'pearson': metrics.pearson(y_true, y_pred)}
 
-    def get_hyperband_reward(self, result):
-        return -result['val_loss']
 
-
-class MultiLabelModel(BaseModel):
+class MultiLabelModel(TaskModel):
     """Independent binary tasks (multi-label): sigmoid + binary cross-entropy per task.
 
     The network returns logits, shape=(n, tasks) (or a dict with ``'y_pred_loss'`` logits); labels
@@ -614,14 +617,6 @@ class MultiLabelModel(BaseModel):
 
     task_names = None
 
-    def init_model(self, network=None, *args, criterion=None, optimizer=None, constraints=(),
-                   scheduler=None):
-        if network is None:
-            raise NotImplementedError(f'{type(self).__name__} must implement init_model(self)')
-        criterion, optimizer, constraints = _parse_init_args(
-            type(self).__name__, args, criterion, optimizer, constraints)
-        super().init_model(network, criterion or self.binary_cross_entropy, optimizer,
-                           constraints, scheduler)
 
     def binary_cross_entropy(self, y_true_t, y_pred_t):
         logits = ClassificationModel.logits(y_pred_t)
@@ -633,13 +628,12 @@ class MultiLabelModel(BaseModel):
             y_true_t = y_true_t.reshape(logits.shape)
         return F.binary_cross_entropy_with_logits(logits, y_true_t.to(logits.dtype))
 
+    default_criterion = binary_cross_entropy
+
     @staticmethod
     def probabilities(y_pred):
         logits = y_pred['y_pred_loss'] if isinstance(y_pred, dict) else y_pred
         return 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
-
-    def train_metrics(self, y_true, y_pred):
-        return self.eval_metrics(y_true, y_pred)
 
     def eval_metrics(self, y_true, y_pred):
         probs = self.probabilities(y_pred)
@@ -651,9 +645,6 @@ class MultiLabelModel(BaseModel):
             values.update({f'auroc_{name}': v for name, v in zip(names, auroc)})
             values.update({f'auprc_{name}': v for name, v in zip(names, auprc)})
         return values
-
-    def get_hyperband_reward(self, result):
-        return -result['val_loss']
 
     def prediction_output(self, y_pred):
         return self.probabilities(y_pred).astype(np.float32)
