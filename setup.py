@@ -1,17 +1,21 @@
-"""Install the tool: its modules, the predefined models, and the ``dlutil`` console command."""
+"""Install the tool: its modules, the predefined models, and the ``dlutil`` console commands."""
+import os
+
 from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 setup(
     name='dlutil',
     version='0.1.0',
     description='Hyperband search, training, evaluation and prediction for PyTorch models on '
                 'DNA, RNA and genotype data, driven by one def.py file',
-    long_description=open('README.md').read(),
+    long_description=open(os.path.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
     python_requires='>=3.10',
-    py_modules=['main', 'base_model', 'batch_generator', 'constraints', 'definition',
-                'hyperband', 'metrics', 'report', 'results', 'rng', 'runner', 'sampling',
-                'search', 'trial', 'workers'],
+    # every top-level module is part of the tool (def.py files import them by name)
+    py_modules=sorted(name[:-3] for name in os.listdir(HERE)
+                      if name.endswith('.py') and name != 'setup.py'),
     packages=find_packages(include=['models', 'models.*']),
     install_requires=[
         'torch>=2.0',
@@ -21,7 +25,8 @@ setup(
         'hyperopt>=0.2.7',
         'tqdm>=4.60',
         'matplotlib>=3.5',
+        'pyfaidx>=0.7',
     ],
     extras_require={'test': ['pytest>=7']},
-    entry_points={'console_scripts': ['dlutil=main:main']},
+    entry_points={'console_scripts': ['dlutil=main:main', 'dlutil-prepare=prepare:main']},
 )
