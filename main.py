@@ -19,6 +19,9 @@ the def.py contract:
   get_test_generator(data_dir)          -> test generator                                 (-e)
   get_pred_generator(pred_path)         -> generator of inputs, once per file -p matches  (-p)
   save_prediction(pred_path, Y)         optional; replaces predictions/<file>.npy         (-p)
+  ALPHABET = 'ACGU'                     optional; the letters of the one-hot channels,
+                                        in channel order (default: ACGT for 4)   (--interpret)
+  CLASS_NAMES = ['bound', 'unbound']    optional; names of the classes           (--interpret)
   class Model(base_model.BaseModel)     init_model(self) builds network, criterion and
                                         optimizer from self.config and calls
                                         super().init_model(network, criterion, optimizer,
@@ -34,7 +37,8 @@ the def.py contract:
 
 results (--result):
   search.csv, best.json, report.html, trials/<id>/{config.json, history.csv, last.pt,
-  best.pt}, test_result.json (-e), predictions/<input file name>.npy (-p).
+  best.pt}, test_result.json (-e), predictions/<input file name>.npy (-p),
+  interpret/summary.html, motifs.meme, performance.html (--interpret).
   Interrupt a search at any time (Ctrl-C, a crash): the same command continues it.
 """
 
@@ -59,6 +63,15 @@ def build_parser():
     parser.add_argument('-e', '--eval', action='store_true',
                         help='evaluate the best trial on get_test_generator(data_dir); '
                              'writes RESULT_DIR/test_result.json')
+    parser.add_argument('--interpret', action='store_true',
+                        help='interpret the best trial on get_test_generator(data_dir), as '
+                             'pysster does: a motif logo, positions and per-class activations '
+                             'of every first-layer kernel sorted by importance, motifs.meme, a '
+                             'clustering, optimized inputs and a per-class performance report, '
+                             'in RESULT_DIR/interpret/ (open summary.html). Needs a network '
+                             'whose first layer is a convolution over one-hot sequences; the '
+                             'letters are ALPHABET from def.py (e.g. ALPHABET = "ACGU"), '
+                             'default ACGT for 4 channels')
     parser.add_argument('--debug', action='store_true',
                         help='verbose log, and full tracebacks on errors')
     parser.add_argument('-c', '--cpu', action='store_true',

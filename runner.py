@@ -44,13 +44,14 @@ def prediction_names(paths, data_dir):
 
 def run(args):
     """Carry out the command line ``args`` (see :func:`main.build_parser`)."""
-    if not (args.hyper or args.eval or args.predict):
+    if not (args.hyper or args.eval or args.predict or args.interpret):
         raise ValueError('nothing to do: pass -y/--hyper to search, -e/--eval to test the best '
-                         'trial and/or -p/--predict PATTERN to predict')
+                         'trial, --interpret to interpret it and/or -p/--predict PATTERN to '
+                         'predict')
     if not os.path.isdir(args.data):
         raise FileNotFoundError(f'--data {args.data}: no such directory')
     pred_paths = prediction_inputs(args.data, args.predict) if args.predict else []
-    definition = Definition.load(args.model, hyper=args.hyper, eval=args.eval,
+    definition = Definition.load(args.model, hyper=args.hyper, eval=args.eval or args.interpret,
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
     tune_malloc()
@@ -87,10 +88,13 @@ def _run_locked(args, definition, device, store, pred_paths):
                  f'{best["epochs"]}-epoch rung; -e and -p use its best epoch, '
                  f'{summary["epoch"]} (reward {summary["reward"]:.6g}); config '
                  f'{summary["config"]}')
-    if args.eval or args.predict:
+    if args.eval or args.predict or args.interpret:
         model = load_best_model(definition, store, device)
     if args.eval:
         evaluate(definition, store, model, args.data, args.batch_size)
+    if args.interpret:
+        import interpret  # deferred: matplotlib and scipy only when asked for
+        interpret.run(definition, store, model, args.data, args.batch_size)
     if args.predict:
         predict(definition, store, model, pred_paths, args.data, args.batch_size)
 
