@@ -42,8 +42,8 @@ def plot_positions(path, kernel, classes, x):
         for ax in (left, right):
             ax.set_xlim(*span)
             ax.grid(alpha=0.3)
-    axes[0, 0].set_title(f'kernel {kernel}: position of the maximum activation', fontsize=10)
-    axes[0, 1].set_title('activation along the sequence (mean ± sd)', fontsize=10)
+    axes[0, 0].set_title(f'kernel {kernel}: where the maximum is', fontsize=10)
+    axes[0, 1].set_title('activation along the sequence, mean ± sd', fontsize=9)
     axes[-1, 0].set_xlabel('window start')
     axes[-1, 1].set_xlabel('window start')
     return save_figure(figure, path)
