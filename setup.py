@@ -26,6 +26,8 @@ setup(
         'tqdm>=4.60',
         'matplotlib>=3.5',
         'pyfaidx>=0.7',
+        'logomaker>=0.8',
+        'scipy>=1.8',
     ],
     extras_require={'test': ['pytest>=7']},
     entry_points={'console_scripts': ['dlutil=main:main', 'dlutil-prepare=prepare:main']},
