@@ -24,8 +24,15 @@ from torch import nn
 import metrics
 
 
-class LabelShapeError(ValueError):
-    """The labels do not fit the network's output; the data, not one configuration, is wrong."""
+class DataShapeError(ValueError):
+    """The data does not fit the network: the data, not one configuration, is wrong.
+
+    The search stops at once on it instead of failing every trial.
+    """
+
+
+class LabelShapeError(DataShapeError):
+    """The labels do not fit the network's output."""
 
 
 def resolve_device(device=None):

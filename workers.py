@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import torch
 
-from base_model import LabelShapeError
+from base_model import DataShapeError
 from definition import Definition, load_module
 from results import ResultStore
 from trial import train_trial
 
 # errors that are not one configuration's fault: they stop the search instead of failing a trial
-FATAL = (LabelShapeError, OSError, MemoryError)
+FATAL = (DataShapeError, OSError, MemoryError)
 
 
 @dataclass(frozen=True)

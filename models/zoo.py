@@ -27,13 +27,13 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from base_model import ClassificationModel, LabelShapeError, MultiLabelModel, RegressionModel
+from base_model import ClassificationModel, DataShapeError, MultiLabelModel, RegressionModel
 
 
-class InputShapeError(LabelShapeError):
+class InputShapeError(DataShapeError):
     """The inputs do not fit the network; the data, not one configuration, is wrong.
 
-    A :class:`base_model.LabelShapeError`, so that the search stops at the first trial with the
+    A :class:`base_model.DataShapeError`, so that the search stops at the first trial with the
     message instead of failing every configuration in turn.
     """
 
