@@ -13,6 +13,7 @@ Checkpoint contents (``torch.load(path, weights_only=True)`` reads them)::
 A trial that early stopping ended (``BaseModel.early_stopping_patience``) trains no further in
 later rungs and reports the reward of its best epoch, whose weights best.pt holds.
 """
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from tqdm.auto import tqdm
 
 import results
 import rng
+
+log = logging.getLogger('dlutil')
 
 
 @dataclass
@@ -64,6 +67,8 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
     best_path = store.trial_file(trial, 'best.pt')
     rng.seed_everything(seed)
     model = model_class(config, device=device)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(f'trial {trial}:\n{describe(model, val_generator)}')
     if os.path.exists(last_path):
         checkpoint = results.load_checkpoint(last_path, map_location=model.device)
         model.load_state_dict(checkpoint['model'])
@@ -120,6 +125,17 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
         return Outcome(reward=best['reward'], status='ok', epochs=best['epoch'])
     row = next((r for r in history if r['epoch'] == epochs), history[-1])
     return Outcome(reward=row['hyperband_reward'], status='ok', epochs=row['epoch'])
+
+
+def describe(model, generator):
+    """The network's layers, output shapes and parameter counts (``--debug``), on an input shaped
+    like the validation data's (not the training data's: that would draw from its shuffling RNG)."""
+    from base_model import iterate, split_batch
+    from models.summary import summary
+    x, _ = split_batch(next(iterate(generator, 2)))
+    if isinstance(x, dict):
+        return f'{type(model.network).__name__} (several inputs: no summary)'
+    return summary(model.network, tuple(x.shape[1:]))
 
 
 def _num_batches(generator):
