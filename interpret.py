@@ -211,8 +211,8 @@ def definition_alphabet(module, n_channels):
 def run(definition, store, model, data_dir, batch_size):
     """``--interpret``: everything above on the test set, under ``RESULT_DIR/interpret/``."""
     folder = store.path('interpret')
-    names = getattr(definition.module, 'CLASS_NAMES', None)
     generator = definition.generator('get_test_generator', data_dir)
+    names = getattr(definition.module, 'CLASS_NAMES', None)  # a loader may have set it
     activations = get_max_activations(model, generator, batch_size, class_names=names)
     symbols = definition_alphabet(definition.module, activations['sequences'].shape[1])
     names = activations['class_names']

@@ -57,7 +57,12 @@ def load(data_dir):
                  + (f'; {unknown} letters outside the alphabet (zero columns)' if unknown else ''))
         _loaded[key] = data
     _loaded['last'] = _loaded[key]
-    return _loaded[key]
+    # what --interpret labels its logos and plots with: the letters and the class file names
+    global ALPHABET, CLASS_NAMES
+    data = _loaded[key]
+    ALPHABET = (data.alphabet, data.structure) if data.structure else data.alphabet
+    CLASS_NAMES = list(data.class_names)
+    return data
 
 
 def get_train_generator(data_dir, batch_size):

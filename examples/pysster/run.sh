@@ -9,4 +9,5 @@ if [ ! -f data/predict/sample.fa ]; then
 	python3 make_data.py --out data
 fi
 
-python3 ../../main.py -f def.py -d data -r results -y -e -p 'predict/*.fa' -ep 9 "$@"
+python3 ../../main.py -f def.py -d data -r results -y -e --interpret -p 'predict/*.fa' -ep 9 "$@"
+echo "motifs: $(pwd)/results/interpret/summary.html" 
