@@ -231,7 +231,7 @@ def main(argv=None):
         parser.error(f'--modes: unknown {unknown}; choose from {list(MODES)}')
 
     sys.path.insert(0, HERE)
-    from bench_training import busy_cpu_seconds, own_cpu_seconds
+    from bench_training import busy_cpu_seconds, own_cpu_seconds, print_other_load
     os.makedirs(args.dir, exist_ok=True)
     path = os.path.join(args.dir, f'stream_{args.rows}x4x1x{LENGTH}_c{args.chunk_rows}.h5')
     if not os.path.exists(path):
@@ -273,11 +273,7 @@ def main(argv=None):
                 and not g['in_file_order']):
             print('  CHECK FAILED')
             return 1
-    if foreign is not None:
-        share = foreign / elapsed
-        print(f'  other processes used {foreign:.0f} CPU-seconds during the {elapsed:.0f} s of '
-              f'runs ({share:.2f} of {os.cpu_count()} CPUs on average)'
-              + ('; expect noise' if share > 0.25 else ''))
+    print_other_load(foreign, elapsed, 'of runs')
     return 0
 
 

@@ -191,6 +191,16 @@ def own_cpu_seconds():
     return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
 
 
+def print_other_load(foreign, elapsed, what):
+    """Say how much CPU other processes took while we measured (noise in the timings)."""
+    if foreign is None:
+        return
+    share = foreign / elapsed
+    print(f'  other processes used {foreign:.0f} CPU-seconds during the {elapsed:.0f} s {what} '
+          f'({share:.2f} of {os.cpu_count()} CPUs on average)'
+          + ('; expect noise' if share > 0.25 else ''))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--rows', type=int, default=24000, help='training rows (default 24000)')
@@ -265,11 +275,7 @@ def main(argv=None):
           f'{c["val_loss"]:.4f} val_accuracy {c["val_accuracy"]:.3f} | hand train_loss '
           f'{h["train_loss"]:.4f} val_loss {h["val_loss"]:.4f} val_accuracy '
           f'{h["val_accuracy"]:.3f}')
-    if foreign is not None:
-        share = foreign / elapsed
-        print(f'  other processes used {foreign:.0f} CPU-seconds during the {elapsed:.0f} s run '
-              f'({share:.2f} of {os.cpu_count()} CPUs on average)'
-              + ('; expect noise' if share > 0.25 else ''))
+    print_other_load(foreign, elapsed, 'run')
     return 0
 
 
