@@ -21,7 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import metrics
+from dlutil import metrics
+from dlutil.sequences.onehot import reverse_complement
+from dlutil.training import aids
+from dlutil.training.batches import (concat, detach, iterate, numel, resolve_device, rows,
+                                     scalar_metrics, split_batch, to_numpy, to_tensor)
 
 
 class DataShapeError(ValueError):
@@ -33,108 +37,6 @@ class DataShapeError(ValueError):
 
 class LabelShapeError(DataShapeError):
     """The labels do not fit the network's output."""
-
-
-def resolve_device(device=None):
-    """``None`` means CUDA when available, else CPU."""
-    if device is None:
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    return torch.device(device)
-
-
-def to_tensor(tree, device):
-    """numpy arrays (or dicts/lists of them) → tensors on ``device``; float64 becomes float32."""
-    if isinstance(tree, dict):
-        return {key: to_tensor(value, device) for key, value in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(to_tensor(value, device) for value in tree)
-    tensor = tree if isinstance(tree, torch.Tensor) else torch.from_numpy(np.asarray(tree))
-    if tensor.dtype == torch.float64:
-        tensor = tensor.float()
-    return tensor.to(device, non_blocking=True)
-
-
-def to_numpy(tree):
-    """Tensors (or dicts of them) → numpy arrays on the CPU."""
-    if isinstance(tree, dict):
-        return {key: to_numpy(value) for key, value in tree.items()}
-    if isinstance(tree, torch.Tensor):
-        tree = tree.detach()
-        if tree.dtype in (torch.bfloat16, torch.float16):  # numpy has no bfloat16
-            tree = tree.float()
-        return tree.cpu().numpy()
-    return np.asarray(tree)
-
-
-def concat(parts):
-    """Concatenate a list of batches (arrays, tensors, or dicts of them) along the first axis."""
-    first = parts[0]
-    if isinstance(first, dict):
-        return {key: concat([part[key] for part in parts]) for key in first}
-    if isinstance(first, torch.Tensor):
-        return torch.cat(parts)
-    return np.concatenate(parts)
-
-
-def detach(tree):
-    if isinstance(tree, dict):
-        return {key: detach(value) for key, value in tree.items()}
-    return tree.detach()
-
-
-def rows(tree):
-    """Number of rows of a batch (array, tensor, or dict of them)."""
-    if isinstance(tree, dict):
-        return rows(next(iter(tree.values())))
-    return len(tree)
-
-
-def numel(tree):
-    if isinstance(tree, dict):
-        return sum(numel(value) for value in tree.values())
-    return int(np.prod(tree.shape))
-
-
-def reverse_complement(x):
-    """Reverse complement of one-hot DNA in ACGT order, shape=(n, 4, length) or (n, 4, 1, length).
-
-    Complementing A↔T, C↔G reverses the channel axis; the strand runs the other way along the
-    last axis. Works on numpy arrays and tensors.
-    """
-    if isinstance(x, torch.Tensor):
-        return x.flip(1).flip(-1)
-    return np.ascontiguousarray(np.flip(np.flip(x, 1), -1))
-
-
-def split_batch(batch):
-    """A generator item is ``(x, y)`` or ``x`` alone; returns ``(x, y or None)``."""
-    if isinstance(batch, (tuple, list)):
-        if len(batch) != 2:
-            raise ValueError(f'a batch generator must yield (x, y) or x, got a '
-                             f'{type(batch).__name__} of {len(batch)} items')
-        return batch[0], batch[1]
-    return batch, None
-
-
-def iterate(generator, batch_size=None):
-    """Batches of ``generator``; one with ``batch_size=None`` is served in ``batch_size`` rows."""
-    if getattr(generator, 'batch_size', 0) is None and hasattr(generator, 'iter_batches'):
-        return generator.iter_batches(batch_size)
-    return iter(generator)
-
-
-def scalar_metrics(values, where):
-    """Check that a metrics dict holds scalars and return it with Python floats."""
-    if not isinstance(values, dict):
-        raise TypeError(f'{where} must return a dict of scalars, got {type(values).__name__}')
-    out = {}
-    for key, value in values.items():
-        try:
-            out[str(key)] = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f'{where} returned a non-scalar value for {key!r}: '
-                            f'{type(value).__name__}') from None
-    return out
 
 
 class BaseModel:
@@ -191,23 +93,18 @@ class BaseModel:
         self.network = self.criterion = self.optimizer = self.scheduler = None
         self.constraints = ()
         self._labels_checked = False
-        if self.amp not in (None, 'bf16', 'fp16'):
-            raise ValueError(f"{type(self).__name__}.amp must be None, 'bf16' or 'fp16', "
-                             f'got {self.amp!r}')
-        if self.amp == 'fp16' and self.device.type != 'cuda':
-            raise ValueError(f"{type(self).__name__}.amp = 'fp16' needs CUDA; use 'bf16' on the "
-                             f'CPU')
+        aids.check_amp(type(self).__name__, self.amp, self.device)
         if self.cudnn_benchmark and self.device.type == 'cuda':
             torch.backends.cudnn.benchmark = True
         self.init_model()
         if self.network is None:
             raise TypeError(f'{type(self).__name__}.init_model() must end by calling '
                             'super().init_model(network, ...)')
-        self.scaler = torch.amp.GradScaler('cuda') if self.amp == 'fp16' else None
+        self.scaler = aids.grad_scaler(self.amp)
         self.plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode='min', factor=self.reduce_lr_factor,
             patience=self.reduce_lr_patience) if self.reduce_lr_patience else None)
-        self.stopping = {'best': None, 'since': 0}
+        self.stopping = aids.EarlyStopping(self.early_stopping_patience)
 
     # -- the def.py contract ------------------------------------------------------------------
     def init_model(self, network=None, criterion=None, optimizer=None, constraints=(),
@@ -259,8 +156,7 @@ class BaseModel:
     # -- training -----------------------------------------------------------------------------
     def autocast(self):
         """The mixed-precision context of :attr:`amp` (a no-op without it)."""
-        dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(self.amp)
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+        return aids.autocast(self.device, self.amp)
 
     def prepare_input(self, x):
         if self.channels_last and isinstance(x, torch.Tensor) and x.dim() == 4:
@@ -428,19 +324,12 @@ class BaseModel:
                 self.scheduler.step(result['val_loss'])
             else:
                 self.scheduler.step()
-        if not self.early_stopping_patience:
-            return False
-        reward = result['hyperband_reward']
-        if self.stopping['best'] is None or reward > self.stopping['best']:
-            self.stopping = {'best': reward, 'since': 0}
-        else:
-            self.stopping['since'] += 1
-        return self.stopping['since'] >= self.early_stopping_patience
+        return self.stopping.step(result['hyperband_reward'])
 
     # -- state --------------------------------------------------------------------------------
     def state_dict(self):
         """Network, optimizer, schedules, early-stopping counters and :meth:`extra_state`."""
-        training = {'stopping': dict(self.stopping)}
+        training = {'stopping': self.stopping.state_dict()}
         for name in ('scheduler', 'plateau', 'scaler'):
             if getattr(self, name) is not None:
                 training[name] = getattr(self, name).state_dict()
@@ -452,7 +341,7 @@ class BaseModel:
         if optimizer:
             self.optimizer.load_state_dict(state['optimizer'])
             training = state.get('training', {})
-            self.stopping = dict(training.get('stopping', self.stopping))
+            self.stopping.load_state_dict(training.get('stopping', {}))
             for name in ('scheduler', 'plateau', 'scaler'):
                 if getattr(self, name) is not None and name in training:
                     getattr(self, name).load_state_dict(training[name])
@@ -690,12 +579,3 @@ class ConvRegressionNetwork(nn.Module):
     def forward(self, x):
         out = self.regressor(self.features(x).flatten(1))
         return out.squeeze(1) if out.dim() == 2 and out.shape[1] == 1 else out
-
-
-def count_parameters(network):
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in network.parameters() if p.requires_grad)
-
-
-def is_finite(value):
-    return value is not None and math.isfinite(value)

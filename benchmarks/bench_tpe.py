@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-import main  # noqa: E402  (the repository's CLI, run in this process to skip start-up costs)
+from dlutil import cli as main  # noqa: E402  (the repository's CLI, run in this process to skip start-up costs)
 
 DEF = os.path.join(HERE, 'defs', 'learning_curve.py')
 

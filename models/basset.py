@@ -10,7 +10,7 @@ gradient-norm clipping.
 """
 from torch import nn
 
-from models.zoo import Training, check_input, check_seq_len, conv_length, pool_length, \
+from .zoo import Training, check_input, check_seq_len, conv_length, pool_length, \
     ready_models
 
 

@@ -11,7 +11,7 @@ over the sequence, with convolutions of shape (k, 1) on a (n, channels, length, 
 import torch.nn.functional as F
 from torch import nn
 
-from models.zoo import Training, check_input, check_seq_len, conv_length, pool_length, \
+from .zoo import Training, check_input, check_seq_len, conv_length, pool_length, \
     ready_models
 
 

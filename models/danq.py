@@ -10,7 +10,7 @@ batch size 100, early stopping with a patience of 5 epochs.
 """
 from torch import nn
 
-from models.zoo import Training, check_input, check_seq_len, conv_length, pool_length, \
+from .zoo import Training, check_input, check_seq_len, conv_length, pool_length, \
     ready_models
 
 

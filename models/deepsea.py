@@ -8,7 +8,7 @@ The architecture and training settings are those of seqgra's ``torch-mc50-dna100
 """
 from torch import nn
 
-from models.zoo import Training, check_input, check_seq_len, conv_length, pool_length, \
+from .zoo import Training, check_input, check_seq_len, conv_length, pool_length, \
     ready_models
 
 

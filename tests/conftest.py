@@ -10,6 +10,8 @@ import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# subprocesses (the CLI, python -m dlutil.prepare) import this checkout, installed or not
+os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [ROOT, os.environ.get('PYTHONPATH')]))
 
 
 def onehot_motif_data(n, length=40, seed=0, motif=(0, 1, 2, 3, 3, 2)):
@@ -113,7 +115,7 @@ def run_cli(*args):
 @pytest.fixture
 def cli(capsys):
     """Run ``main.main(argv)`` in this process (fast); returns ``(exit code, stderr)``."""
-    import main
+    from dlutil import cli as main
 
     def call(*args):
         code = main.main([str(a) for a in args])

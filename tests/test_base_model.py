@@ -207,7 +207,7 @@ def test_strand_average_is_invariant_to_the_strand():
     class Averaged(Classifier):
         strand_average = True
     X, Y = onehot_motif_data(20)
-    from base_model import reverse_complement
+    from dlutil.sequences.onehot import reverse_complement
     model = Averaged({}, device='cpu')
     forward = model.predict(MatrixBatchGenerator(X), 8)
     backward = model.predict(MatrixBatchGenerator(reverse_complement(X)), 8)

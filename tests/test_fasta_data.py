@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from batch_generator import MatrixBatchGenerator
-from fasta_data import (DNA, PROTEIN, RNA, FastaData, channel_names, decode, encode,
+from dlutil.sequences.fasta_data import (DNA, PROTEIN, RNA, FastaData, channel_names, decode, encode,
                         infer_alphabet, letter_counts, prediction_generator, read_fasta)
 
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-import hyperband
+from dlutil.search import schedule as hyperband
 
 
 def test_schedule_matches_the_papers_table_for_R81_eta3():

@@ -14,12 +14,12 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
     roc_auc_score
 from torch import nn
 
-import interpret
+from dlutil.interpret import kernel_report as interpret
 from base_model import ClassificationModel
 from batch_generator import MatrixBatchGenerator
 from conftest import CLASSIFIER_DEF, write_def
-from motif import Motif, alphabet_symbols, meme_text, write_meme
-from performance import performance_report
+from dlutil.interpret.motif import Motif, alphabet_symbols, meme_text, write_meme
+from dlutil.interpret.classification_report import performance_report
 
 MOTIF = 'ACGTAC'
 LENGTH = 50

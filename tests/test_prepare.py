@@ -11,7 +11,8 @@ import h5py
 import numpy as np
 import pytest
 
-import prepare
+from dlutil.prepare import cli as prepare_cli
+from dlutil.prepare import sequences as prepare
 from batch_generator import H5pyBatchGenerator
 
 SPLITS = ('train', 'valid', 'test')
@@ -353,7 +354,7 @@ def bad_inputs(tmp_path, genome_path):
 def test_bad_inputs_give_a_message_and_no_output(tmp_path, genome, capsys):
     for argv, message in bad_inputs(tmp_path, genome[0]):
         out = tmp_path / 'out'
-        code = prepare.main([str(a) for a in argv] + ['-o', str(out)])
+        code = prepare_cli.main([str(a) for a in argv] + ['-o', str(out)])
         err = capsys.readouterr().err
         assert code == 1, argv
         assert message in err, (argv, err)
@@ -363,14 +364,14 @@ def test_bad_inputs_give_a_message_and_no_output(tmp_path, genome, capsys):
 
 def test_cli_subprocess_exit_code_and_debug(tmp_path, genome):
     argv, message = bad_inputs(tmp_path, genome[0])[0]
-    command = [sys.executable, '-m', 'prepare', *map(str, argv), '-o', str(tmp_path / 'out')]
+    command = [sys.executable, '-m', 'dlutil.prepare', *map(str, argv), '-o', str(tmp_path / 'out')]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 1 and message in done.stderr and 'Traceback' not in done.stderr
     done = subprocess.run(command + ['--debug'], capture_output=True, text=True, cwd=ROOT,
                           timeout=60)
     assert done.returncode == 1 and 'Traceback' in done.stderr and 'InputError' in done.stderr
     fa = write_fasta(tmp_path / 'ok.fa', [(f's{i}', 'ACGT') for i in range(10)])
-    done = subprocess.run([sys.executable, 'prepare.py', 'fasta', str(fa), '--no-split', '-o',
+    done = subprocess.run([sys.executable, '-m', 'dlutil.prepare', 'fasta', str(fa), '--no-split', '-o',
                            str(tmp_path / 'ok')], capture_output=True, text=True, cwd=ROOT,
                           timeout=60)
     assert done.returncode == 0 and 'all.h5: 10 rows' in done.stdout, done.stderr
@@ -379,7 +380,7 @@ def test_cli_subprocess_exit_code_and_debug(tmp_path, genome):
 @pytest.mark.parametrize('argv', [['--help'], ['fasta', '--help'], ['bed', '--help']])
 def test_help_explains_with_examples(argv, capsys):
     with pytest.raises(SystemExit) as done:
-        prepare.main(argv)
+        prepare_cli.main(argv)
     text = capsys.readouterr().out
     assert done.value.code == 0 and 'examples:' in text and 'H5pyBatchGenerator' in text
 

@@ -16,7 +16,7 @@ from conftest import cuda
 from models.pysster import (PYSSTER_DEFAULTS, DataLayoutError, PyssterModel,
                             PyssterMultiLabelModel, PyssterNetwork, RecurrentLayer,
                             pysster_model_class, pysster_params)
-from models.summary import summary
+from dlutil.training.summary import summary
 
 EXAMPLE = Path(__file__).resolve().parents[1] / 'examples' / 'pysster'
 

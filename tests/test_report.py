@@ -5,8 +5,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-import report
-import results
+from dlutil.search import report
+from dlutil.search import results
 
 SETTINGS = {'epoch': 3, 'eta': 3, 'batch_size': 32, 'seed': 0, 'model': 'def.py'}
 

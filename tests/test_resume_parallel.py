@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-import results
-import search
+from dlutil.search import results
+from dlutil.search import hyperband as search
 from conftest import CLASSIFIER_DEF, ROOT, write_def
 
 LEARNING_CURVE = os.path.join(ROOT, 'benchmarks', 'defs', 'learning_curve.py')

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import hyperband
-import results
+from dlutil.search import schedule as hyperband
+from dlutil.search import results
 from conftest import CLASSIFIER_DEF, write_def
 
 

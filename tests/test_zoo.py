@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from base_model import ClassificationModel, MultiLabelModel, RegressionModel, count_parameters
+from base_model import ClassificationModel, MultiLabelModel, RegressionModel
+from dlutil.training.batches import count_parameters
 from conftest import write_def, write_h5
 from test_examples import load
 from models import basset, chromdragonn, danq, deepsea
@@ -409,9 +410,8 @@ def test_example_data_plants_a_motif_of_each_positive_task():
 
 
 def test_example_runs_end_to_end(tmp_path):
-    """run.sh at a tiny size: make_data.py, prepare.py, then search, test and predict."""
-    if not (EXAMPLE.parents[1] / 'prepare.py').exists():
-        pytest.skip('the example needs prepare.py (the data-preparation command) at the root')
+    """run.sh at a tiny size: make_data.py, python -m dlutil.prepare, then search, test and
+    predict."""
     env = {**os.environ, 'WORK': str(tmp_path), 'LENGTH': '216', 'N': '80', 'EPOCHS': '1',
            'OMP_NUM_THREADS': '1'}
     done = subprocess.run(['bash', str(EXAMPLE / 'run.sh'), '--eta', '2', '-bs', '16',

@@ -1,4 +1,4 @@
-"""def.py of the basset_multilabel example: the zoo's multi-label Basset on prepare.py's HDF5.
+"""def.py of the basset_multilabel example: the zoo's multi-label Basset on dlutil.prepare's HDF5.
 
     SEQ_LEN=216 python3 ../../main.py -f def.py -d data/216bp_8000 -r results/216bp_8000 \
         -y -e -p 'test.h5' -ep 3 -bs 100

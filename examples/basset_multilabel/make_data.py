@@ -4,7 +4,7 @@
 
 Writes ``OUT/sequences.fa`` (FASTA, ``>seq_000000`` then the sequence) and ``OUT/labels.tsv``
 (a header row ``name<TAB>ctcf<TAB>ap1<TAB>gata<TAB>nrf1``, then one row per sequence: its name
-and a 0/1 label per task), the input of ``prepare.py fasta ... --labels ... --task multilabel``.
+and a 0/1 label per task), the input of ``python -m dlutil.prepare fasta ... --labels ... --task multilabel``.
 
 Sequences are uniform random A/C/G/T. Each task is positive in a sequence with probability
 ``--positive-rate``, independently of the other tasks; a positive sequence carries one copy of

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The basset_multilabel example, as in the README: make synthetic sequences with motifs planted
-# per task, one-hot encode them with prepare.py, then search, test and predict with the zoo's
+# per task, one-hot encode them with python -m dlutil.prepare, then search, test and predict with the zoo's
 # multi-label Basset. The default size suits a CPU; the full size, on a GPU:
 #   LENGTH=1000 N=50000 EPOCHS=27 bash run.sh
 # WORK (default: this folder) holds raw_data/, data/ and results/, one subfolder per size.
@@ -20,7 +20,7 @@ if [ ! -f "$RAW/labels.tsv" ]; then
 	python3 "$HERE/make_data.py" --out "$RAW" --n "$N" --length "$LENGTH"
 fi
 if [ ! -f "$DATA/test.h5" ]; then
-	python3 "$ROOT/prepare.py" fasta "$RAW/sequences.fa" --labels "$RAW/labels.tsv" \
+	PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" python3 -m dlutil.prepare fasta "$RAW/sequences.fa" --labels "$RAW/labels.tsv" \
 		--task multilabel -o "$DATA"
 fi
 SEQ_LEN="$LENGTH" python3 "$ROOT/main.py" -f "$HERE/def.py" -d "$DATA" -r "$WORK/results/$SIZE" \

@@ -21,7 +21,7 @@ import os
 
 from hyperopt import hp
 
-from fasta_data import FastaData, prediction_generator
+from dlutil.sequences.fasta_data import FastaData, prediction_generator
 from models.pysster import PyssterModel
 
 FASTA_SUFFIXES = ('.fa', '.fasta', '.fna', '.fas', '.faa')

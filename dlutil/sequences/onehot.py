@@ -12,6 +12,7 @@ sees no base preference it was not given), or their weight spread over the bases
 import functools
 
 import numpy as np
+import torch
 
 ALPHABET = 'ACGT'
 #: letter -> the bases it stands for
@@ -131,3 +132,12 @@ def decode(onehot):
     return ''.join(_DECODE[b] for b in bits.tolist())
 
 
+def reverse_complement(x):
+    """Reverse complement of one-hot DNA in ACGT order, shape=(n, 4, length) or (n, 4, 1, length).
+
+    Complementing A↔T, C↔G reverses the channel axis; the strand runs the other way along the
+    last axis. Works on numpy arrays and tensors.
+    """
+    if isinstance(x, torch.Tensor):
+        return x.flip(1).flip(-1)
+    return np.ascontiguousarray(np.flip(np.flip(x, 1), -1))

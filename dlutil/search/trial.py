@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-import results
-import rng
+from dlutil.search import results
+from dlutil import rng
 
 log = logging.getLogger('dlutil')
 
@@ -130,8 +130,8 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
 def describe(model, generator):
     """The network's layers, output shapes and parameter counts (``--debug``), on an input shaped
     like the validation data's (not the training data's: that would draw from its shuffling RNG)."""
-    from base_model import iterate, split_batch
-    from models.summary import summary
+    from dlutil.training.batches import iterate, split_batch
+    from dlutil.training.summary import summary
     x, _ = split_batch(next(iterate(generator, 2)))
     if isinstance(x, dict):
         return f'{type(model.network).__name__} (several inputs: no summary)'

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-import results
+from dlutil.search import results
 
 PSEUDOCOUNT = 0.001
 DNA, RNA, PROTEIN = 'ACGT', 'ACGU', 'ACDEFGHIKLMNPQRSTVWY'

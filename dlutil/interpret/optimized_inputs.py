@@ -9,8 +9,8 @@ import os
 
 import torch
 
-from activations import device_of, main_output, network_of
-from motif import Motif, alphabet_symbols
+from dlutil.interpret.kernel_activations import device_of, main_output, network_of
+from dlutil.interpret.motif import Motif, alphabet_symbols
 
 class _Stop(Exception):
     """Raised by a hook once the layer of interest has run: the rest of the network is skipped."""

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 
 from base_model import DataShapeError
-from definition import Definition, load_module
-from results import ResultStore
-from trial import train_trial
+from dlutil.definition import Definition, load_module
+from dlutil.search.results import ResultStore
+from dlutil.search.trial import train_trial
 
 # errors that are not one configuration's fault: they stop the search instead of failing a trial
 FATAL = (DataShapeError, OSError, MemoryError)

@@ -15,8 +15,8 @@ import numpy as np
 from sklearn.metrics import (average_precision_score, f1_score, precision_recall_curve,
                              precision_score, recall_score, roc_auc_score, roc_curve)
 
-import results
-from motif import save_figure
+from dlutil.search import results
+from dlutil.interpret.motif import save_figure
 
 COLUMNS = ['class', 'precision', 'recall', 'f1', 'roc_auc', 'pr_auc', 'support']
 

@@ -15,8 +15,8 @@ import tempfile
 import h5py
 import numpy as np
 
-from onehot import ALPHABET, IUPAC_MODES, BadLetter, encode_batch
-from seqfiles import InputError
+from dlutil.sequences.onehot import ALPHABET, IUPAC_MODES, BadLetter, encode_batch
+from dlutil.sequences.readers import InputError
 
 SPLITS = ('train', 'valid', 'test')
 TASKS = ('auto', 'class', 'multilabel', 'regression')

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-import hyperband
-import results
+from dlutil.search import schedule
+from dlutil.search import results
 
 FAILED = ('error', 'diverged')
 PLOT_DIR = 'report'
@@ -336,7 +336,7 @@ def _progress(search):
     counts = {s: sum(r.get('status') == s for r in rows) for s in ('ok',) + FAILED}
     text = ', '.join(f'{n} {s}' for s, n in counts.items() if n)
     try:
-        total = hyperband.totals(search['settings']['epoch'], search['settings']['eta'])[1]
+        total = schedule.totals(search['settings']['epoch'], search['settings']['eta'])[1]
         done = f'{len(rows)} of {total} rung evaluations'
     except (KeyError, TypeError, ValueError):  # no or odd search.json: no total to show
         done = f'{len(rows)} rung evaluations'

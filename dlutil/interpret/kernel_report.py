@@ -35,13 +35,13 @@ import os
 
 import numpy as np
 
-import results
-from activations import (activation_maps, class_means, first_convolution, get_max_activations,
+from dlutil.search import results
+from dlutil.interpret.kernel_activations import (activation_maps, class_means, first_convolution, get_max_activations,
                          importance_scores, window_starts)
-from interpret_plots import plot_clustering, plot_positions, plot_violins
-from motif import Motif, alphabet_symbols, write_meme
-from optimized_inputs import visualize_optimized_inputs
-from performance import performance_report
+from dlutil.interpret.plots import plot_clustering, plot_positions, plot_violins
+from dlutil.interpret.motif import Motif, alphabet_symbols, write_meme
+from dlutil.interpret.optimized_inputs import visualize_optimized_inputs
+from dlutil.interpret.classification_report import performance_report
 
 log = logging.getLogger('dlutil')
 

@@ -4,7 +4,7 @@ Every plot is a matplotlib ``Figure`` (no pyplot state) written atomically as a 
 """
 import numpy as np
 
-from motif import save_figure
+from dlutil.interpret.motif import save_figure
 
 _CLASS_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2',
                  '#7f7f7f', '#bcbd22', '#17becf']

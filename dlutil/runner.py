@@ -6,10 +6,10 @@ import os
 import numpy as np
 import torch
 
-import results
-from definition import Definition, DefinitionError
-from search import HyperbandSearch
-from workers import tune_malloc
+from dlutil.search import results
+from dlutil.definition import Definition, DefinitionError
+from dlutil.search.hyperband import HyperbandSearch
+from dlutil.search.executors import tune_malloc
 
 log = logging.getLogger('dlutil')
 
@@ -93,7 +93,7 @@ def _run_locked(args, definition, device, store, pred_paths):
     if args.eval:
         evaluate(definition, store, model, args.data, args.batch_size)
     if args.interpret:
-        import interpret  # deferred: matplotlib and scipy only when asked for
+        from dlutil.interpret import kernel_report as interpret  # deferred: matplotlib and scipy only when asked for
         interpret.run(definition, store, model, args.data, args.batch_size)
     if args.predict:
         predict(definition, store, model, pred_paths, args.data, args.batch_size)

@@ -1,8 +1,8 @@
 """Turn sequence files into training data: one-hot HDF5 files for ``H5pyBatchGenerator``.
 
-    python -m prepare fasta seqs.fa --labels labels.tsv -o data
-    python -m prepare fasta neg.fa pos.fa --one-per-class -o data
-    python -m prepare bed peaks.bed --genome hg38.fa --length 1000 -o data \\
+    python -m dlutil.prepare fasta seqs.fa --labels labels.tsv -o data
+    python -m dlutil.prepare fasta neg.fa pos.fa --one-per-class -o data
+    python -m dlutil.prepare bed peaks.bed --genome hg38.fa --length 1000 -o data \\
         --split chrom --valid-chroms chr8 --test-chroms chr9
 
 Output: ``OUT/train.h5``, ``OUT/valid.h5``, ``OUT/test.h5`` (or ``OUT/all.h5`` with
@@ -44,19 +44,17 @@ Memory: FASTA records, BED lines and genome windows are read one at a time and w
 genome's size; only a labels TSV is held whole (a name and one number per target per row).
 The pieces: :mod:`onehot` (encoding), :mod:`seqfiles` (reading), :mod:`h5_writer` (writing).
 """
-import argparse
 import os
 import sys
 
 import numpy as np
 
-from h5_writer import LAYOUTS, OPTION_DEFAULTS, TASKS, LabelFacts, SplitWriter, \
-    Splitter, check_options
-from onehot import decode, one_hot
-from seqfiles import InputError, chrom_of, cut, open_genome, read_bed, read_fasta, \
+from dlutil.prepare.h5_writer import LabelFacts, SplitWriter, Splitter, check_options
+from dlutil.sequences.onehot import decode, one_hot
+from dlutil.sequences.readers import InputError, chrom_of, cut, open_genome, read_bed, read_fasta, \
     read_labels, unknown_chrom, window
 
-__all__ = ['prepare_fasta', 'prepare_bed', 'one_hot', 'decode', 'InputError', 'main']
+__all__ = ['prepare_fasta', 'prepare_bed', 'one_hot', 'decode', 'InputError']
 
 
 def _progress(iterable, total, desc, enabled):
@@ -279,186 +277,3 @@ def prepare_bed(bed, genome, out_dir, length, label_columns='5-', task='auto', c
 
 
 # -- command line -----------------------------------------------------------------------------
-EXAMPLES = """\
-examples:
-  {prog} fasta seqs.fa.gz --labels labels.tsv -o data
-  {prog} fasta neg.fa pos.fa --one-per-class -o data --layout 4,1,L
-  {prog} bed peaks.bed -g hg38.fa -L 1000 -o data --split chrom \\
-      --valid-chroms chr8 --test-chroms chr9
-  {prog} bed regions.bed -g hg38.fa -L 1000 -o pred --no-split --label-columns none
-
-output: OUT/train.h5, OUT/valid.h5, OUT/test.h5 (OUT/all.h5 with --no-split) and
-OUT/summary.json. Datasets: data float32 (n, 4, L) or (n, 4, 1, L), rows A, C, G, T; N and
-other IUPAC codes 0.25 in every row (--iupac fractional: spread over their bases); label
-(int64 class indices, or float32 0/1 or regression values, (n,) or (n, targets)); name (str:
-read it with f['name'].asstr()[:]); bed also: chrom, start, end of the window. Attributes: task, targets, classes, layout, length.
-Read them with batch_generator.H5pyBatchGenerator('OUT/train.h5', batch_size, shuffle=True).
-"""
-
-
-def _names(text):
-    """'chr8,chr9' -> ['chr8', 'chr9']"""
-    return [part.strip() for part in text.split(',') if part.strip()]
-
-
-def _add_label_options(parser):
-    group = parser.add_argument_group('labels')
-    group.add_argument('--task', choices=TASKS, default='auto',
-                       help='class: one column of class indices 0..K-1 (label int64, (n,)); '
-                            'multilabel: 0/1 per target (float32); regression: any numbers '
-                            '(float32); auto: 0/1 values are class (one column) or multilabel '
-                            '(several), anything else regression (default: %(default)s)')
-    group.add_argument('--class-names', type=_names, metavar='NAMES',
-                       help='comma-separated class names, e.g. neg,pos (default: the FASTA '
-                            'file names with --one-per-class, else 0,1,...)')
-
-
-def _add_output_options(parser):
-    group = parser.add_argument_group('output')
-    group.add_argument('-o', '--out', required=True, metavar='OUT',
-                       help='output folder, e.g. data (created)')
-    group.add_argument('--split', choices=['random', 'chrom', 'none'], default='random',
-                       help='random: each row drawn into valid/test with the --valid/--test '
-                            'probabilities (seeded); chrom: by chromosome, with --valid-chroms/'
-                            '--test-chroms; none: one file OUT/all.h5 (default: %(default)s)')
-    group.add_argument('--no-split', dest='split', action='store_const', const='none',
-                       help='the same as --split none: write OUT/all.h5, e.g. for prediction')
-    group.add_argument('--valid', type=float, default=0.1, metavar='F',
-                       help='--split random: fraction of rows for valid.h5 (default: '
-                            '%(default)s; 0 writes no valid.h5)')
-    group.add_argument('--test', type=float, default=0.1, metavar='F',
-                       help='--split random: fraction of rows for test.h5 (default: '
-                            '%(default)s; 0 writes no test.h5)')
-    group.add_argument('--seed', type=int, default=0,
-                       help='--split random: seed of the draw (default: %(default)s)')
-    group.add_argument('--valid-chroms', type=_names, action='extend', default=[],
-                       metavar='CHROMS', help='--split chrom: chromosomes for valid.h5, e.g. '
-                                              'chr8 or chr8,chr10 (repeatable)')
-    group.add_argument('--test-chroms', type=_names, action='extend', default=[],
-                       metavar='CHROMS', help='--split chrom: chromosomes for test.h5, e.g. chr9')
-    group.add_argument('--layout', choices=LAYOUTS, default='4,L',
-                       help='shape of a row of data: 4,L for Conv1d models, 4,1,L for Conv2d '
-                            'with (1, k) kernels (default: %(default)s)')
-    group.add_argument('--iupac', choices=['uniform', 'fractional'], default='uniform',
-                       help='N and other IUPAC codes: uniform = 0.25 in all four rows; '
-                            'fractional = spread over their bases, R = A/G -> 0.5, 0.5 '
-                            '(default: %(default)s)')
-    group.add_argument('--chunk-rows', type=int, default=256, metavar='N',
-                       help='rows per HDF5 chunk and per write (default: %(default)s)')
-    group.add_argument('--compression', choices=['none', 'lzf', 'gzip'], default='none',
-                       help='compress data: lzf about 5x smaller, gzip about 15x, both slower '
-                            'to write and to read (default: %(default)s)')
-    group.add_argument('--debug', action='store_true', help='full tracebacks on errors')
-
-
-def build_parser():
-    prog = 'dlutil-prepare' if os.path.basename(sys.argv[0]) == 'dlutil-prepare' \
-        else 'python -m prepare'
-    formatter = argparse.RawDescriptionHelpFormatter
-    examples = EXAMPLES.format(prog=prog)
-    parser = argparse.ArgumentParser(
-        prog=prog, formatter_class=formatter, epilog=examples,
-        description='Turn sequence files into one-hot HDF5 training data for '
-                    'H5pyBatchGenerator: FASTA + labels, or BED intervals + a genome, split '
-                    f'into train/valid/test, streamed with bounded memory. "{prog} fasta '
-                    f'--help" and "{prog} bed --help" list the options.')
-    commands = parser.add_subparsers(dest='command', required=True, metavar='{fasta,bed}')
-    fasta = commands.add_parser(
-        'fasta', formatter_class=formatter, epilog=examples,
-        help='FASTA files + a labels TSV (or one FASTA per class) -> HDF5',
-        description='FASTA files (plain or .gz, multi-line records) + labels -> one-hot HDF5.')
-    fasta.add_argument('fastas', nargs='+', metavar='FASTA',
-                       help='FASTA files, read record by record; a record is named by the first '
-                            'word of its header')
-    fasta.add_argument('--labels', metavar='TSV',
-                       help='tab-separated labels: a header row "name<TAB>target1<TAB>...", then '
-                            'one row per record: its name and one number per target. Without '
-                            '--labels and --one-per-class the output has no label dataset')
-    fasta.add_argument('--one-per-class', action='store_true',
-                       help='one FASTA file per class: class index = position of the file on '
-                            'the command line, e.g. neg.fa pos.fa -> 0, 1')
-    fasta.add_argument('-L', '--length', type=int, metavar='L',
-                       help='resize every sequence to L around its centre (cropped, or padded '
-                            'with N); default: all sequences must have the same length')
-    bed = commands.add_parser(
-        'bed', formatter_class=formatter, epilog=examples,
-        help='BED intervals (+ label columns) + an indexed genome FASTA -> HDF5',
-        description='BED intervals resized to --length around their centre, fetched from a '
-                    'genome FASTA by pyfaidx (which writes GENOME.fai) -> one-hot HDF5.')
-    bed.add_argument('bed', metavar='BED',
-                     help='tab-separated chrom, start, end (0-based, end excluded), optional '
-                          'name, then label columns; a "#" header line may name the columns')
-    bed.add_argument('-g', '--genome', required=True, metavar='FASTA',
-                     help='genome FASTA, plain or bgzip-compressed, e.g. hg38.fa')
-    bed.add_argument('-L', '--length', type=int, required=True, metavar='L',
-                     help='window length: [c - L//2, c - L//2 + L) with c = (start + end) // 2')
-    bed.add_argument('--label-columns', default='5-', metavar='COLS',
-                     help='1-based BED columns holding the labels: 5- (all after the name), '
-                          '5,7, 7-9 (e.g. 7 for the signal of a narrowPeak), or none '
-                          '(default: %(default)s)')
-    bed.add_argument('--off-end', choices=['pad', 'skip'], default='pad',
-                     help='windows running off a chromosome end: pad with N, or skip the '
-                          'interval; counted in the summary either way (default: %(default)s)')
-    for command in (fasta, bed):
-        _add_label_options(command)
-        _add_output_options(command)
-    return parser
-
-
-def format_summary(summary, out_dir):
-    """The summary as a few lines for the terminal."""
-    lines = []
-    for split, info in summary['files'].items():
-        text = f'{os.path.join(out_dir, info["path"])}: {info["rows"]} rows'
-        balance = info.get('labels', {})
-        for key, values in balance.items():
-            shown = ', '.join(f'{k}={v:g}' for k, v in list(values.items())[:8])
-            more = f', ... ({len(values)} in all)' if len(values) > 8 else ''
-            text += f'; {key}: {shown}{more}'
-        lines.append(text)
-    shape = '(n, 4, {0})' if summary['layout'] == '4,L' else '(n, 4, 1, {0})'
-    lines.append(f'data: float32 {shape.format(summary["length"])}, rows A, C, G, T; IUPAC '
-                 f'codes {summary["iupac"]}')
-    task = summary['task']
-    lines.append(f'labels: {task}, targets {summary["targets"]}'
-                 + (f', classes {summary["classes"]}' if summary['classes'] else '')
-                 if task else 'labels: none')
-    for key in ('resized', 'padded', 'skipped'):
-        counts = {k: v for k, v in summary.get(key, {}).items() if v}
-        if counts:
-            lines.append(f'{key}: ' + ', '.join(f'{v} ({k})' for k, v in counts.items()))
-    lines.append(f'summary: {os.path.join(out_dir, "summary.json")}')
-    return '\n'.join(lines)
-
-
-def main(argv=None):
-    """The command line: prepare, print the summary; returns the exit status (1 on bad input,
-    with a message and no traceback unless ``--debug``)."""
-    args = build_parser().parse_args(argv)
-    options = {key: getattr(args, key) for key in OPTION_DEFAULTS if key != 'progress'}
-    try:
-        if args.command == 'fasta':
-            summary = prepare_fasta(args.fastas, args.out, args.labels, args.one_per_class,
-                                    args.class_names, args.length, args.task, **options)
-        else:
-            summary = prepare_bed(args.bed, args.genome, args.out, args.length,
-                                  args.label_columns, args.task, args.class_names, args.off_end,
-                                  **options)
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        print('interrupted: no output was written', file=sys.stderr)
-        return 130
-    except Exception as error:
-        if args.debug:
-            raise
-        known = isinstance(error, (ValueError, OSError))
-        message = str(error) if known and str(error) else f'{type(error).__name__}: {error}'
-        print(f'error: {message}\n(run with --debug for the traceback)', file=sys.stderr)
-        return 1
-    print(format_summary(summary, args.out))
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

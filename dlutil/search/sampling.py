@@ -16,7 +16,7 @@ import json
 
 import numpy as np
 
-import rng
+from dlutil import rng
 
 RANDOM_FRACTION = 1 / 3
 TOP_FRACTION = 0.15

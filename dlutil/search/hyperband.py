@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-import hyperband
-import report
-import results
-import rng
-from sampling import Sampler
-from workers import InlineExecutor, Job, PoolExecutor
+from dlutil.search import schedule
+from dlutil.search import report
+from dlutil.search import results
+from dlutil import rng
+from dlutil.search.sampling import Sampler
+from dlutil.search.executors import InlineExecutor, Job, PoolExecutor
 
 log = logging.getLogger('dlutil')
 
@@ -55,7 +55,7 @@ def plan(max_epochs, eta, trials=None):
     """
     if trials is not None and trials < 1:
         raise ValueError(f'--trials must be at least 1, got {trials}')
-    brackets = hyperband.schedule(max_epochs, eta)
+    brackets = schedule.schedule(max_epochs, eta)
     out, used, iteration = [], 0, 0
     while True:
         for bracket in brackets:
@@ -99,7 +99,7 @@ class BracketState:
 
     def _advance(self):
         keep = self.planned.sizes[self.rung + 1] if self.rung + 1 < len(self.planned.sizes) else 0
-        survivors = hyperband.top_k(self.rewards, keep)
+        survivors = schedule.top_k(self.rewards, keep)
         if not survivors:
             self.finished = True
             return

@@ -1,0 +1,6 @@
+"""``python -m dlutil.prepare``: the data-preparation command (also installed as ``dlutil-prepare``)."""
+import sys
+
+from dlutil.prepare.cli import main
+
+sys.exit(main())
