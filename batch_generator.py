@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from dlutil.sequences.onehot import reverse_complement
+
 
 def _take(tree, index):
     """Index every array of ``tree`` (an array or a dict of arrays) with ``index``."""
@@ -83,7 +85,7 @@ class MatrixBatchGenerator:
             return x
         flip = self.rng.random(len(x)) < 0.5
         x = np.array(x, copy=True)
-        x[flip] = np.flip(np.flip(x[flip], 1), -1)
+        x[flip] = reverse_complement(x[flip])
         return x
 
     @staticmethod

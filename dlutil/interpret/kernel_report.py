@@ -41,6 +41,7 @@ from dlutil.interpret.kernel_activations import (activation_maps, class_means, f
 from dlutil.interpret.plots import plot_clustering, plot_positions, plot_violins
 from dlutil.interpret.motif import Motif, alphabet_symbols, write_meme
 from dlutil.interpret.optimized_inputs import visualize_optimized_inputs
+from dlutil.sequences.alphabets import DNA
 from dlutil.interpret.classification_report import performance_report
 
 log = logging.getLogger('dlutil')
@@ -201,7 +202,7 @@ def definition_alphabet(module, n_channels):
             raise ValueError(f'--interpret: the input has {n_channels} one-hot channels, so the '
                              f'letters cannot be guessed; define ALPHABET in def.py, e.g. '
                              f"ALPHABET = 'ACDEFGHIKLMNPQRSTVWY' (one symbol per channel)")
-        alphabet = 'ACGT'
+        alphabet = DNA
     try:
         return alphabet_symbols(alphabet, n_channels)
     except ValueError as error:

@@ -20,9 +20,9 @@ import math
 import numpy as np
 
 from dlutil.search import results
+from dlutil.sequences.alphabets import DNA, PROTEIN, RNA
 
 PSEUDOCOUNT = 0.001
-DNA, RNA, PROTEIN = 'ACGT', 'ACGU', 'ACDEFGHIKLMNPQRSTVWY'
 
 # logo colours: nucleotides as in the classic logos, amino acids by chemistry
 _NUCLEOTIDE_COLORS = {'A': '#109648', 'C': '#255C99', 'G': '#F7B32B', 'T': '#D62839',

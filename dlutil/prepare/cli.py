@@ -9,6 +9,7 @@ import sys
 
 from dlutil.prepare.h5_writer import LAYOUTS, OPTION_DEFAULTS, TASKS
 from dlutil.prepare.sequences import prepare_bed, prepare_fasta
+from dlutil.sequences.onehot import UNKNOWN_POLICIES
 
 
 EXAMPLES = """\
@@ -21,7 +22,8 @@ examples:
 
 output: OUT/train.h5, OUT/valid.h5, OUT/test.h5 (OUT/all.h5 with --no-split) and
 OUT/summary.json. Datasets: data float32 (n, 4, L) or (n, 4, 1, L), rows A, C, G, T; N and
-other IUPAC codes 0.25 in every row (--iupac fractional: spread over their bases); label
+other IUPAC codes 0.25 in every row (--iupac fractional: spread over their bases; --iupac
+zeros: all-zero columns); label
 (int64 class indices, or float32 0/1 or regression values, (n,) or (n, targets)); name (str:
 read it with f['name'].asstr()[:]); bed also: chrom, start, end of the window. Attributes: task, targets, classes, layout, length.
 Read them with batch_generator.H5pyBatchGenerator('OUT/train.h5', batch_size, shuffle=True).
@@ -71,9 +73,10 @@ def _add_output_options(parser):
     group.add_argument('--layout', choices=LAYOUTS, default='4,L',
                        help='shape of a row of data: 4,L for Conv1d models, 4,1,L for Conv2d '
                             'with (1, k) kernels (default: %(default)s)')
-    group.add_argument('--iupac', choices=['uniform', 'fractional'], default='uniform',
+    group.add_argument('--iupac', choices=UNKNOWN_POLICIES, default='uniform',
                        help='N and other IUPAC codes: uniform = 0.25 in all four rows; '
-                            'fractional = spread over their bases, R = A/G -> 0.5, 0.5 '
+                            'fractional = spread over their bases, R = A/G -> 0.5, 0.5; '
+                            'zeros = an all-zero column, as pysster (any other character too) '
                             '(default: %(default)s)')
     group.add_argument('--chunk-rows', type=int, default=256, metavar='N',
                        help='rows per HDF5 chunk and per write (default: %(default)s)')

@@ -10,12 +10,12 @@ import difflib
 import json
 import math
 import os
-import tempfile
 
 import h5py
 import numpy as np
 
-from dlutil.sequences.onehot import ALPHABET, IUPAC_MODES, BadLetter, encode_batch
+from dlutil.files import temporary_file
+from dlutil.sequences.onehot import ALPHABET, UNKNOWN_POLICIES, BadLetter, encode_batch
 from dlutil.sequences.readers import InputError
 
 SPLITS = ('train', 'valid', 'test')
@@ -74,8 +74,9 @@ def check_options(options):
         problems.append(f"--valid-chroms/--test-chroms need --split chrom, not {o['split']}")
     if o['layout'] not in LAYOUTS:
         problems.append(f"--layout must be 4,L or 4,1,L, got {o['layout']!r}")
-    if o['iupac'] not in IUPAC_MODES:
-        problems.append(f"--iupac must be uniform or fractional, got {o['iupac']!r}")
+    if o['iupac'] not in UNKNOWN_POLICIES:
+        problems.append(f"--iupac must be one of {', '.join(UNKNOWN_POLICIES)}, "
+                        f"got {o['iupac']!r}")
     if not isinstance(o['chunk_rows'], int) or o['chunk_rows'] < 1:
         problems.append(f"--chunk-rows must be a positive integer, got {o['chunk_rows']!r}")
     if o['compression'] not in (None, 'none', 'lzf', 'gzip'):
@@ -267,7 +268,7 @@ class SplitWriter:
     def _file(self, split):
         if split in self.files:
             return self.files[split]
-        tmp = self.tmp[f'{split}.h5'] = _temporary(self.out_dir, f'{split}.h5')
+        tmp = self.tmp[f'{split}.h5'] = temporary_file(self.out_dir, f'{split}.h5')
         f = self.files[split] = h5py.File(tmp, 'w')
         chunk = self.o['chunk_rows']
         row = (4, self.length) if self.o['layout'] == '4,L' else (4, 1, self.length)
@@ -293,7 +294,8 @@ class SplitWriter:
         if self._x is None:  # one buffer for every chunk: fresh arrays cost page faults
             self._x = np.empty((self.o['chunk_rows'], 4, self.length), np.float32)
         try:
-            x = encode_batch([row[0] for row in buffer], self.o['iupac'], self._x[:k])
+            x = encode_batch([row[0] for row in buffer], unknown=self.o['iupac'],
+                             out=self._x[:k])
         except BadLetter as bad:
             raise InputError(f'{buffer[bad.row][2]}: {bad}') from None
         columns = {'data': x.reshape((k,) + f['data'].shape[1:]),
@@ -361,22 +363,9 @@ class SplitWriter:
             if self.task:
                 summary['files'][split]['labels'] = self._balance(split)
         text = json.dumps(summary, indent=2) + '\n'
-        tmp = self.tmp['summary.json'] = _temporary(self.out_dir, 'summary.json')
+        tmp = self.tmp['summary.json'] = temporary_file(self.out_dir, 'summary.json')
         with open(tmp, 'w') as handle:
             handle.write(text)
         for name, tmp in self.tmp.items():
             os.replace(tmp, os.path.join(self.out_dir, name))
         return summary
-
-
-def _temporary(folder, name):
-    """A new empty file ``folder/.NAME.*.tmp`` with a normal file's mode: hidden, so a glob
-    like ``train.h5*`` never picks up a half-written file."""
-    fd, path = tempfile.mkstemp(dir=folder, prefix=f'.{name}.', suffix='.tmp')
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)  # mkstemp makes it private
-    return path
-
-

@@ -32,7 +32,9 @@ Encoding: A, C, G, T set one row; U is read as T; letters are case-insensitive. 
 IUPAC codes (R Y S W K M B D H V) are 0.25 in all four rows (``iupac='uniform'``, the usual
 convention: a model sees no base preference it was not given), or their weight spread over the
 bases they stand for (``iupac='fractional'``: R = A/G is 0.5, 0.5). Any other character is an
-error naming the record. :func:`decode` inverts the encoding.
+error naming the record, unless ``iupac='zeros'``: every letter but A, C, G, T (U) an all-zero
+column, as pysster encodes. :func:`decode` inverts the encoding; the policies are those of
+:mod:`dlutil.sequences.onehot`.
 
 Centre: an interval [start, end) (or a FASTA sequence, as [0, n)) is resized to the window
 [c - L // 2, c - L // 2 + L) with c = (start + end) // 2; an interval of length L is unchanged.
@@ -42,7 +44,8 @@ summary) or, with ``--off-end skip``, the interval is left out (counted too).
 Memory: FASTA records, BED lines and genome windows are read one at a time and written
 ``--chunk-rows`` at a time, so memory does not grow with the number of sequences, nor with the
 genome's size; only a labels TSV is held whole (a name and one number per target per row).
-The pieces: :mod:`onehot` (encoding), :mod:`seqfiles` (reading), :mod:`h5_writer` (writing).
+The pieces: :mod:`dlutil.sequences.onehot` (encoding), :mod:`dlutil.sequences.readers`
+(reading), :mod:`h5_writer` (writing).
 """
 import os
 import sys
@@ -132,13 +135,10 @@ def prepare_fasta(fastas, out_dir, labels=None, one_per_class=False, class_names
     resized = 0
     with SplitWriter(out_dir, splitter, o, task, targets, classes, length=length) as out:
         for index, path in enumerate(fastas):
-            records = 0
-            for name, seq, line in _progress(read_fasta(path), None, os.path.basename(path),
-                                             o['progress']):
-                where = f'{path}, record {name!r} (line {line})'
-                records += 1
-                if not seq:
-                    raise InputError(f'{where}: no sequence')
+            for record in _progress(read_fasta(path), None, os.path.basename(path),
+                                    o['progress']):
+                name, seq = record.name, record.sequence
+                where = f'{path}, record {name!r} (line {record.line})'
                 if length is not None and len(seq) != length:
                     seq = cut(lambda a, b, s=seq: s[a:b], *window(0, len(seq), length),
                               len(seq))
@@ -154,8 +154,6 @@ def prepare_fasta(fastas, out_dir, labels=None, one_per_class=False, class_names
                     y = [index]
                 chrom = chrom_of(name, where) if o['split'] == 'chrom' else None
                 out.add(splitter(chrom), seq, name, where, y)
-            if not records:
-                raise InputError(f"{path}: no FASTA records (lines starting with '>')")
         if table is not None and not seen.all():
             missing = np.flatnonzero(~seen)
             name = next(k for k, v in table.items() if v == missing[0])

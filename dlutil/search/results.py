@@ -23,38 +23,12 @@ import io
 import json
 import math
 import os
-import tempfile
 
 import torch
 
+from dlutil.files import atomic_write  # noqa: F401  (re-exported: results.atomic_write)
+
 SEARCH_COLUMNS = ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status']
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's files are private (0600)
-
-
-def atomic_write(path, write, mode='w'):
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then replace ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
-    os.chmod(tmp, _FILE_MODE)
-    try:
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def write_json(path, obj):

@@ -38,59 +38,32 @@ Decisions where pysster's documentation is silent (the seed says nothing about t
   small class is in the validation and test sets too); multi-label rows are split at random.
   Both are seeded and reproducible; each subset keeps file order.
 """
-import gzip
 import os
-from collections import Counter
 
 import numpy as np
 
 from batch_generator import MatrixBatchGenerator
+from dlutil.sequences import readers
+from dlutil.sequences.alphabets import (ALPHABETS, DNA, PROTEIN, RNA, channel_names,  # noqa: F401
+                                        infer_alphabet, letter_counts, resolve_alphabet)
+from dlutil.sequences.onehot import BadLetter, encode, pad_offsets
 
-DNA = 'ACGT'
-RNA = 'ACGU'
-PROTEIN = 'ACDEFGHIKLMNPQRSTVWY'
-ALPHABETS = {'dna': DNA, 'rna': RNA, 'protein': PROTEIN}
 UNKNOWN_LIMIT = 0.1  # more than this share of one unknown letter: the alphabet is wrong
 GROUPS = ('train', 'val', 'test', 'all')
-PADDINGS = ('end', 'center')
 
 
 # -- reading ----------------------------------------------------------------------------------
-def _open_text(path):
-    with open(path, 'rb') as handle:
-        gzipped = handle.read(2) == b'\x1f\x8b'
-    if gzipped:
-        return gzip.open(path, 'rt', encoding='utf-8', errors='replace')
-    return open(path, 'rt', encoding='utf-8', errors='replace')
-
-
 def read_fasta(path):
-    """The records of a FASTA file (plain or gzipped), in file order.
+    """The records of a FASTA file (plain or gzipped), in file order, read by
+    :func:`readers.read_fasta`.
 
     Returns
     -------
     list of (header, lines): the header without ``>``; ``lines`` the record's non-blank lines,
-    whitespace removed, as written (case kept).
+    whitespace removed, as written (case kept), str.
     """
-    records = []
-    with _open_text(path) as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.strip()
-            if not line or line.startswith(';'):
-                continue
-            if line.startswith('>'):
-                records.append((line[1:].strip(), []))
-            elif not records:
-                raise ValueError(f'{path}, line {number}: sequence before the first ">" header; '
-                                 f'is this a FASTA file?')
-            else:
-                records[-1][1].append(''.join(line.split()))
-    if not records:
-        raise ValueError(f'{path}: no FASTA records (no line starts with ">")')
-    for header, lines in records:
-        if not lines:
-            raise ValueError(f'{path}: record >{header} has no sequence')
-    return records
+    return [(record.header, [line.decode('utf-8', 'replace') for line in record.lines])
+            for record in readers.read_fasta(path)]
 
 
 def _split_structure(path, header, lines):
@@ -120,119 +93,11 @@ def parse_labels(path, header, n_classes=None):
     return labels
 
 
-# -- alphabets and encoding -------------------------------------------------------------------
-def resolve_alphabet(alphabet, texts=(), what='alphabet'):
-    """``'dna'``/``'rna'``/``'protein'``, a string of letters, or None to infer from ``texts``."""
-    if alphabet is None:
-        return infer_alphabet(letter_counts(texts))
-    if not isinstance(alphabet, str) or not alphabet:
-        raise ValueError(f'{what} must be "dna", "rna", "protein" or a string of letters, '
-                         f'got {alphabet!r}')
-    alphabet = ALPHABETS.get(alphabet.lower(), alphabet).upper()
-    if len(set(alphabet)) != len(alphabet):
-        raise ValueError(f'{what} {alphabet!r} repeats a letter')
-    return alphabet
-
-
-def _bytes(texts):
-    """The texts joined and upper-cased, one uint8 per character (others become ``?``)."""
-    return np.frombuffer(''.join(texts).upper().encode('latin-1', 'replace'), dtype=np.uint8)
-
-
-def letter_counts(texts):
-    """Counter of the upper-cased letters of ``texts`` (a list of str)."""
-    counts = np.bincount(_bytes(texts), minlength=256)
-    return Counter({chr(i): int(c) for i, c in enumerate(counts) if c})
-
-
-def infer_alphabet(counts):
-    """DNA, RNA or protein from a Counter of letters; see the module docstring."""
-    total = sum(counts.values())
-    if not total:
-        raise ValueError('cannot infer the alphabet of empty sequences')
-    nucleotides = sum(counts[c] for c in 'ACGTUN')
-    if nucleotides >= 0.9 * total:
-        return RNA if counts['U'] > counts['T'] else DNA
-    return PROTEIN
-
-
-def channel_names(alphabet, structure=None):
-    """Names of the one-hot channels: the letters, or sequence×structure pairs (``'AH'``)."""
-    if not structure:
-        return list(alphabet)
-    return [a + s for a in alphabet for s in structure]
-
-
-def _codes(texts, alphabet):
-    """Letters → alphabet indices (−1 outside it), all texts concatenated, plus unknown counts."""
-    table = np.full(256, -1, dtype=np.int64)
-    for i, letter in enumerate(alphabet):
-        table[ord(letter)] = i
-    joined = _bytes(texts)
-    codes = table[joined]
-    values, counts = np.unique(joined[codes < 0], return_counts=True)
-    return codes, Counter({chr(v): int(c) for v, c in zip(values, counts)})
-
-
-def pad_offsets(lengths, width, padding='end'):
-    """Where each sequence starts in X: 0 (``'end'``: zeros after it) or ``(width - length) // 2``
-    (``'center'``: its middle in the middle, the odd zero column at the end)."""
-    if padding not in PADDINGS:
-        raise ValueError(f'padding must be one of {PADDINGS}, got {padding!r}')
-    lengths = np.asarray(lengths, dtype=np.int64)
-    return (width - lengths) // 2 if padding == 'center' else np.zeros_like(lengths)
-
-
-def encode(sequences, alphabet, structures=None, structure=None, length=None, padding='end'):
-    """One-hot encode sequences (and structures) into X, shape=(n, channels, length), float32.
-
-    Parameters
-    ----------
-    sequences: list of str
-    alphabet: str
-        The sequence alphabet, e.g. ``'ACGT'``.
-    structures: list of str or None
-        Structure strings, one per sequence and of the same length, with ``structure``.
-    structure: str or None
-        The structure alphabet, e.g. ``'HIMS'`` or ``'().'``.
-    length: int or None
-        Positions of X; None means the longest sequence.
-    padding: 'end' or 'center'
-        Shorter sequences are followed by zero columns, or centred between them.
-
-    Returns
-    -------
-    (X, unknown): the array, and ``{'sequence': Counter, 'structure': Counter}`` of the letters
-    outside the alphabets (encoded as all-zero columns).
-    """
-    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-    width = int(lengths.max()) if length is None else int(length)
-    if lengths.max() > width:
-        raise ValueError(f'a sequence of length {int(lengths.max())} is longer than '
-                         f'length={width}')
-    codes, unknown = _codes(sequences, alphabet)
-    unknown = {'sequence': unknown, 'structure': Counter()}
-    channels = len(alphabet)
-    if structure:
-        mismatch = [i for i, (s, t) in enumerate(zip(sequences, structures)) if len(s) != len(t)]
-        if len(structures) != len(sequences) or mismatch:
-            raise ValueError('encode: every sequence needs a structure string of its length')
-        struct_codes, unknown['structure'] = _codes(structures, structure)
-        known = (codes >= 0) & (struct_codes >= 0)
-        codes = np.where(known, codes * len(structure) + struct_codes, -1)
-        channels *= len(structure)
-    X = np.zeros((len(sequences), channels, width), dtype=np.float32)
-    rows = np.repeat(np.arange(len(sequences)), lengths)
-    starts = np.cumsum(lengths) - lengths - pad_offsets(lengths, width, padding)
-    positions = np.arange(len(codes)) - np.repeat(starts, lengths)
-    known = codes >= 0
-    X[rows[known], codes[known], positions[known]] = 1.0
-    return X, unknown
-
-
+# -- encoding ---------------------------------------------------------------------------------
 def encode_records(sequences, structures=None, alphabet=None, structure=None, length=None,
-                   padding='end', where='the data'):
-    """Resolve the alphabets (None: infer), encode, and refuse an alphabet that does not fit.
+                   padding='end', where='the data', unknown='zeros'):
+    """Resolve the alphabets (None: infer), encode (:func:`onehot.encode`, letters outside the
+    alphabet by the ``unknown`` policy), and refuse an alphabet that does not fit.
 
     Returns
     -------
@@ -243,17 +108,20 @@ def encode_records(sequences, structures=None, alphabet=None, structure=None, le
         structure = ''.join(sorted(letter_counts(structures)))
     elif structure:
         structure = resolve_alphabet(structure, what='structure')
-    X, unknown = encode(sequences, alphabet, structures, structure, length, padding)
+    try:
+        X, counts = encode(sequences, alphabet, structures, structure, length, padding, unknown)
+    except BadLetter as bad:
+        raise ValueError(f'{where}: sequence {bad.row + 1}: {bad}') from None
     total = sum(len(s) for s in sequences)
     for what, letters in (('sequence', alphabet), ('structure', structure)):
-        for letter, count in unknown[what].most_common(1):
+        for letter, count in counts[what].most_common(1):
             if count > UNKNOWN_LIMIT * total:
                 raise ValueError(
                     f'{where}: {count / total:.0%} of the {what} letters are {letter!r}, which '
                     f'is not in the {what} alphabet {letters!r}; choose the alphabet that fits '
-                    f'the data (letters outside it are encoded as all-zero columns, fine for a '
-                    f'few N but not for this many)')
-    return X, alphabet, structure, unknown
+                    f'the data (letters outside it are encoded as {unknown!r} columns, fine '
+                    f'for a few N but not for this many)')
+    return X, alphabet, structure, counts
 
 
 def record_texts(records, structure=None):
@@ -341,6 +209,10 @@ class FastaData:
         ``'0'``, ``'1'``, … (multi-label).
     n_classes: int or None
         Multi-label only: the number of classes (default: the largest index in the headers + 1).
+    unknown: {'zeros', 'uniform', 'fractional'}
+        What a letter outside the alphabet becomes: an all-zero column (default, as pysster),
+        or, for DNA and RNA, N and the IUPAC codes as 0.25 rows or spread over their bases
+        (see :mod:`onehot`).
 
     Attributes
     ----------
@@ -356,11 +228,11 @@ class FastaData:
         The alphabets used (``structure`` None without one); :attr:`channel_names` the channels.
     unknown_letters: dict
         ``{'sequence': Counter, 'structure': Counter}``: letters outside the alphabets, which
-        are encoded as all-zero columns.
+        are encoded by the ``unknown`` policy (all-zero columns by default).
     """
 
     def __init__(self, paths, alphabet=None, structure=None, split=(0.7, 0.15, 0.15), seed=0,
-                 length=None, padding='end', class_names=None, n_classes=None):
+                 length=None, padding='end', class_names=None, n_classes=None, unknown='zeros'):
         paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not paths:
             raise ValueError('FastaData: no FASTA files given')
@@ -380,7 +252,7 @@ class FastaData:
         self.lengths = np.array([len(s) for s in self.sequences], dtype=np.int64)
         where = self.paths[0] if self.multilabel else ', '.join(self.paths)
         self.X, self.alphabet, self.structure, self.unknown_letters = encode_records(
-            self.sequences, self.structures, alphabet, structure, length, padding, where)
+            self.sequences, self.structures, alphabet, structure, length, padding, where, unknown)
         self.padding = padding
         self.offsets = pad_offsets(self.lengths, self.X.shape[2], padding)
         if self.multilabel:
@@ -476,11 +348,11 @@ def _stem(path):
 
 
 def prediction_generator(path, alphabet=None, structure=None, length=None, padding='end',
-                         batch_size=None):
+                         batch_size=None, unknown='zeros'):
     """The records of one FASTA file as inputs alone (no labels), for ``get_pred_generator``.
 
-    Encoded as :class:`FastaData` encodes (give the same alphabets, ``padding`` and, as
-    ``length``, the model's input length); a record longer than ``length`` is an error that
+    Encoded as :class:`FastaData` encodes (give the same alphabets, ``padding``, ``unknown``
+    and, as ``length``, the model's input length); a record longer than ``length`` is an error that
     names it. The generator's ``names`` attribute holds the headers, in order.
     """
     records = [(path, header, lines) for header, lines in read_fasta(path)]
@@ -492,7 +364,7 @@ def prediction_generator(path, alphabet=None, structure=None, length=None, paddi
                              f'input of {length} positions, e.g. >{too_long[0][0]} '
                              f'({too_long[0][1]}); cut them to at most {length}')
     X, _, _, _ = encode_records(sequences, structures, alphabet, structure, length, padding,
-                                path)
+                                path, unknown)
     generator = MatrixBatchGenerator(X, None, batch_size)
     generator.names = [r[1] for r in records]
     return generator

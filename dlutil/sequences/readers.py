@@ -7,6 +7,7 @@ import math
 import os
 import re
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,11 +39,19 @@ def cut(fetch, left, right, size):
     return b'N' * max(0, min(right, 0) - left) + inside + b'N' * max(0, right - max(left, size))
 
 
-def open_file(path, text=False):
-    """A handle on a plain or gzip-compressed file (told apart by its first bytes)."""
+GZIP_MAGIC = b'\x1f\x8b'
+
+
+def is_gzip(path):
+    """Whether ``path`` is gzip-compressed, told by its first two bytes (whatever its name)."""
     with open(path, 'rb') as handle:
-        compressed = handle.read(2) == b'\x1f\x8b'
-    handle = gzip.open(path, 'rb') if compressed else open(path, 'rb')
+        return handle.read(2) == GZIP_MAGIC
+
+
+def open_file(path, text=False):
+    """A handle on a plain or gzip-compressed file (told apart by :func:`is_gzip`); text mode
+    decodes UTF-8, replacing what does not decode."""
+    handle = gzip.open(path, 'rb') if is_gzip(path) else open(path, 'rb')
     return io.TextIOWrapper(handle, encoding='utf-8', errors='replace') if text else handle
 
 
@@ -55,26 +64,63 @@ def _lines(path, text=True):
         raise InputError(f'{path}: cannot read it ({error})') from None
 
 
+class FastaRecord(NamedTuple):
+    """One FASTA record: ``header`` (the header line without ``>``, str), ``lines`` (its
+    sequence lines, bytes, whitespace removed, case kept) and ``line`` (the header's line
+    number, from 1)."""
+    header: str
+    lines: list
+    line: int
+
+    @property
+    def name(self):
+        """The header's first word: the record's name."""
+        return self.header.split()[0]
+
+    @property
+    def sequence(self):
+        """The sequence lines joined, bytes as in the file."""
+        return b''.join(self.lines)
+
+
 def read_fasta(path):
-    """Yield ``(name, sequence, line)`` record by record: the header's first word, the
-    sequence lines joined (bytes, as in the file), and the header's line number."""
-    name, parts, header = None, [], 0
+    """Yield the records of a FASTA file one at a time, as :class:`FastaRecord`.
+
+    The file is plain or gzipped (told by content, whatever its name); records may span many
+    lines; blank lines and ``;`` comment lines are skipped; whitespace inside a line is dropped.
+    Memory holds one record at a time.
+
+    Raises
+    ------
+    InputError (a ValueError) naming the file and the line: a sequence line before the first
+    header, a header without a name, a record without a sequence, a file without records
+    """
+    header, lines, start = None, [], 0
     for lineno, line in _lines(path, text=False):
         line = line.strip()
-        if line.startswith(b'>'):
-            if name is not None:
-                yield name, b''.join(parts), header
-            words = line[1:].split()
-            if not words:
+        if not line or line[:1] == b';':
+            continue
+        if line[:1] == b'>':
+            if header is not None:
+                yield _record(path, header, lines, start)
+            header = line[1:].strip().decode('utf-8', 'replace')
+            if not header:
                 raise InputError(f'{path}, line {lineno}: a FASTA header without a name')
-            name, parts, header = words[0].decode('utf-8', 'replace'), [], lineno
-        elif line:
-            if name is None:
-                raise InputError(f'{path}, line {lineno}: expected a FASTA header starting '
-                                 f'with ">", got {line[:40].decode("utf-8", "replace")!r}')
-            parts.append(line)
-    if name is not None:
-        yield name, b''.join(parts), header
+            lines, start = [], lineno
+        elif header is None:
+            raise InputError(f'{path}, line {lineno}: sequence before the first ">" header; is '
+                             f'this a FASTA file? (got {line[:40].decode("utf-8", "replace")!r})')
+        else:
+            lines.append(b''.join(line.split()) if b' ' in line or b'\t' in line else line)
+    if header is None:
+        raise InputError(f'{path}: no FASTA records (no line starts with ">")')
+    yield _record(path, header, lines, start)
+
+
+def _record(path, header, lines, start):
+    if not lines:
+        raise InputError(f'{path}, line {start}: record >{header} has no sequence')
+    return FastaRecord(header, lines, start)
 
 
 def _numbers(texts, where):
@@ -226,7 +272,7 @@ def open_genome(path):
         raise InputError(f'--genome {path}: no such file')
     with open(path, 'rb') as handle:
         head = handle.read(14)
-    if head[:2] == b'\x1f\x8b' and head[12:14] != b'BC':  # gzip, but not blocked (bgzip)
+    if head[:2] == GZIP_MAGIC and head[12:14] != b'BC':  # gzip, but not blocked (bgzip)
         raise InputError(f'--genome {path}: gzip-compressed; indexed access needs a plain '
                          f'FASTA (gunzip it) or a bgzip-compressed one')
     try:
