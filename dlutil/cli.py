@@ -9,39 +9,7 @@ import logging
 import os
 import sys
 
-CONTRACT = """\
-the def.py contract:
-  get_config()                          -> one randomly sampled, JSON-serialisable dict  (-y)
-  get_space()                           -> a hyperopt space, instead of get_config         (-y)
-  get_train_generator(data_dir, batch_size)
-                                        -> a batch generator, or (train, val)             (-y)
-  get_val_generator(data_dir)           -> validation generator, unless the above
-                                           returns (train, val)                           (-y)
-  get_test_generator(data_dir)          -> test generator                                 (-e)
-  get_pred_generator(pred_path)         -> generator of inputs, once per file -p matches  (-p)
-  save_prediction(pred_path, Y)         optional; replaces predictions/<file>.npy         (-p)
-  ALPHABET = 'ACGU'                     optional; the letters of the one-hot channels,
-                                        in channel order (default: ACGT for 4)   (--interpret)
-  CLASS_NAMES = ['bound', 'unbound']    optional; names of the classes           (--interpret)
-  class Model(base_model.BaseModel)     init_model(self) builds network, criterion and
-                                        optimizer from self.config and calls
-                                        super().init_model(network, criterion, optimizer,
-                                        constraints=...); train_metrics(y_true, y_pred),
-                                        eval_metrics(y_true, y_pred) -> {name: scalar};
-                                        get_hyperband_reward(result) -> number to maximise.
-                                        ClassificationModel / RegressionModel supply the
-                                        criterion, metrics and reward (-val_loss).
-  Batch generators yield (x, y) numpy batches: batch_generator.MatrixBatchGenerator(X, Y,
-  batch_size, shuffle), H5pyBatchGenerator(glob, batch_size, shuffle) over the 'data' and
-  'label' datasets of HDF5 files. def.py may read environment variables:
-  VAR=value python main.py ...
-
-results (--result):
-  search.csv, best.json, report.html, trials/<id>/{config.json, history.csv, last.pt,
-  best.pt}, test_result.json (-e), predictions/<input file name>.npy (-p),
-  interpret/summary.html, motifs.meme, performance.html (--interpret).
-  Interrupt a search at any time (Ctrl-C, a crash): the same command continues it.
-"""
+from dlutil.contract import CONTRACT
 
 
 def program_name(argv0=None):

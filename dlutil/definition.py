@@ -1,16 +1,7 @@
 """Loading a user's ``def.py`` and checking it against the contract before any work starts.
 
-The contract (see README, "Writing def.py")::
-
-    get_config() -> dict                          one random configuration (-y)
-    get_space() -> hyperopt space                 instead of get_config (needed by TPE)
-    get_train_generator(data_dir, batch_size)     a generator, or (train, val)    (-y)
-    get_val_generator(data_dir)                   unless the above returns a pair (-y)
-    get_test_generator(data_dir)                  (-e)
-    get_pred_generator(pred_path)                 (-p)
-    save_prediction(pred_path, Y)                 optional: replaces the .npy files (-p)
-    class Model(base_model.BaseModel)             with init_model, train_metrics,
-                                                  eval_metrics, get_hyperband_reward
+What a def.py must hold is :mod:`dlutil.contract` (shown by ``--help``); every problem is
+reported at once, by name.
 """
 import importlib.util
 import inspect
@@ -19,13 +10,7 @@ import sys
 import traceback
 
 from base_model import BaseModel
-
-NEEDED = {
-    'hyper': ('Model', 'get_config', 'get_train_generator'),  # get_space may stand for get_config
-    'eval': ('Model', 'get_test_generator'),
-    'predict': ('Model', 'get_pred_generator'),
-}
-MODEL_METHODS = ('init_model', 'train_metrics', 'eval_metrics', 'get_hyperband_reward')
+from dlutil.contract import FLAGS, FUNCTIONS, MODEL_METHODS, NEEDED
 
 
 class DefinitionError(ValueError):
@@ -77,7 +62,6 @@ class Definition:
     def check(self, hyper=False, eval=False, predict=False):
         modes = [mode for mode, on in (('hyper', hyper), ('eval', eval), ('predict', predict))
                  if on]
-        flags = {'hyper': '-y', 'eval': '-e', 'predict': '-p'}
         problems, missing = [], []
         for mode in modes:
             for name in NEEDED[mode]:
@@ -86,10 +70,9 @@ class Definition:
                 if not hasattr(self.module, name) and name not in missing:
                     missing.append(name)
         if missing:
-            used = ' '.join(flags[m] for m in modes)
+            used = ' '.join(FLAGS[m] for m in modes)
             problems.append(f'missing {", ".join(missing)} (needed for {used})')
-        for name in ('get_config', 'get_space', 'get_train_generator', 'get_val_generator',
-                     'get_test_generator', 'get_pred_generator', 'save_prediction'):
+        for name in FUNCTIONS:
             if hasattr(self.module, name) and not callable(getattr(self.module, name)):
                 problems.append(f'{name} must be a function')
         model = getattr(self.module, 'Model', None)

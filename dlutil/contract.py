@@ -1,0 +1,54 @@
+"""The def.py contract, written once: the text ``--help`` shows, and what each mode needs.
+
+:mod:`dlutil.definition` checks a def.py against :data:`NEEDED`, :data:`FUNCTIONS` and
+:data:`MODEL_METHODS`; :mod:`dlutil.cli` prints :data:`CONTRACT` under ``--help``. The README's
+"Writing def.py" explains the same contract at length.
+"""
+
+#: what each mode needs from a def.py (get_space may stand for get_config)
+NEEDED = {
+    'hyper': ('Model', 'get_config', 'get_train_generator'),
+    'eval': ('Model', 'get_test_generator'),
+    'predict': ('Model', 'get_pred_generator'),
+}
+#: the flag of each mode, for messages
+FLAGS = {'hyper': '-y', 'eval': '-e', 'predict': '-p'}
+#: every function a def.py may define; each must be callable when present
+FUNCTIONS = ('get_config', 'get_space', 'get_train_generator', 'get_val_generator',
+             'get_test_generator', 'get_pred_generator', 'save_prediction')
+#: what Model must implement (a base_model.BaseModel subclass; the task models supply them)
+MODEL_METHODS = ('init_model', 'train_metrics', 'eval_metrics', 'get_hyperband_reward')
+
+CONTRACT = """\
+the def.py contract:
+  get_config()                          -> one randomly sampled, JSON-serialisable dict  (-y)
+  get_space()                           -> a hyperopt space, instead of get_config         (-y)
+  get_train_generator(data_dir, batch_size)
+                                        -> a batch generator, or (train, val)             (-y)
+  get_val_generator(data_dir)           -> validation generator, unless the above
+                                           returns (train, val)                           (-y)
+  get_test_generator(data_dir)          -> test generator                                 (-e)
+  get_pred_generator(pred_path)         -> generator of inputs, once per file -p matches  (-p)
+  save_prediction(pred_path, Y)         optional; replaces predictions/<file>.npy         (-p)
+  ALPHABET = 'ACGU'                     optional; the letters of the one-hot channels,
+                                        in channel order (default: ACGT for 4)   (--interpret)
+  CLASS_NAMES = ['bound', 'unbound']    optional; names of the classes           (--interpret)
+  class Model(base_model.BaseModel)     init_model(self) builds network, criterion and
+                                        optimizer from self.config and calls
+                                        super().init_model(network, criterion, optimizer,
+                                        constraints=...); train_metrics(y_true, y_pred),
+                                        eval_metrics(y_true, y_pred) -> {name: scalar};
+                                        get_hyperband_reward(result) -> number to maximise.
+                                        ClassificationModel / RegressionModel supply the
+                                        criterion, metrics and reward (-val_loss).
+  Batch generators yield (x, y) numpy batches: batch_generator.MatrixBatchGenerator(X, Y,
+  batch_size, shuffle), H5pyBatchGenerator(glob, batch_size, shuffle) over the 'data' and
+  'label' datasets of HDF5 files. def.py may read environment variables:
+  VAR=value python main.py ...
+
+results (--result):
+  search.csv, best.json, report.html, trials/<id>/{config.json, history.csv, last.pt,
+  best.pt}, test_result.json (-e), predictions/<input file name>.npy (-p),
+  interpret/summary.html, motifs.meme, performance.html (--interpret).
+  Interrupt a search at any time (Ctrl-C, a crash): the same command continues it.
+"""
