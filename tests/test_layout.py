@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from conftest import CLASSIFIER_DEF, ROOT, h5_data  # noqa: F401  (h5_data: a fixture)
+from conftest import CLASSIFIER_DEF, ROOT
 
 CONTRACT_MODULES = {'base_model.py', 'batch_generator.py', 'constraints.py'}
 

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from dlutil.prepare.h5_writer import LAYOUTS, OPTION_DEFAULTS, TASKS
+from dlutil.prepare.options import LAYOUTS, OPTION_DEFAULTS, TASKS
 from dlutil.prepare.sequences import prepare_bed, prepare_fasta
 from dlutil.sequences.onehot import UNKNOWN_POLICIES
 

@@ -1,199 +1,20 @@
-"""Writing the one-hot HDF5 files of ``prepare.py`` as a stream.
+"""Writing the one-hot HDF5 files of ``prepare`` as a stream.
 
-Rows go to ``train``/``valid``/``test`` (or ``all``) by a :class:`Splitter`; a
-:class:`SplitWriter` buffers a chunk of rows per split, one-hot encodes it and appends it to a
-temporary file in the output folder, and renames every file into place once all rows are written,
-with ``summary.json`` beside them. :class:`LabelFacts` decides how labels are stored (class
-indices, 0/1 targets or regression values). The file format is described in :mod:`prepare`.
+A :class:`SplitWriter` buffers a chunk of rows per split (the split chosen by an
+:class:`options.Splitter`), one-hot encodes it and appends it to a temporary file in the output
+folder, and renames every file into place once all rows are written, with ``summary.json``
+beside them. The file format is described in :mod:`dlutil.prepare.sequences`.
 """
-import difflib
 import json
-import math
 import os
 
 import h5py
 import numpy as np
 
 from dlutil.files import temporary_file
-from dlutil.sequences.onehot import ALPHABET, UNKNOWN_POLICIES, BadLetter, encode_batch
+from dlutil.prepare.options import SPLITS
+from dlutil.sequences.onehot import ALPHABET, BadLetter, encode_batch
 from dlutil.sequences.readers import InputError
-
-SPLITS = ('train', 'valid', 'test')
-TASKS = ('auto', 'class', 'multilabel', 'regression')
-LAYOUTS = ('4,L', '4,1,L')
-OPTION_DEFAULTS = {'split': 'random', 'valid': 0.1, 'test': 0.1, 'seed': 0, 'valid_chroms': (),
-                   'test_chroms': (), 'layout': '4,L', 'iupac': 'uniform', 'chunk_rows': 256,
-                   'compression': None, 'progress': None}
-
-
-def check_options(options):
-    """The output options with defaults filled in; every problem reported at once.
-
-    Parameters
-    ----------
-    options: dict
-        Any of ``OPTION_DEFAULTS``: ``split`` ('random', 'chrom' or 'none'), ``valid`` and
-        ``test`` (fractions, for 'random'), ``seed`` (for 'random'), ``valid_chroms`` and
-        ``test_chroms`` (lists, for 'chrom'), ``layout`` ('4,L' or '4,1,L'), ``iupac``
-        ('uniform' or 'fractional'), ``chunk_rows`` (rows per HDF5 chunk and per write),
-        ``compression`` (None, 'lzf' or 'gzip', of ``data``), ``progress`` (True, False, or
-        None: a progress bar on a terminal only).
-
-    Returns
-    -------
-    dict: every option, checked
-
-    Raises
-    ------
-    TypeError: an option that does not exist, with a "did you mean"
-    InputError: all the bad values, in one message
-    """
-    unknown = sorted(set(options) - set(OPTION_DEFAULTS))
-    if unknown:
-        hints = [difflib.get_close_matches(k, OPTION_DEFAULTS, n=1) for k in unknown]
-        raise TypeError(f'unknown options {unknown}' + ''.join(
-            f'; did you mean {h[0]!r}?' for h in hints if h))
-    o = dict(OPTION_DEFAULTS, **options)
-    o['valid_chroms'], o['test_chroms'] = list(o['valid_chroms']), list(o['test_chroms'])
-    problems = []
-    if o['split'] not in ('random', 'chrom', 'none'):
-        problems.append(f"--split must be random, chrom or none, got {o['split']!r}")
-    if o['split'] == 'random':
-        for key in ('valid', 'test'):
-            if not 0 <= o[key] < 1:
-                problems.append(f'--{key} must be a fraction in [0, 1), got {o[key]}')
-        if o['valid'] + o['test'] >= 1:
-            problems.append(f"--valid {o['valid']} + --test {o['test']} leave no training rows")
-    if o['split'] == 'chrom':
-        both = set(o['valid_chroms']) & set(o['test_chroms'])
-        if both:
-            problems.append(f'--valid-chroms and --test-chroms share {sorted(both)}')
-        if not o['valid_chroms'] and not o['test_chroms']:
-            problems.append('--split chrom needs --valid-chroms and/or --test-chroms')
-    elif o['valid_chroms'] or o['test_chroms']:
-        problems.append(f"--valid-chroms/--test-chroms need --split chrom, not {o['split']}")
-    if o['layout'] not in LAYOUTS:
-        problems.append(f"--layout must be 4,L or 4,1,L, got {o['layout']!r}")
-    if o['iupac'] not in UNKNOWN_POLICIES:
-        problems.append(f"--iupac must be one of {', '.join(UNKNOWN_POLICIES)}, "
-                        f"got {o['iupac']!r}")
-    if not isinstance(o['chunk_rows'], int) or o['chunk_rows'] < 1:
-        problems.append(f"--chunk-rows must be a positive integer, got {o['chunk_rows']!r}")
-    if o['compression'] not in (None, 'none', 'lzf', 'gzip'):
-        problems.append(f"--compression must be none, lzf or gzip, got {o['compression']!r}")
-    if problems:
-        raise InputError('; '.join(problems))
-    o['compression'] = None if o['compression'] == 'none' else o['compression']
-    return o
-
-
-class Splitter:
-    """Which file a row goes to: by chromosome, at random, or ``all``.
-
-    At random, each row is drawn on its own, in input order, from a generator seeded with
-    ``seed``: the same input and seed give the same split, and the sizes are close to (not
-    exactly) the fractions. Called as ``splitter(chrom)`` -> 'train', 'valid', 'test' or 'all'.
-    """
-
-    def __init__(self, o):
-        self.method = o['split']
-        self.o = o
-        self.rng = np.random.default_rng(o['seed'])
-        if self.method == 'none':
-            self.names = ('all',)
-        elif self.method == 'random':
-            self.names = tuple(s for s in SPLITS if s == 'train' or o[s] > 0)
-        else:
-            self.names = tuple(s for s in SPLITS if s == 'train' or o[f'{s}_chroms'])
-        self.chroms = {c: s for s in ('valid', 'test') for c in o[f'{s}_chroms']}
-
-    def __call__(self, chrom=None):
-        if self.method == 'none':
-            return 'all'
-        if self.method == 'chrom':
-            return self.chroms.get(chrom, 'train')
-        u = self.rng.random()
-        return 'test' if u < self.o['test'] else 'valid' if u < self.o['test'] + self.o['valid'] \
-            else 'train'
-
-    def describe(self):
-        o = self.o
-        if self.method == 'chrom':
-            return {'method': 'chrom', 'valid_chroms': o['valid_chroms'],
-                    'test_chroms': o['test_chroms']}
-        if self.method == 'random':
-            return {'method': 'random', 'valid': o['valid'], 'test': o['test'], 'seed': o['seed']}
-        return {'method': 'none'}
-
-    def why_empty(self, split, total):
-        if split == 'train':
-            return 'every row went to valid or test'
-        if self.method == 'chrom':
-            return f'no row is on --{split}-chroms {",".join(self.o[f"{split}_chroms"])}'
-        return f'--{split} {self.o[split]} of {total} rows drew none; use more rows or a larger ' \
-               f'fraction'
-
-
-class LabelFacts:
-    """What the label values allow (class indices? 0/1?), with a counter-example for errors.
-
-    Fed block by block (:meth:`update`), so a streamed input needs no second copy of its labels;
-    :meth:`resolve` then picks how they are stored.
-    """
-
-    def __init__(self):
-        self.max, self.not_binary, self.not_class = -math.inf, None, None
-
-    def update(self, values, where):
-        """``values`` shape=(n, targets); ``where(i)`` names row i's place in the input."""
-        if not values.size:
-            return
-        self.max = max(self.max, float(values.max()))
-        for attr, bad in (('not_binary', (values != 0) & (values != 1)),
-                          ('not_class', (values < 0) | (values != np.round(values)))):
-            rows = np.flatnonzero(bad.any(1))
-            if getattr(self, attr) is None and len(rows):
-                i = rows[0]
-                setattr(self, attr, f'{where(i)} has {values[i][bad[i]][0]:g}')
-
-    def resolve(self, task, targets, class_names=None):
-        """How the labels are stored.
-
-        Parameters
-        ----------
-        task: {'auto', 'class', 'multilabel', 'regression'}
-            ``auto``: 0/1 values are a class (one target) or multi-label (several targets),
-            anything else regression.
-        targets: list of str
-        class_names: list of str or None
-            For 'class': default '0', '1', ... up to the largest label.
-
-        Returns
-        -------
-        (task, classes): classes is None unless the task is 'class'
-        """
-        if task not in TASKS:
-            raise InputError(f'--task must be one of {", ".join(TASKS)}, got {task!r}')
-        if task == 'auto':
-            task = 'regression' if self.not_binary else \
-                'class' if len(targets) == 1 else 'multilabel'
-        if task == 'class':
-            if len(targets) != 1:
-                raise InputError(f'--task class needs one label column, got {len(targets)}: '
-                                 f'{targets}')
-            if self.not_class:
-                raise InputError(f'--task class needs class indices 0, 1, 2, ...: '
-                                 f'{self.not_class}')
-            n_classes = int(self.max) + 1
-            if class_names is not None and len(class_names) < n_classes:
-                raise InputError(f'--class-names gives {len(class_names)} names but the labels '
-                                 f'go up to class {n_classes - 1}')
-            return task, list(class_names or [str(k) for k in range(max(n_classes, 2))])
-        if class_names:
-            raise InputError(f'--class-names is for --task class, and this task is {task}')
-        if task == 'multilabel' and self.not_binary:
-            raise InputError(f'--task multilabel needs 0/1 labels: {self.not_binary}')
-        return task, None
 
 
 class SplitWriter:
@@ -209,11 +30,11 @@ class SplitWriter:
     out_dir: str
     splitter: Splitter
     o: dict
-        The options, from :func:`check_options`.
+        The options, from :func:`options.check_options`.
     task: {'class', 'multilabel', 'regression'} or None
         None: no ``label`` dataset.
     targets, classes: list of str
-        From :meth:`LabelFacts.resolve`.
+        From :meth:`labels.LabelFacts.resolve`.
     intervals: bool
         Write the ``chrom``, ``start`` and ``end`` datasets (BED input).
     length: int or None

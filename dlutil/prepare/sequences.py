@@ -52,7 +52,9 @@ import sys
 
 import numpy as np
 
-from dlutil.prepare.h5_writer import LabelFacts, SplitWriter, Splitter, check_options
+from dlutil.prepare.h5_writer import SplitWriter
+from dlutil.prepare.labels import LabelFacts
+from dlutil.prepare.options import Splitter, check_options
 from dlutil.sequences.onehot import decode, one_hot
 from dlutil.sequences.readers import InputError, chrom_of, cut, open_genome, read_bed, read_fasta, \
     read_labels, unknown_chrom, window
@@ -90,13 +92,13 @@ def prepare_fasta(fastas, out_dir, labels=None, one_per_class=False, class_names
         Resize every sequence to this length around its centre (cropped, or padded with N);
         None: all sequences must have the first one's length.
     task: {'auto', 'class', 'multilabel', 'regression'}
-        How to store the labels (see :class:`h5_writer.LabelFacts`); ``auto``: 0/1 values are classes
+        How to store the labels (see :class:`labels.LabelFacts`); ``auto``: 0/1 values are classes
         (one target) or multi-label (several), anything else regression.
     **options
         ``split`` ('random', 'chrom' or 'none'), ``valid``, ``test`` (fractions), ``seed``,
         ``valid_chroms``, ``test_chroms`` (for 'chrom': the record names must carry their
-        interval, ``chr8:100-600``), ``layout`` ('4,L' or '4,1,L'), ``iupac`` ('uniform' or
-        'fractional'), ``chunk_rows``, ``compression`` (None, 'lzf', 'gzip'), ``progress``
+        interval, ``chr8:100-600``), ``layout`` ('4,L' or '4,1,L'), ``iupac`` ('uniform',
+        'fractional' or 'zeros'), ``chunk_rows``, ``compression`` (None, 'lzf', 'gzip'), ``progress``
         (None: a bar on a terminal); defaults in ``OPTION_DEFAULTS``.
 
     Returns
