@@ -151,3 +151,31 @@ def test_checkout_beside_a_users_models_and_metrics(h5_data, tmp_path):
                           cwd=def_py.parent, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split('\n')[0] == "['models']"  # the def.py's neighbour, nothing else
+
+
+def readme_tree():
+    """The paths the README's Layout tree draws: ``dlutil/search/trial.py``, ``models/``, …"""
+    with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as handle:
+        text = handle.read()
+    block = text[text.index('## Layout'):].split('```')[1]
+    paths, folders = [], []
+    for line in block.strip('\n').splitlines():
+        depth = (len(line) - len(line.lstrip(' '))) // 2
+        name = line.split()[0]
+        folders = folders[:depth]
+        paths.append('/'.join(folders + [name]))
+        if name.endswith('/'):
+            folders.append(name.rstrip('/'))
+    return paths
+
+
+def test_readme_layout_lists_every_module_once():
+    drawn = readme_tree()
+    assert len(drawn) == len(set(drawn))
+    modules = {os.path.relpath(os.path.join(folder, name), ROOT)
+               for folder, _, names in os.walk(os.path.join(ROOT, 'dlutil'))
+               for name in names if name.endswith('.py') and name != '__init__.py'
+               and not os.path.islink(folder) and os.sep + 'models' not in folder[len(ROOT):]}
+    top = {name for name in os.listdir(ROOT) if name.endswith('.py')}
+    assert {p for p in drawn if p.endswith('.py')} == modules | top
+    assert {'models/', 'examples/', 'tests/', 'dlutil/models'} <= set(drawn)
