@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,6 +13,8 @@ import pytest
 from conftest import CLASSIFIER_DEF, ROOT
 
 CONTRACT_MODULES = {'base_model.py', 'batch_generator.py', 'constraints.py'}
+BUILD_INPUTS = CONTRACT_MODULES | {'pyproject.toml', 'setup.py', 'README.md', 'dlutil', 'models',
+                                   'LICENSE'}
 
 # a def.py that imports its neighbour models.py, which shares its name with the zoo
 NEIGHBOUR_DEF = CLASSIFIER_DEF.replace(
@@ -42,9 +45,13 @@ SHADOWS = {name: f'raise ImportError("the tool imported the user\'s {name}")\n'
 @pytest.fixture(scope='module')
 def wheel(tmp_path_factory):
     """The wheel built from this checkout (``pip wheel --no-deps``), once for the module."""
-    out = tmp_path_factory.mktemp('wheel')
+    out, source = tmp_path_factory.mktemp('wheel'), tmp_path_factory.mktemp('source') / 'x'
+    # a copy of what the build reads: setuptools leaves build/ behind, and a stale build/lib
+    # in the checkout would put deleted modules into the wheel
+    shutil.copytree(ROOT, source, symlinks=True, ignore=lambda folder, names: [
+        n for n in names if folder == ROOT and n not in BUILD_INPUTS or n == '__pycache__'])
     done = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps',
-                           '--no-build-isolation', '-q', '-w', str(out), ROOT],
+                           '--no-build-isolation', '-q', '-w', str(out), str(source)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     wheels = list(out.glob('dlutil-*.whl'))
