@@ -36,8 +36,9 @@ import os
 import numpy as np
 
 from dlutil.search import results
-from dlutil.interpret.kernel_activations import (activation_maps, class_means, first_convolution, get_max_activations,
-                         importance_scores, window_starts)
+from dlutil.interpret.first_layer import first_convolution
+from dlutil.interpret.kernel_activations import (activation_maps, class_means, get_max_activations,
+                                                 importance_scores, window_starts)
 from dlutil.interpret.plots import plot_clustering, plot_positions, plot_violins
 from dlutil.interpret.motif import Motif, alphabet_symbols, write_meme
 from dlutil.interpret.optimized_inputs import visualize_optimized_inputs

@@ -9,7 +9,7 @@ import os
 
 import torch
 
-from dlutil.interpret.kernel_activations import device_of, main_output, network_of
+from dlutil.interpret.first_layer import device_of, main_output, network_of
 from dlutil.interpret.motif import Motif, alphabet_symbols
 
 class _Stop(Exception):

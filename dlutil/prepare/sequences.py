@@ -56,8 +56,8 @@ from dlutil.prepare.h5_writer import SplitWriter
 from dlutil.prepare.labels import LabelFacts
 from dlutil.prepare.options import Splitter, check_options
 from dlutil.sequences.onehot import decode, one_hot
-from dlutil.sequences.readers import InputError, chrom_of, cut, open_genome, read_bed, read_fasta, \
-    read_labels, unknown_chrom, window
+from dlutil.sequences.intervals import chrom_of, cut, open_genome, read_bed, unknown_chrom, window
+from dlutil.sequences.readers import InputError, read_fasta, read_labels
 
 __all__ = ['prepare_fasta', 'prepare_bed', 'one_hot', 'decode', 'InputError']
 
