@@ -214,7 +214,7 @@ def encode(sequences, alphabet, structures=None, structure=None, length=None, pa
     letter = known & (codes < len(alphabet))
     X[row_of[letter], codes[letter].astype(np.int64) * fold + minor[letter],
       position[letter]] = 1.0
-    spread = known & (codes >= len(alphabet)) & rows[:, codes].any(0)
+    spread = known & (codes >= len(alphabet)) & rows.any(0)[codes]
     for channel in range(len(alphabet)):  # IUPAC codes under 'uniform' or 'fractional'
         X[row_of[spread], channel * fold + minor[spread], position[spread]] = \
             rows[channel, codes[spread]]
