@@ -19,7 +19,7 @@ BUILD_INPUTS = CONTRACT_MODULES | {'pyproject.toml', 'setup.py', 'README.md', 'd
 # a def.py that imports its neighbour models.py, which shares its name with the zoo
 NEIGHBOUR_DEF = CLASSIFIER_DEF.replace(
     'from constraints import MaxNormConstraint',
-    'from constraints import MaxNormConstraint\n\nfrom models import small_network  # the neighbour')
+    'from constraints import MaxNormConstraint\n\nfrom models import small_network  # neighbour')
 NEIGHBOUR_DEF = NEIGHBOUR_DEF[:NEIGHBOUR_DEF.index('        network = ConvClassification')] + '''\
         network = small_network(config['filters'])
         optimizer = optim.Adam(network.parameters(), lr=config['lr'])

@@ -98,8 +98,8 @@ def prepare_fasta(fastas, out_dir, labels=None, one_per_class=False, class_names
         ``split`` ('random', 'chrom' or 'none'), ``valid``, ``test`` (fractions), ``seed``,
         ``valid_chroms``, ``test_chroms`` (for 'chrom': the record names must carry their
         interval, ``chr8:100-600``), ``layout`` ('4,L' or '4,1,L'), ``iupac`` ('uniform',
-        'fractional' or 'zeros'), ``chunk_rows``, ``compression`` (None, 'lzf', 'gzip'), ``progress``
-        (None: a bar on a terminal); defaults in ``OPTION_DEFAULTS``.
+        'fractional' or 'zeros'), ``chunk_rows``, ``compression`` (None, 'lzf', 'gzip'),
+        ``progress`` (None: a bar on a terminal); defaults in ``OPTION_DEFAULTS``.
 
     Returns
     -------

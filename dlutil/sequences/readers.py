@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+
 class InputError(ValueError):
     """Bad input or arguments; the message names the file and the line or record."""
 
