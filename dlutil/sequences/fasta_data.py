@@ -26,7 +26,9 @@ there are ``len(alphabet) * len(structure)`` channels (:func:`channel_names` spe
 
 Decisions where pysster's documentation is silent (the seed says nothing about them):
 
-- a letter outside the alphabet (``N``, IUPAC codes, gaps) is an all-zero column, like padding;
+- a letter outside the alphabet (``N``, IUPAC codes, gaps) is an all-zero column, like padding
+  (``unknown='zeros'``, the default; ``'uniform'`` makes N and the IUPAC codes of DNA and RNA
+  0.25 rows instead, as ``prepare`` does: :mod:`dlutil.sequences.onehot`);
   :attr:`FastaData.unknown_letters` counts them. When one such letter makes up more than 10 % of
   all letters the alphabet is wrong (a ``T`` in RNA, a structure line read as sequence), and
   that is an error rather than a silently blank data set;
