@@ -14,11 +14,16 @@ Layout under ``--result``::
     test_result.json             ``-e``: test metrics of the best trial
     predictions/<file>.npy       ``-p``: one array per input file
 
-Every write goes to a temporary file in the same folder, then ``os.replace`` swaps it in.
+Every write goes to a temporary file in the same folder, then ``os.replace`` swaps it in; text
+is UTF-8 whatever the locale. A write that fails for want of disk space or permission raises
+:class:`StorageError`, a fault of the machine rather than of a configuration, which stops a
+search. A file that cannot be read back raises :class:`CorruptFileError` naming it.
 """
 import contextlib
 import csv
+import errno
 import fcntl
+import glob
 import io
 import json
 import math
@@ -28,6 +33,8 @@ import tempfile
 import torch
 
 SEARCH_COLUMNS = ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status']
+# ok; diverged: final (the same configuration diverges again); error: retried by the next run
+STATUSES = ('ok', 'diverged', 'error')
 
 
 def _umask():
@@ -39,22 +46,95 @@ def _umask():
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's files are private (0600)
 
 
+class StorageError(OSError):
+    """A file could not be written: the disk is full, read-only or failing, or permission is
+    lacking. Not a configuration's fault: the search stops, and the same command continues it."""
+
+
+class CorruptFileError(ValueError):
+    """A results file exists but cannot be read (truncated, edited, or not ours)."""
+
+
+_before_write = []  # checks run before every write (a worker's "is my parent alive?")
+
+
+def guard_writes(check):
+    """Run ``check()`` before every :func:`atomic_write` in this process."""
+    _before_write.append(check)
+
+
 def atomic_write(path, write, mode='w'):
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then replace ``path``."""
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then replace ``path``.
+
+    Text (``mode='w'``) is written as UTF-8. Errors of the file system become
+    :class:`StorageError` naming ``path``; the temporary file is removed.
+    """
+    for check in _before_write:
+        check()
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
-    os.chmod(tmp, _FILE_MODE)
+    tmp = None
     try:
-        with os.fdopen(fd, mode) as handle:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.',
+                                   suffix=TEMPORARY)
+        os.chmod(tmp, _FILE_MODE)
+        encoding = None if 'b' in mode else 'utf-8'
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+        storage = storage_error(error, path)
+        if storage is not None:
+            raise storage from error
         raise
+
+
+TEMPORARY = '.tmp'
+# what torch.save says when the file object under it failed (it wraps the OSError)
+_WRAPPED_WRITE_FAILURE = ('file write failed', 'No space left', 'unexpected pos',
+                          'Disk quota', 'Read-only file system', 'Errno')
+
+
+def storage_error(error, path):
+    """``error`` as a :class:`StorageError` naming ``path``, or None if it is not a disk fault.
+
+    ``torch.save`` raises a ``RuntimeError`` ("PytorchStreamWriter failed writing file …: file
+    write failed") when the disk fills under it; that is a disk fault too.
+    """
+    if isinstance(error, StorageError):
+        return error
+    if isinstance(error, OSError) and not isinstance(error, (FileNotFoundError,
+                                                              InterruptedError)):
+        code = error.errno
+    elif isinstance(error, RuntimeError) and any(
+            text in str(error) for text in _WRAPPED_WRITE_FAILURE):
+        cause = error.__context__ or error.__cause__
+        code = getattr(cause, 'errno', None) or errno.EIO
+    else:
+        return None
+    reason = os.strerror(code) if code else str(error)
+    return StorageError(code, f'cannot write {path}: {reason}. Free some space (or fix the '
+                              f'permissions), then re-run the same command to continue')
+
+
+def remove_temporaries(root):
+    """Delete the temporary files a killed writer left under ``root``; returns how many.
+
+    Call it only while holding the results directory's lock, when nothing else writes there.
+    """
+    pattern = os.path.join(glob.escape(os.path.abspath(root)), '**', f'.*{TEMPORARY}')
+    removed = 0
+    for path in glob.glob(pattern, recursive=True):
+        try:
+            os.remove(path)
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def write_json(path, obj):
@@ -71,8 +151,13 @@ def _json_default(value):
 
 
 def read_json(path):
-    with open(path) as handle:
-        return json.load(handle)
+    """The JSON in ``path``; :class:`CorruptFileError` naming it when it does not parse."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorruptFileError(f'{path} is corrupt ({error}); it is not the JSON this tool '
+                               f'wrote. Restore it or move it away') from error
 
 
 def write_csv(path, rows, columns):
@@ -94,9 +179,14 @@ def _cell(value):
 
 def read_csv(path):
     """Rows as dicts; numeric cells become int or float, empty cells None."""
-    with open(path, newline='') as handle:
-        return [{key: _parse(value) for key, value in row.items()}
-                for row in csv.DictReader(handle)]
+    try:
+        with open(path, newline='', encoding='utf-8') as handle:
+            rows = list(csv.DictReader(handle))
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise CorruptFileError(f'{path} is corrupt ({error})') from error
+    if any(None in row or None in row.values() for row in rows):
+        raise CorruptFileError(f'{path} is corrupt: a row does not have the header\'s columns')
+    return [{key: _parse(value) for key, value in row.items()} for row in rows]
 
 
 def _parse(value):
@@ -125,13 +215,22 @@ def save_checkpoint(path, state):
 
 
 def load_checkpoint(path, map_location='cpu'):
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """A checkpoint; :class:`CorruptFileError` naming ``path`` when it cannot be read."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (FileNotFoundError, PermissionError):
+        raise
+    except Exception as error:
+        raise CorruptFileError(f'{path} is corrupt or not a checkpoint of this tool '
+                               f'({type(error).__name__}: {error})') from error
 
 
 def link_checkpoint(source, target):
     """Make ``target`` the same checkpoint as ``source`` atomically (hard link, else a copy)."""
     folder = os.path.dirname(os.path.abspath(target))
-    tmp = os.path.join(folder, f'.{os.path.basename(target)}.link.tmp')
+    for check in _before_write:
+        check()
+    tmp = os.path.join(folder, f'.{os.path.basename(target)}.link{TEMPORARY}')
     if os.path.exists(tmp):
         os.remove(tmp)
     try:
@@ -202,7 +301,15 @@ class ResultStore:
         """The rung evaluations recorded so far, as ``{(trial, rung_epochs): row}``."""
         if not os.path.exists(self.search_csv):
             return {}
-        return {(row['trial'], row['epochs']): row for row in read_csv(self.search_csv)}
+        rows = read_csv(self.search_csv)
+        for number, row in enumerate(rows, start=2):
+            if set(row) != set(SEARCH_COLUMNS) or not isinstance(row['epochs'], int) \
+                    or row['status'] not in STATUSES or not isinstance(row['trial'], str):
+                raise CorruptFileError(
+                    f'{self.search_csv} is corrupt (line {number}: {row}); expected the '
+                    f'columns {",".join(SEARCH_COLUMNS)} with a status of '
+                    f'{"/".join(STATUSES)}. Restore it, or re-run with --restart')
+        return {(row['trial'], row['epochs']): row for row in rows}
 
     def write_search(self, rows):
         write_csv(self.search_csv, rows, SEARCH_COLUMNS)
