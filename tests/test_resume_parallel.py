@@ -96,7 +96,7 @@ def test_a_changed_def_py_is_reported(cli, classifier_def, h5_data, tmp_path):
     assert cli(*args)[0] == 0
     classifier_def.write_text(CLASSIFIER_DEF.replace('0.003', '0.004'))
     code, err = cli(*args)
-    assert code == 1 and 'def.py has changed since the search' in err
+    assert code == 1 and 'def.py (get_config changed)' in err and '--restart' in err
     assert cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'res', '-e')[0] == 0
 
 

@@ -267,6 +267,7 @@ class HyperbandSearch:
                 executor.stop()
         finally:
             bar.close()
+        self._drop_superseded()
         self._maybe_report(force=True)
         best = self.best()
         if best is None:
@@ -293,6 +294,18 @@ class HyperbandSearch:
         log.info(f'trial {job.trial} bracket {state.planned.s} rung {state.rung}: '
                   f'{job.epochs} epochs, reward {row["reward"]} ({row["status"]})')
         return row
+
+    def _drop_superseded(self):
+        """Keep in search.csv only the evaluations of this plan as it ran to the end.
+
+        A retried evaluation that now succeeds can change its rung's survivors; the rows of
+        trials promoted only because it had failed then belong to no rung of the search.
+        (Those trials keep the epochs they trained in their history.csv.)
+        """
+        rows = sorted(self.rows.values(), key=self._order)
+        if rows != sorted(self.store.read_search().values(), key=self._order):
+            self.store.write_search(rows)
+            standing.write_best(self.store, self.best())
 
     def _order(self, row):
         return self.position[row['trial']], row['rung'], row['trial']
