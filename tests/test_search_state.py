@@ -168,7 +168,7 @@ def test_whitespace_and_comments_in_def_py_do_not_count(cli, curve, tmp_path):
     def_path.write_text('# my notes\n\n' + text.replace('\n\n\n', '\n\n\n\n# a comment\n')
                         .replace('def _load(path, batch_size):',
                                  'def _load(path,   batch_size):  # reformatted'))
-    code, err = search(cli, def_path, data, result)
+    code, err = search(cli, def_path, data, result, '-ep', 3, '--seed', 3)
     assert code == 0, err
     assert not moved_aside(result)
 
@@ -185,7 +185,7 @@ def test_fix_and_rerun_after_every_trial_failed(cli, curve, tmp_path):
     failed = (result / 'search.csv').read_text()
 
     def_path.write_text(text)  # the fix: nothing recorded depends on the old def.py
-    code, err = search(cli, def_path, data, result)
+    code, err = search(cli, def_path, data, result, '-ep', 3, '--seed', 3)
     assert code == 0, err
     assert 'starting the search afresh' in err and 'get_config changed' in err
     [old] = moved_aside(result)
@@ -202,7 +202,7 @@ def test_a_changed_search_with_results_is_refused_and_restart_moves_it_aside(cli
     before = (result / 'search.csv').read_text()
     def_path.write_text(def_path.read_text().replace('round(random.random(), 4)',
                                                      'round(random.random(), 3)'))
-    code, err = search(cli, def_path, data, result)
+    code, err = search(cli, def_path, data, result, '-ep', 3, '--seed', 3)
     assert code == 1 and 'get_config changed' in err and '--restart' in err
     assert (result / 'search.csv').read_text() == before and not moved_aside(result)
 

@@ -117,6 +117,9 @@ def storage_error(error, path):
     else:
         return None
     reason = os.strerror(code) if code else str(error)
+    if isinstance(error, RuntimeError) and code == errno.EIO:
+        reason = f'the disk is full or failing (torch.save: {str(error).strip()[-80:]})'
+
     return StorageError(code, f'cannot write {path}: {reason}. Free some space (or fix the '
                               f'permissions), then re-run the same command to continue')
 
@@ -228,6 +231,8 @@ def load_checkpoint(path, map_location='cpu'):
 def link_checkpoint(source, target):
     """Make ``target`` the same checkpoint as ``source`` atomically (hard link, else a copy)."""
     folder = os.path.dirname(os.path.abspath(target))
+    if os.path.exists(target) and os.path.samefile(source, target):
+        return  # already linked; rename() of two links to one file would leave tmp behind
     for check in _before_write:
         check()
     tmp = os.path.join(folder, f'.{os.path.basename(target)}.link{TEMPORARY}')
