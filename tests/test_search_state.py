@@ -148,7 +148,7 @@ def test_a_continued_search_takes_the_flags_it_was_made_with(cli, curve, tmp_pat
 
     code, err = search(cli, def_path, data, result)
     assert code == 0, err
-    lines = [line for line in err.splitlines() if 'from search.json' in line]
+    lines = [line for line in err.splitlines() if 'search.json: using its' in line]
     assert len(lines) == 1
     for flag in ('--epoch 3', '--eta 2', '--batch-size 4', '--trials 5', '--seed 7'):
         assert flag in lines[0]
@@ -245,7 +245,8 @@ def test_eval_refuses_a_def_py_whose_model_changed(cli, curve, tmp_path):
                                      'return _load(os.path.join(data_dir, \'x.npy\'), 2)'))
     code, err = cli('-f', def_path, '-d', data, '-r', result, '-e', '-c')
     assert code == 0 and 'get_test_generator' in err  # a loader: the same model, noted
-    def_path.write_text(text.replace('torch.nn.Linear(1, 1)', 'torch.nn.Linear(1, 1, bias=False)'))
+    def_path.write_text(text.replace('torch.nn.Linear(1, 1)',
+                                     'torch.nn.Linear(1, 1, bias=False)'))
     code, err = cli('-f', def_path, '-d', data, '-r', result, '-e', '-c')
     assert code == 1 and 'trained with another def.py' in err and 'Model changed' in err
     assert not (result / 'test_result.json').exists() or code == 1
@@ -312,10 +313,10 @@ def test_def_py_imports_as_a_module_and_never_shadows_ours(tmp_path, monkeypatch
 
 def test_a_model_that_implements_nothing_is_refused_before_any_work(cli, curve, tmp_path):
     def_path, data = curve
-    def_path.write_text(def_path.read_text().replace('class Model(BaseModel):',
-                                                     'class Model(ClassificationModel):\n    pass\n\n\nclass Unused(BaseModel):')
-                        .replace('from base_model import BaseModel',
-                                 'from base_model import BaseModel, ClassificationModel'))
+    text = def_path.read_text()
+    def_path.write_text(text[:text.index('class Model(')]
+                        + 'from base_model import ClassificationModel\n\n\n'
+                        + 'class Model(ClassificationModel):\n    pass\n')
     code, err = search(cli, def_path, data, tmp_path / 'res', '-ep', 3)
     assert code == 1 and 'Model does not implement init_model' in err
     assert not (tmp_path / 'res').exists()

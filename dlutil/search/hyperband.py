@@ -308,7 +308,8 @@ class HyperbandSearch:
             standing.write_best(self.store, self.best())
 
     def _order(self, row):
-        return self.position[row['trial']], row['rung'], row['trial']
+        # a trial of no planned bracket (an edited search.csv) sorts last rather than crashing
+        return self.position.get(row['trial'], len(self.plan)), row['rung'], row['trial']
 
     def best(self, rows=None):
         """The best rung evaluation (see :func:`standing.best_row`), or None."""

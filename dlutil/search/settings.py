@@ -52,9 +52,9 @@ def fill_flags(args, store):
         else:
             setattr(args, name, saved.get(name, default))
     if taken:
-        log.info(f'continuing the search in {store.root} with its '
+        log.info(f'{store.path("search.json")}: using its '
                  + ', '.join(f'{SPELLING[n].split("/")[-1]} {getattr(args, n)}' for n in taken)
-                 + ' (from search.json; give a flag to check it)')
+                 + ' (flags left out are taken from search.json)')
     return taken
 
 
