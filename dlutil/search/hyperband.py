@@ -317,9 +317,12 @@ class HyperbandSearch:
         return standing.best_row(sorted(rows.values(), key=self._order))
 
     def _refresh(self, done):
-        """Rewrite best.json (and the report) from search.csv as it stands."""
+        """Rewrite best.json (and the report, if older) from search.csv as it stands."""
         standing.write_best(self.store, self.best(done))
-        self._reporter.request()
+        page, csv = self.store.path('report.html'), self.store.search_csv
+        if os.path.exists(csv) and (not os.path.exists(page)
+                                    or os.path.getmtime(page) < os.path.getmtime(csv)):
+            self._reporter.request()  # in the background: the search need not wait for it
 
     def _forget_error(self, trial):
         """A failed evaluation runs again: its old error.txt goes (a new one comes if it fails)."""
