@@ -224,7 +224,7 @@ def test_the_data_is_part_of_the_identity(cli, curve, tmp_path):
     copy = tmp_path / 'copy'
     shutil.copytree(data, copy)
     code, err = search(cli, def_path, copy, result)
-    assert code == 1 and f'--data {data} (now {copy})' in err
+    assert code == 1 and f'--data {data} (now {copy})' in err and 'leave out -y' in err
 
     np.save(data / 'x.npy', np.full((9, 1), 2, np.float32))
     np.save(data / 'extra.npy', np.zeros(1))

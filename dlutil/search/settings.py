@@ -110,12 +110,15 @@ class Settings:
             return
         finished = [row for row in self.store.read_search().values() if row['status'] == 'ok']
         if finished:
+            only_data = changed == identity.data_changes(saved.get('data'), self.now['data'])
             raise SearchSettingsError(
                 f'{self.store.root} holds a search made with other settings: '
                 + '; '.join(changed) + f'. Its {len(finished)} finished rung evaluations depend '
                 'on them. Re-run with the same flags, data and def.py to continue it, add '
                 '--restart to start afresh (the old results move to '
-                f'{os.path.basename(self.store.root)}.<timestamp>), or use another --result')
+                f'{os.path.basename(self.store.root)}.<timestamp>), or use another --result'
+                + ('. To evaluate or predict other data with the trained model, leave out -y'
+                   if only_data else ''))
         self.move_aside = _has_files(self.store)
         self.reason = ('; '.join(changed) + ' changed, and no rung evaluation had succeeded')
 
