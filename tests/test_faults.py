@@ -4,7 +4,6 @@ Faults are injected at exact points (the k-th write, the k-th checkpoint), never
 timer against the work, so the tests hold on a loaded 2-core machine.
 """
 import errno
-import json
 import os
 import shutil
 import signal

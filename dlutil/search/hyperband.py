@@ -22,7 +22,7 @@ from dlutil.search import schedule
 from dlutil.search import report
 from dlutil.search import results
 from dlutil.search import standing
-from dlutil.search.settings import SearchSettingsError, Settings
+from dlutil.search.settings import SearchSettingsError, Settings  # noqa: F401 (re-exported)
 from dlutil import rng
 from dlutil.search.sampling import Sampler
 from dlutil.search.executors import InlineExecutor, Job, PoolExecutor
