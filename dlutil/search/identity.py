@@ -157,8 +157,6 @@ def changes(saved, now, flags=None):
     parts = definition_changes(saved.get('definition'), now['definition'])
     if parts:
         out.append(f'{now["model"]} ({", ".join(parts)} changed)')
-    elif 'definition' not in saved and saved.get('def_sha256'):
-        out.append(f'{now["model"]} (recorded by an older version: cannot tell what changed)')
     environment = saved.get('environment', {})
     out += [f'{name}={environment.get(name)!r} (now {value!r})'
             for name, value in now['environment'].items()
