@@ -54,15 +54,16 @@ def build_parser():
                         help='verbose log, and full tracebacks on errors')
     parser.add_argument('-c', '--cpu', action='store_true',
                         help='use the CPU even when CUDA is available')
-    parser.add_argument('-ep', '--epoch', type=int, default=27, metavar='R',
+    parser.add_argument('-ep', '--epoch', type=int, default=None, metavar='R',
                         help="Hyperband's R: the most epochs one configuration trains "
-                             '(default: %(default)s)')
-    parser.add_argument('-bs', '--batch-size', type=int, default=128, metavar='N',
+                             '(default: 27, or the existing search\'s)')
+    parser.add_argument('-bs', '--batch-size', type=int, default=None, metavar='N',
                         help='training batch size, passed to get_train_generator; also the '
-                             'batch size of evaluation and prediction (default: %(default)s)')
-    parser.add_argument('--eta', type=int, default=3,
+                             'batch size of evaluation and prediction (default: 128, or the '
+                             'existing search\'s)')
+    parser.add_argument('--eta', type=int, default=None,
                         help="Hyperband's eta: keep 1/eta of the configurations at each rung "
-                             '(default: %(default)s)')
+                             '(default: 3, or the existing search\'s)')
     parser.add_argument('--workers', type=int, default=1, metavar='N',
                         help='train trials in N worker processes (default: %(default)s); the '
                              'results are the same for any N. On CPU the cores are split '
@@ -74,13 +75,19 @@ def build_parser():
     parser.add_argument('--gpus', default=None, metavar='IDS',
                         help='comma-separated CUDA device ids for the workers, e.g. 0,1 '
                              '(default: all visible)')
-    parser.add_argument('--sampler', choices=['random', 'tpe'], default='random',
+    parser.add_argument('--sampler', choices=['random', 'tpe'], default=None,
                         help='how configurations are drawn: random (default), or tpe: '
                              "hyperopt's TPE fitted on the rewards seen so far (BOHB); tpe "
                              'needs get_space() in def.py')
     parser.add_argument('--trials', type=int, default=None, metavar='N',
                         help='budget of configurations: Hyperband iterations repeat until N '
                              'configurations are sampled (default: one iteration)')
+    parser.add_argument('--restart', action='store_true',
+                        help='with -y: start the search afresh even though RESULT_DIR holds '
+                             'one made with other flags, data or def.py; the old results move '
+                             'to RESULT_DIR.<timestamp> (nothing is deleted). Without it, a '
+                             'changed search continues only while none of its rung '
+                             'evaluations has succeeded')
     parser.add_argument('--seed', type=int, default=None,
                         help='seed of the search: the same seed gives the same configurations, '
                              'brackets and (on CPU) results; default: a new one, recorded in '
@@ -91,11 +98,11 @@ def build_parser():
 def check_args(parser, args):
     """Every problem with the numbers at once, before any work."""
     problems = []
-    if args.epoch < 1:
+    if args.epoch is not None and args.epoch < 1:
         problems.append(f'-ep/--epoch must be at least 1, got {args.epoch}')
-    if args.eta < 2:
+    if args.eta is not None and args.eta < 2:
         problems.append(f'--eta must be at least 2, got {args.eta}')
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         problems.append(f'-bs/--batch-size must be at least 1, got {args.batch_size}')
     if args.workers < 1:
         problems.append(f'--workers must be at least 1, got {args.workers}')
@@ -110,6 +117,8 @@ def check_args(parser, args):
             problems.append(f'--gpus must be comma-separated integers like 0,1, got {args.gpus!r}')
     if args.seed is not None and args.seed < 0:
         problems.append(f'--seed must be a non-negative integer, got {args.seed}')
+    if args.restart and not args.hyper:
+        problems.append('--restart starts a search afresh: it needs -y/--hyper')
     if problems:
         parser.error('; '.join(problems))
 

@@ -50,5 +50,9 @@ results (--result):
   search.csv, best.json, report.html, trials/<id>/{config.json, history.csv, last.pt,
   best.pt}, test_result.json (-e), predictions/<input file name>.npy (-p),
   interpret/summary.html, motifs.meme, performance.html (--interpret).
-  Interrupt a search at any time (Ctrl-C, a crash): the same command continues it.
+  Interrupt a search at any time (Ctrl-C, a crash, a full disk): the same command continues
+  it, and flags left out are taken from search.json. A rung evaluation's reward is the best
+  validation reward of the trial's epochs so far: promotion, the best trial and the weights
+  -e/-p load (best.pt) all use it. Failed evaluations (status error) run again on the next
+  run; diverged ones are final.
 """

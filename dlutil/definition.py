@@ -24,22 +24,40 @@ def _user_line(path, tb):
     return f'{path}, line {frames[-1].lineno}' if frames else path
 
 
+MODULE_NAME = 'user_def'
+
+
 def load_module(path):
-    """Import ``path`` as a module named ``user_def``; errors name the file and line."""
+    """Import ``path`` as the module ``user_def``; errors name the file and line.
+
+    The def.py's folder goes at the END of ``sys.path``, so that helpers beside it import but a
+    ``csv.py`` or ``metrics.py`` there never stands in for the standard library's or ours. The
+    module is registered in ``sys.modules`` (as the import system would), so ``@dataclass`` and
+    pickling of its classes work; worker processes load it under the same name.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f'--model {path}: no such file')
     folder = os.path.dirname(os.path.abspath(path))
     if folder not in sys.path:  # def.py may import helpers that lie beside it
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location('user_def', path)
+        sys.path.append(folder)
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     if spec is None:
         raise DefinitionError(f'--model {path}: not a Python file')
     module = importlib.util.module_from_spec(spec)
+    previous = sys.modules.get(MODULE_NAME)
+    sys.modules[MODULE_NAME] = module
     try:
         spec.loader.exec_module(module)
-    except SyntaxError as error:
-        raise DefinitionError(f'{path}, line {error.lineno}: SyntaxError: {error.msg}') from error
-    except Exception as error:
+    except BaseException as error:
+        if previous is None:
+            sys.modules.pop(MODULE_NAME, None)
+        else:
+            sys.modules[MODULE_NAME] = previous
+        if isinstance(error, SyntaxError):
+            raise DefinitionError(f'{path}, line {error.lineno}: SyntaxError: '
+                                  f'{error.msg}') from error
+        if not isinstance(error, Exception):
+            raise
         raise DefinitionError(f'{_user_line(path, error.__traceback__)}: {path} does not import: '
                               f'{type(error).__name__}: {error}') from error
     return module
@@ -81,8 +99,11 @@ class Definition:
                 problems.append('Model must be a class that extends base_model.BaseModel '
                                 '(or ClassificationModel / RegressionModel)')
             else:
+                # the library's own classes leave init_model to the user (they have no network)
                 lacking = [name for name in MODEL_METHODS
-                           if getattr(model, name) is getattr(BaseModel, name)]
+                           if _defined_in(model, name).__module__ == BaseModel.__module__
+                           and (name == 'init_model'
+                                or getattr(model, name) is getattr(BaseModel, name))]
                 if lacking:
                     problems.append(f'Model does not implement {", ".join(lacking)}')
         if problems:
@@ -133,6 +154,11 @@ class Definition:
         generator = self.call(name, *args)
         _check_generator(self.path, name, generator)
         return generator
+
+
+def _defined_in(cls, name):
+    """The class in ``cls``'s MRO that defines ``name``."""
+    return next(klass for klass in cls.__mro__ if name in vars(klass))
 
 
 def _check_generator(path, name, generator):

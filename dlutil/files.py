@@ -7,6 +7,7 @@
 The temporary name is hidden (``.NAME.xxxx.tmp``), so a glob like ``train.h5*`` never picks up a
 half-written file, and it gets the mode ``open()`` would give (``mkstemp`` makes files private).
 """
+import errno
 import os
 import tempfile
 
@@ -20,6 +21,84 @@ def _umask():
 FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's files are private (0600)
 
 
+class StorageError(OSError):
+    """A file could not be written: the disk is full, read-only or failing, or permission is
+    lacking. Not a configuration's fault: the search stops, and the same command continues it."""
+
+
+class CorruptFileError(ValueError):
+    """A results file exists but cannot be read (truncated, edited, or not ours)."""
+
+
+_before_write = []  # checks run before every write (a worker's "is my parent alive?")
+
+
+def guard_writes(check):
+    """Run ``check()`` before every :func:`atomic_write` in this process."""
+    _before_write.append(check)
+
+
+def atomic_write(path, write, mode='w'):
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then replace ``path``.
+
+    Text (``mode='w'``) is written as UTF-8. Errors of the file system become
+    :class:`StorageError` naming ``path``; the temporary file is removed.
+    """
+    for check in _before_write:
+        check()
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.',
+                                   suffix=TEMPORARY)
+        os.chmod(tmp, FILE_MODE)
+        encoding = None if 'b' in mode else 'utf-8'
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
+        storage = storage_error(error, path)
+        if storage is not None:
+            raise storage from error
+        raise
+
+
+TEMPORARY = '.tmp'
+# what torch.save says when the file object under it failed (it wraps the OSError)
+_WRAPPED_WRITE_FAILURE = ('file write failed', 'No space left', 'unexpected pos',
+                          'Disk quota', 'Read-only file system', 'Errno')
+
+
+def storage_error(error, path):
+    """``error`` as a :class:`StorageError` naming ``path``, or None if it is not a disk fault.
+
+    ``torch.save`` raises a ``RuntimeError`` ("PytorchStreamWriter failed writing file …: file
+    write failed") when the disk fills under it; that is a disk fault too.
+    """
+    if isinstance(error, StorageError):
+        return error
+    if isinstance(error, OSError) and not isinstance(error, (FileNotFoundError,
+                                                              InterruptedError)):
+        code = error.errno
+    elif isinstance(error, RuntimeError) and any(
+            text in str(error) for text in _WRAPPED_WRITE_FAILURE):
+        cause = error.__context__ or error.__cause__
+        code = getattr(cause, 'errno', None) or errno.EIO
+    else:
+        return None
+    reason = os.strerror(code) if code else str(error)
+    if isinstance(error, RuntimeError) and code == errno.EIO:
+        reason = f'the disk is full or failing (torch.save: {str(error).strip()[-80:]})'
+
+    return StorageError(code, f'cannot write {path}: {reason}. Free some space (or fix the '
+                              f'permissions), then re-run the same command to continue')
+
+
 def temporary_file(folder, name):
     """A new, empty, hidden file ``folder/.NAME.*.tmp`` with a normal file's mode; its path.
 
@@ -31,30 +110,3 @@ def temporary_file(folder, name):
     os.close(fd)
     os.chmod(path, FILE_MODE)
     return path
-
-
-def atomic_write(path, write, mode='w'):
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then replace ``path``.
-
-    Parameters
-    ----------
-    path: str
-        The file to write; its folder is made when missing.
-    write: callable
-        Called with the open temporary file; what it writes becomes ``path``.
-    mode: {'w', 'wb'}
-        Text or binary.
-
-    Nothing is left behind when ``write`` raises (or on Ctrl-C): ``path`` keeps its old content.
-    """
-    tmp = temporary_file(os.path.dirname(os.path.abspath(path)), os.path.basename(path))
-    try:
-        with open(tmp, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

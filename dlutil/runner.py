@@ -6,7 +6,7 @@ import os
 import numpy as np
 import torch
 
-from dlutil.search import results
+from dlutil.search import results, settings, standing
 from dlutil.definition import Definition, DefinitionError
 from dlutil.search.hyperband import HyperbandSearch
 from dlutil.search.executors import tune_malloc
@@ -25,20 +25,29 @@ def choose_device(cpu=False):
 
 
 def prediction_inputs(data_dir, pattern):
-    """The files ``--predict`` matches, relative to ``--data``, sorted."""
+    """The files ``--predict`` matches, relative to ``--data``, sorted.
+
+    Only ``pattern`` is a glob: ``[``, ``*`` or ``?`` in the name of ``--data`` match themselves.
+    """
     full = os.path.join(data_dir, pattern)
     paths = [full] if os.path.isfile(full) else sorted(
-        p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+        p for p in glob.glob(os.path.join(glob.escape(data_dir), pattern), recursive=True)
+        if os.path.isfile(p))
     if not paths:
         raise FileNotFoundError(f'--predict {pattern!r}: no file matches {full!r}')
     return paths
 
 
 def prediction_names(paths, data_dir):
-    """``<file name>`` per input; the path relative to ``--data`` where two names collide."""
+    """``<file name>`` per input; where two names collide, every input keeps its folders
+    relative to ``--data`` (``predictions/a/x.h5.npy``, ``predictions/b/x.h5.npy``), which
+    cannot collide. Inputs outside ``--data`` keep their folders from the root."""
     names = [os.path.basename(p) for p in paths]
     if len(set(names)) < len(names):
-        names = [os.path.relpath(p, data_dir).replace(os.sep, '__') for p in paths]
+        data_dir = os.path.abspath(data_dir)
+        names = [os.path.relpath(os.path.abspath(p), data_dir) for p in paths]
+        names = [os.path.abspath(p).lstrip(os.sep) if n.startswith(os.pardir) else n
+                 for p, n in zip(paths, names)]
     return names
 
 
@@ -76,19 +85,22 @@ def worker_devices(device, gpus):
 
 
 def _run_locked(args, definition, device, store, pred_paths):
+    settings.fill_flags(args, store)  # flags left out: the existing search's
     if args.hyper:
         search = HyperbandSearch(definition, store, args.epoch, args.eta, args.seed,
                                  args.batch_size, args.data, device, workers=args.workers,
                                  devices=worker_devices(device, args.gpus),
                                  sampler=args.sampler, trials=args.trials,
-                                 threads=args.threads)
+                                 threads=args.threads, restart=args.restart)
         best = search.run()
         summary = store.read_best()
-        log.info(f'best: trial {best["trial"]}, reward {best["reward"]:.6g} at its '
-                 f'{best["epochs"]}-epoch rung; -e and -p use its best epoch, '
-                 f'{summary["epoch"]} (reward {summary["reward"]:.6g}); config '
-                 f'{summary["config"]}')
+        log.info(f'best: trial {best["trial"]}, reward {summary["reward"]:.6g} at epoch '
+                 f'{summary["epoch"]} (its best in {best["epochs"]} epochs; -e and -p use '
+                 f'this epoch); config {summary["config"]}')
     if args.eval or args.predict or args.interpret:
+        if not args.hyper:
+            settings.check_model(store, definition.path, args.data)
+            standing.refresh(store)  # best.json follows search.csv, whatever was cut short
         model = load_best_model(definition, store, device)
     if args.eval:
         evaluate(definition, store, model, args.data, args.batch_size)
@@ -111,6 +123,10 @@ def load_best_model(definition, store, device):
     model = definition.Model(best['config'], device=device)
     checkpoint = results.load_checkpoint(path, map_location=model.device)
     model.load_state_dict(checkpoint['model'], optimizer=False)
+    if best.get('epoch') is not None and checkpoint['epoch'] != best['epoch']:
+        # only while a search is unfinished: the trial trained past its recorded rung
+        log.warning(f'{path} holds epoch {checkpoint["epoch"]}, trained after the rung '
+                    f'search.csv records (best epoch {best["epoch"]}); using it')
     log.info(f'using trial {best["trial"]}, epoch {checkpoint["epoch"]}')
     return model
 

@@ -43,6 +43,22 @@ def command(def_path, data, result, *extra):
             '--threads', '1', *extra]
 
 
+# runs the CLI and SIGKILLs itself just before its KILL_AT_WRITE-th write: a real kill at an
+# exact point, not a timer racing the work
+KILLER = """
+import os, signal, sys
+from dlutil.search import results
+count = [0]
+def check():
+    count[0] += 1
+    if count[0] == int(os.environ['KILL_AT_WRITE']):
+        os.kill(os.getpid(), signal.SIGKILL)
+results.guard_writes(check)
+from dlutil import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
 def test_sigkill_at_several_points_resumes_to_the_uninterrupted_result(h5_data, tmp_path):
     def_path = write_def(tmp_path, DROPOUT_DEF)
     full = subprocess.run(command(def_path, h5_data, tmp_path / 'full'), capture_output=True,
@@ -51,20 +67,12 @@ def test_sigkill_at_several_points_resumes_to_the_uninterrupted_result(h5_data, 
     total = epochs_done(tmp_path / 'full')
 
     cut = tmp_path / 'cut'
-    kills = 0
-    for target in (1, total // 4, total // 2, total - 3):
-        process = subprocess.Popen(command(def_path, h5_data, cut), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while process.poll() is None and epochs_done(cut) < target \
-                and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)  # no clean-up of any kind
-            kills += 1
-        process.wait()
-    assert kills >= 3
-    assert epochs_done(cut) < total
+    for write in (5, 3 * total // 4, 3 * total // 4, total):  # ~3 writes an epoch
+        killed = subprocess.run([sys.executable, '-c', KILLER] + command(def_path, h5_data, cut)[2:],
+                                env=dict(os.environ, KILL_AT_WRITE=str(write)),
+                                capture_output=True, text=True, timeout=300)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert 0 < epochs_done(cut) < total
     resumed = subprocess.run(command(def_path, h5_data, cut), capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr
@@ -96,7 +104,7 @@ def test_a_changed_def_py_is_reported(cli, classifier_def, h5_data, tmp_path):
     assert cli(*args)[0] == 0
     classifier_def.write_text(CLASSIFIER_DEF.replace('0.003', '0.004'))
     code, err = cli(*args)
-    assert code == 1 and 'def.py has changed since the search' in err
+    assert code == 1 and 'def.py (get_config changed)' in err and '--restart' in err
     assert cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'res', '-e')[0] == 0
 
 
@@ -157,24 +165,44 @@ def test_trials_budget_repeats_and_cuts_iterations():
         search.plan(9, 3, trials=0)
 
 
+HOLD = """
+HOLD = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hold')
+
+
+class Held(Model):
+    def run_epoch(self, *args, **kwargs):
+        while self.epochs_done >= 1 and os.path.exists(HOLD):  # released by the test
+            time.sleep(0.01)
+        return super().run_epoch(*args, **kwargs)
+
+
+Model = Held
+"""
+
+
 def test_ctrl_c_stops_the_workers_and_the_search_continues(tmp_path):
     (tmp_path / 'data').mkdir()
+    def_path = tmp_path / 'def.py'
+    def_path.write_text(open(LEARNING_CURVE).read() + HOLD)
     args = lambda name, workers: [sys.executable, os.path.join(ROOT, 'main.py'), '-f',
-                                  LEARNING_CURVE, '-d', str(tmp_path / 'data'), '-r',
+                                  str(def_path), '-d', str(tmp_path / 'data'), '-r',
                                   str(tmp_path / name), '-y', '-ep', '9', '--seed', '4', '-c',
                                   '--threads', '1', '--workers', workers]
-    env = dict(os.environ, SLEEP='0.05')
-    process = subprocess.Popen(args('cut', '2'), env=env, stdout=subprocess.DEVNULL,
+    # every trial waits at its second epoch while 'hold' exists: the search cannot finish
+    # before Ctrl-C, however slow or fast the machine
+    (tmp_path / 'hold').touch()
+    process = subprocess.Popen(args('cut', '2'), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while epochs_done(tmp_path / 'cut') < 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and 're-run the same command' in err
     assert 'Traceback' not in err
+    assert not list((tmp_path / 'cut').rglob('.*.tmp'))  # a clean stop leaves no temporaries
+    (tmp_path / 'hold').unlink()
     for name, workers in (('cut', '2'), ('full', '1')):
-        run = subprocess.run(args(name, workers), env=env, capture_output=True, text=True,
-                             timeout=300)
+        run = subprocess.run(args(name, workers), capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
     assert comparable(tmp_path / 'cut') == comparable(tmp_path / 'full')

@@ -49,14 +49,18 @@ def test_search_eval_predict_writes_the_documented_results(cli, classifier_def, 
             'best.pt', 'config.json', 'history.csv', 'last.pt']
     assert trained == resumed
 
-    # the reward of a rung evaluation is the reward at its last epoch
+    # one statistic: a rung evaluation's reward is the best reward of its first epochs
     for row in rows:
         history = results.read_csv(result / 'trials' / row['trial'] / 'history.csv')
-        assert row['reward'] == history[row['epochs'] - 1]['hyperband_reward']
+        assert row['reward'] == max(r['hyperband_reward'] for r in history[:row['epochs']])
 
+    # ... the best trial has the highest, and best.json names the epoch best.pt holds
     best = json.loads((result / 'best.json').read_text())
     top = max(rows, key=lambda r: r['reward'])
     assert best['trial'] == top['trial'] and best['rung_reward'] == top['reward']
+    assert best['reward'] == top['reward']
+    assert torch.load(result / 'trials' / best['trial'] / 'best.pt',
+                      weights_only=True)['epoch'] == best['epoch']
     assert best['config'] == json.loads(
         (result / 'trials' / best['trial'] / 'config.json').read_text())
     test = json.loads((result / 'test_result.json').read_text())
@@ -247,8 +251,9 @@ def test_early_stopping_ends_a_trial_at_its_best_epoch(cli, tmp_path):
                     '--eta', 3, '--trials', 1, '-c')
     assert code == 0, err
     rows = read_rows(tmp_path / 'res')
-    # rungs of 1, 3 and 9 epochs: stopped after epoch 4 (two epochs without beating 0.5)
-    assert [(r['epochs'], r['reward']) for r in rows] == [(1, 0.1), (3, 0.3), (9, 0.5)]
+    # rungs of 1, 3 and 9 epochs: stopped after epoch 4 (two epochs without beating 0.5);
+    # every rung reports the best reward so far, stopped or not
+    assert [(r['epochs'], r['reward']) for r in rows] == [(1, 0.1), (3, 0.5), (9, 0.5)]
     history = results.read_csv(tmp_path / 'res' / 'trials' / 't0000' / 'history.csv')
     assert [r['epoch'] for r in history] == [1, 2, 3, 4]
     best = json.loads((tmp_path / 'res' / 'best.json').read_text())

@@ -4,12 +4,18 @@ Both executors return :class:`concurrent.futures.Future` objects, so the search 
 same way. A worker process loads the def.py and makes its generators once, takes a share of the
 CPU cores (torch threads) or a GPU of its own, and ignores Ctrl-C: the search process stops the
 workers itself, and the atomic writes leave every finished epoch in place for the next run.
+
+A worker dies with the search process: on Linux the kernel kills it (``PR_SET_PDEATHSIG``);
+everywhere, it checks before every write that its parent is still there, and a watch thread
+checks every second, so no worker writes into a results directory whose lock is gone.
 """
 import concurrent.futures
 import ctypes
 import multiprocessing
 import os
 import signal
+import threading
+import time
 import traceback
 from dataclasses import dataclass
 
@@ -17,11 +23,13 @@ import torch
 
 from base_model import DataShapeError
 from dlutil.definition import Definition, load_module
+from dlutil.search import results
 from dlutil.search.results import ResultStore
 from dlutil.search.trial import train_trial
 
 # errors that are not one configuration's fault: they stop the search instead of failing a trial
-FATAL = (DataShapeError, OSError, MemoryError)
+# (a disk fault that torch.save wraps in a RuntimeError arrives as results.StorageError, an OSError)
+FATAL = (DataShapeError, OSError, MemoryError, results.CorruptFileError)
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,9 @@ def evaluate(definition, generators, store, job, device, batch_size, progress=Tr
     except FATAL:
         raise
     except Exception as error:
+        storage = results.storage_error(error, store.trial_dir(job.trial))
+        if storage is not None:  # the disk, not the configuration
+            raise storage from error
         store.write_error(job.trial, traceback.format_exc())
         return {'reward': None, 'status': 'error',
                 'message': f'{type(error).__name__}: {error}'}
@@ -110,9 +121,32 @@ def tune_malloc():
 
 
 _WORKER = {}
+PR_SET_PDEATHSIG = 1
 
 
-def _init_worker(def_path, data_dir, batch_size, result_dir, devices, threads, counter):
+def die_with_parent(parent, poll=1.0):
+    """End this process as soon as process ``parent`` is gone (see the module's docstring)."""
+    try:
+        libc = ctypes.CDLL('libc.so.6', use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the checks below
+
+    def check():
+        if os.getppid() != parent:
+            os._exit(1)  # now: not one more byte into the results directory
+    check()  # the parent may have gone before prctl
+    results.guard_writes(check)
+
+    def watch():
+        while True:
+            check()
+            time.sleep(poll)
+    threading.Thread(target=watch, name='parent-watch', daemon=True).start()
+
+
+def _init_worker(def_path, data_dir, batch_size, result_dir, devices, threads, counter, parent):
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the search process stops us
     tune_malloc()
     with counter.get_lock():
@@ -149,14 +183,17 @@ class PoolExecutor:
         self.pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker,
             initargs=(os.path.abspath(definition.path), data_dir, batch_size, store.root,
-                      [str(d) for d in devices], threads, context.Value('i', 0)))
+                      [str(d) for d in devices], threads, context.Value('i', 0), os.getpid()))
 
     def submit(self, job):
         return self.pool.submit(_run_in_worker, job)
 
     def stop(self, wait=True):
+        processes = list(getattr(self.pool, '_processes', {}).values())
         if not wait:
             # interrupted: end the workers now rather than after their current epoch
-            for process in list(getattr(self.pool, '_processes', {}).values()):
+            for process in processes:
                 process.terminate()
         self.pool.shutdown(wait=wait, cancel_futures=True)
+        for process in processes:  # gone before the caller sweeps their temporary files
+            process.join(timeout=10)

@@ -9,11 +9,8 @@ before it in its own bracket. With ``--sampler tpe`` a bracket opens once all ea
 are finished, so that its proposals see exactly the same observations on every run.
 """
 import concurrent.futures
-import hashlib
 import logging
 import os
-import random
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -24,15 +21,13 @@ from tqdm.auto import tqdm
 from dlutil.search import schedule
 from dlutil.search import report
 from dlutil.search import results
+from dlutil.search import standing
+from dlutil.search.settings import SearchSettingsError, Settings  # noqa: F401 (re-exported)
 from dlutil import rng
 from dlutil.search.sampling import Sampler
 from dlutil.search.executors import InlineExecutor, Job, PoolExecutor
 
 log = logging.getLogger('dlutil')
-
-
-class SearchSettingsError(ValueError):
-    """The results directory holds a search made with other settings or another def.py."""
 
 
 @dataclass(frozen=True)
@@ -107,25 +102,6 @@ class BracketState:
         self.members, self.rewards, self.submitted = survivors, {}, set()
 
 
-ENVIRONMENT_READ = re.compile(
-    r'''(?:environ(?:\.get)?\s*[\[(]|getenv\s*\()\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]''')
-
-
-def read_environment(def_path):
-    """The environment variables a def.py reads (by name, literally), and their values now.
-
-    They change the data or the model as much as a flag does, so a search records them.
-    """
-    with open(def_path) as handle:
-        names = sorted(set(ENVIRONMENT_READ.findall(handle.read())))
-    return {name: os.environ.get(name) for name in names}
-
-
-def file_digest(path):
-    with open(path, 'rb') as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
-
-
 class HyperbandSearch:
     """Hyperband over a def.py's configurations, results kept in a :class:`results.ResultStore`.
 
@@ -155,11 +131,13 @@ class HyperbandSearch:
         torch CPU threads per trial; None: the cores divided by ``workers``.
     report_every: float
         Seconds between rewrites of ``report.html`` while searching.
+    restart: bool
+        ``--restart``: move an existing search aside and start afresh.
     """
 
     def __init__(self, definition, store, max_epochs, eta=3, seed=None, batch_size=128,
                  data_dir='.', device=None, workers=1, devices=None, sampler='random',
-                 trials=None, threads=None, report_every=30.0):
+                 trials=None, threads=None, report_every=30.0, restart=False):
         self.definition, self.store = definition, store
         self.max_epochs, self.eta, self.trials = max_epochs, eta, trials
         self.plan = plan(max_epochs, eta, trials)
@@ -168,48 +146,16 @@ class HyperbandSearch:
         self.sampler_name, self.report_every = sampler, report_every
         # torch's default honours OMP_NUM_THREADS; workers share it out
         self.threads = threads or max(1, torch.get_num_threads() // workers)
-        self.seed = self._settle_settings(seed)
+        self.settings = Settings(store, definition.path, data_dir,
+                                 {'epoch': max_epochs, 'eta': eta, 'batch_size': batch_size,
+                                  'sampler': sampler, 'trials': trials}, seed, restart)
+        self.seed = self.settings.seed
         self.sampler = Sampler(definition, self.seed, sampler)
         self.rows = {}    # (trial, epochs) -> search.csv row
         self.position = {results.trial_id(i): p.position for p in self.plan
                          for i in range(p.first, p.first + p.sizes[0])}
         self._configs, self._points, self._last_report = {}, {}, 0.0
         self._reporter = BackgroundReport(store.root)
-
-    # -- settings -----------------------------------------------------------------------------
-    def _settle_settings(self, seed):
-        path = self.store.path('search.json')
-        wanted = {'epoch': self.max_epochs, 'eta': self.eta, 'batch_size': self.batch_size,
-                  'sampler': self.sampler_name, 'trials': self.trials}
-        defaults = {'sampler': 'random', 'trials': None}  # settings older searches lack
-        digest = file_digest(self.definition.path)
-        environment = read_environment(self.definition.path)
-        if os.path.exists(path):
-            saved = {**defaults, **results.read_json(path)}
-            changed = [f'--{key.replace("_", "-")} {saved.get(key)} (now {value})'
-                       for key, value in wanted.items() if saved.get(key) != value]
-            changed += [f'{name}={saved["environment"].get(name)!r} (now {value!r})'
-                        for name, value in environment.items()
-                        if name in saved.get('environment', {})
-                        and saved['environment'][name] != value]
-            if seed is not None and seed != saved.get('seed'):
-                changed.append(f'--seed {saved.get("seed")} (now {seed})')
-            if changed:
-                raise SearchSettingsError(
-                    f'{self.store.root} holds a search made with ' + ', '.join(changed) +
-                    '; re-run with the same flags to continue it, or use another --result')
-            if saved.get('def_sha256', digest) != digest:
-                raise SearchSettingsError(
-                    f'{self.definition.path} has changed since the search in {self.store.root} '
-                    f'began (it was {saved.get("model")}); its trials would not be comparable. '
-                    f'Use another --result, or restore the def.py the search started with')
-            return saved['seed']
-        if seed is None:
-            seed = random.SystemRandom().randrange(2 ** 31)
-        results.write_json(path, {**wanted, 'seed': seed,
-                                  'model': os.path.abspath(self.definition.path),
-                                  'def_sha256': digest, 'environment': environment})
-        return seed
 
     # -- configurations -----------------------------------------------------------------------
     def trial_seed(self, index):
@@ -252,8 +198,17 @@ class HyperbandSearch:
                             self.workers, self.devices, self.threads)
 
     def run(self):
-        """Run (or continue) the search; returns the best rung evaluation's row, or raises."""
+        """Run (or continue) the search; returns the best rung evaluation's row, or raises.
+
+        Rows of ``search.csv`` with status ``error`` are run again (the cause may have gone:
+        a fixed file, a transient fault); ``ok`` and ``diverged`` rows are final.
+        """
+        self.settings.write()  # validated: the settings are recorded, the old search moved aside
+        results.remove_temporaries(self.store.root)  # what a killed run was writing
         done = self.store.read_search()
+        self._refresh(done)  # best.json and the report follow search.csv, whatever was cut short
+        retry = {key for key, row in done.items() if row['status'] == 'error'}
+        done = {key: row for key, row in done.items() if key not in retry}
         states = [BracketState(p) for p in self.plan]
         evaluations = sum(sum(p.sizes) for p in self.plan)
         log.info(f'Hyperband: R={self.max_epochs}, eta={self.eta}, seed={self.seed}, '
@@ -278,6 +233,9 @@ class HyperbandSearch:
                             state.record(index, done[key])
                             bar.update(1)
                         elif len(pending) < self.workers:
+                            if key in retry:
+                                retry.discard(key)
+                                self._forget_error(key[0])
                             executor = executor or self._executor()
                             job = Job(index, key[0], self.store.read_config(key[0]),
                                       self.trial_seed(index), state.epochs)
@@ -287,7 +245,9 @@ class HyperbandSearch:
                     if all(s.finished for s in states):
                         break
                     # replayed rows completed rungs and opened new ones: look again
-                    assert any(s.waiting() for s in states if not s.finished), 'search stalled'
+                    if not any(s.waiting() for s in states if not s.finished):
+                        raise RuntimeError('internal error: the search stalled with no rung '
+                                           'evaluation to run; please report it')
                     continue
                 finished, _ = concurrent.futures.wait(
                     pending, return_when=concurrent.futures.FIRST_COMPLETED)
@@ -300,12 +260,14 @@ class HyperbandSearch:
         except BaseException:
             if executor is not None:
                 executor.stop(wait=False)
+                results.remove_temporaries(self.store.root)  # the workers are gone
             raise
         else:
             if executor is not None:
                 executor.stop()
         finally:
             bar.close()
+        self._drop_superseded()
         self._maybe_report(force=True)
         best = self.best()
         if best is None:
@@ -323,9 +285,7 @@ class HyperbandSearch:
         self.rows[(job.trial, job.epochs)] = row
         rows = {**self.store.read_search(), **self.rows}
         self.store.write_search(sorted(rows.values(), key=self._order))
-        best = self.best(rows)
-        if best is not None:
-            self._write_best(best)
+        standing.write_best(self.store, self.best(rows))
         if outcome['status'] == 'error':
             log.warning(f'trial {job.trial} failed: {outcome["message"]} '
                         f'(see {self.store.trial_file(job.trial, "error.txt")})')
@@ -335,28 +295,40 @@ class HyperbandSearch:
                   f'{job.epochs} epochs, reward {row["reward"]} ({row["status"]})')
         return row
 
+    def _drop_superseded(self):
+        """Keep in search.csv only the evaluations of this plan as it ran to the end.
+
+        A retried evaluation that now succeeds can change its rung's survivors; the rows of
+        trials promoted only because it had failed then belong to no rung of the search.
+        (Those trials keep the epochs they trained in their history.csv.)
+        """
+        rows = sorted(self.rows.values(), key=self._order)
+        if rows != sorted(self.store.read_search().values(), key=self._order):
+            self.store.write_search(rows)
+            standing.write_best(self.store, self.best())
+
     def _order(self, row):
-        return self.position[row['trial']], row['rung'], row['trial']
+        # a trial of no planned bracket (an edited search.csv) sorts last rather than crashing
+        return self.position.get(row['trial'], len(self.plan)), row['rung'], row['trial']
 
     def best(self, rows=None):
-        """The best rung evaluation (highest reward; ties: the earlier one), or None."""
+        """The best rung evaluation (see :func:`standing.best_row`), or None."""
         rows = self.rows if rows is None else rows
-        ok = [row for row in rows.values()
-              if row['status'] == 'ok' and not results.is_failure(row['reward'])]
-        if not ok:
-            return None
-        return min(ok, key=lambda r: (-r['reward'],) + self._order(r))
+        return standing.best_row(sorted(rows.values(), key=self._order))
 
-    def _write_best(self, row):
-        """best.json: the best trial, and the epoch of its best.pt (its highest reward)."""
-        trial = row['trial']
-        history = [r for r in self.store.read_history(trial)
-                   if not results.is_failure(r['hyperband_reward'])]
-        top = min(history, key=lambda r: (-r['hyperband_reward'], r['epoch']))
-        results.write_json(self.store.best_json, {
-            'trial': trial, 'config': self.store.read_config(trial),
-            'epoch': top['epoch'], 'reward': top['hyperband_reward'],
-            'rung_epochs': row['epochs'], 'rung_reward': row['reward']})
+    def _refresh(self, done):
+        """Rewrite best.json (and the report, if older) from search.csv as it stands."""
+        standing.write_best(self.store, self.best(done))
+        page, csv = self.store.path('report.html'), self.store.search_csv
+        if os.path.exists(csv) and (not os.path.exists(page)
+                                    or os.path.getmtime(page) < os.path.getmtime(csv)):
+            self._reporter.request()  # in the background: the search need not wait for it
+
+    def _forget_error(self, trial):
+        """A failed evaluation runs again: its old error.txt goes (a new one comes if it fails)."""
+        path = self.store.trial_file(trial, 'error.txt')
+        if os.path.exists(path):
+            os.remove(path)
 
     def _maybe_report(self, force=False):
         """Rewrite report.html at most every ``report_every`` seconds, and at the end.

@@ -129,7 +129,7 @@ def _trial(store, trial, rows, notes):
 
 
 def _read_text(path):
-    with open(path) as handle:
+    with open(path, encoding='utf-8', errors='replace') as handle:
         return handle.read()
 
 

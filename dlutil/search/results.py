@@ -14,11 +14,15 @@ Layout under ``--result``::
     test_result.json             ``-e``: test metrics of the best trial
     predictions/<file>.npy       ``-p``: one array per input file
 
-Every write goes to a temporary file in the same folder, then ``os.replace`` swaps it in.
+Every write goes to a temporary file in the same folder, then ``os.replace`` swaps it in; text
+is UTF-8 whatever the locale. A write that fails for want of disk space or permission raises
+:class:`StorageError`, a fault of the machine rather than of a configuration, which stops a
+search. A file that cannot be read back raises :class:`CorruptFileError` naming it.
 """
 import contextlib
 import csv
 import fcntl
+import glob
 import io
 import json
 import math
@@ -26,9 +30,29 @@ import os
 
 import torch
 
-from dlutil.files import atomic_write  # noqa: F401  (re-exported: results.atomic_write)
+from dlutil import files
+from dlutil.files import (TEMPORARY, CorruptFileError, StorageError, atomic_write,  # noqa: F401
+                          guard_writes, storage_error)
 
 SEARCH_COLUMNS = ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status']
+# ok; diverged: final (the same configuration diverges again); error: retried by the next run
+STATUSES = ('ok', 'diverged', 'error')
+
+
+def remove_temporaries(root):
+    """Delete the temporary files a killed writer left under ``root``; returns how many.
+
+    Call it only while holding the results directory's lock, when nothing else writes there.
+    """
+    pattern = os.path.join(glob.escape(os.path.abspath(root)), '**', f'.*{TEMPORARY}')
+    removed = 0
+    for path in glob.glob(pattern, recursive=True):
+        try:
+            os.remove(path)
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def write_json(path, obj):
@@ -45,8 +69,13 @@ def _json_default(value):
 
 
 def read_json(path):
-    with open(path) as handle:
-        return json.load(handle)
+    """The JSON in ``path``; :class:`CorruptFileError` naming it when it does not parse."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorruptFileError(f'{path} is corrupt ({error}); it is not the JSON this tool '
+                               f'wrote. Restore it or move it away') from error
 
 
 def write_csv(path, rows, columns):
@@ -68,9 +97,14 @@ def _cell(value):
 
 def read_csv(path):
     """Rows as dicts; numeric cells become int or float, empty cells None."""
-    with open(path, newline='') as handle:
-        return [{key: _parse(value) for key, value in row.items()}
-                for row in csv.DictReader(handle)]
+    try:
+        with open(path, newline='', encoding='utf-8') as handle:
+            rows = list(csv.DictReader(handle))
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise CorruptFileError(f'{path} is corrupt ({error})') from error
+    if any(None in row or None in row.values() for row in rows):
+        raise CorruptFileError(f'{path} is corrupt: a row does not have the header\'s columns')
+    return [{key: _parse(value) for key, value in row.items()} for row in rows]
 
 
 def _parse(value):
@@ -99,13 +133,24 @@ def save_checkpoint(path, state):
 
 
 def load_checkpoint(path, map_location='cpu'):
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """A checkpoint; :class:`CorruptFileError` naming ``path`` when it cannot be read."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (FileNotFoundError, PermissionError):
+        raise
+    except Exception as error:
+        raise CorruptFileError(f'{path} is corrupt or not a checkpoint of this tool '
+                               f'({type(error).__name__}: {error})') from error
 
 
 def link_checkpoint(source, target):
     """Make ``target`` the same checkpoint as ``source`` atomically (hard link, else a copy)."""
     folder = os.path.dirname(os.path.abspath(target))
-    tmp = os.path.join(folder, f'.{os.path.basename(target)}.link.tmp')
+    if os.path.exists(target) and os.path.samefile(source, target):
+        return  # already linked; rename() of two links to one file would leave tmp behind
+    for check in files._before_write:
+        check()
+    tmp = os.path.join(folder, f'.{os.path.basename(target)}.link{TEMPORARY}')
     if os.path.exists(tmp):
         os.remove(tmp)
     try:
@@ -176,7 +221,15 @@ class ResultStore:
         """The rung evaluations recorded so far, as ``{(trial, rung_epochs): row}``."""
         if not os.path.exists(self.search_csv):
             return {}
-        return {(row['trial'], row['epochs']): row for row in read_csv(self.search_csv)}
+        rows = read_csv(self.search_csv)
+        for number, row in enumerate(rows, start=2):
+            if set(row) != set(SEARCH_COLUMNS) or not isinstance(row['epochs'], int) \
+                    or row['status'] not in STATUSES or not isinstance(row['trial'], str):
+                raise CorruptFileError(
+                    f'{self.search_csv} is corrupt (line {number}: {row}); expected the '
+                    f'columns {",".join(SEARCH_COLUMNS)} with a status of '
+                    f'{"/".join(STATUSES)}. Restore it, or re-run with --restart')
+        return {(row['trial'], row['epochs']): row for row in rows}
 
     def write_search(self, rows):
         write_csv(self.search_csv, rows, SEARCH_COLUMNS)

@@ -10,8 +10,9 @@ Checkpoint contents (``torch.load(path, weights_only=True)`` reads them)::
      'rng': global RNG states, 'generator': shuffling state, 'history': [epoch rows],
      'best': {'epoch', 'reward'}, 'stopped': bool, 'seed': int}
 
-A trial that early stopping ended (``BaseModel.early_stopping_patience``) trains no further in
-later rungs and reports the reward of its best epoch, whose weights best.pt holds.
+A rung evaluation reports the highest reward of the trial's first ``epochs`` epochs, whose
+weights best.pt holds (:mod:`standing`); a trial that early stopping ended
+(``BaseModel.early_stopping_patience``) trains no further in later rungs and reports the same.
 """
 import logging
 import math
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from dlutil.search import results
+from dlutil.search import standing
 from dlutil import rng
 
 log = logging.getLogger('dlutil')
@@ -28,7 +30,7 @@ log = logging.getLogger('dlutil')
 
 @dataclass
 class Outcome:
-    """What a rung evaluation reports: the reward at its last epoch, and its status."""
+    """What a rung evaluation reports: the best reward so far, its epoch, and its status."""
     reward: float
     status: str
     epochs: int
@@ -121,10 +123,9 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
             bar.update(1)
     finally:
         bar.close()
-    if stopped:  # early stopping restores the best epoch: that is what the trial reports
-        return Outcome(reward=best['reward'], status='ok', epochs=best['epoch'])
-    row = next((r for r in history if r['epoch'] == epochs), history[-1])
-    return Outcome(reward=row['hyperband_reward'], status='ok', epochs=row['epoch'])
+    # the rung's statistic: the best reward so far, whose weights best.pt holds (see standing)
+    epoch, reward = standing.best_epoch(history, epochs)
+    return Outcome(reward=reward, status='ok', epochs=epoch)
 
 
 def describe(model, generator):

@@ -1,0 +1,178 @@
+"""What a search's results depend on, and what changed since it began.
+
+A search is identified by everything that changes its results: the flags (R, η, batch size,
+sampler, budget, seed), the def.py, the environment variables the def.py reads, and the data
+under ``--data``. ``search.json`` records them; a later run compares.
+
+- def.py is compared by its syntax tree, one digest per top-level name (``Model``,
+  ``get_config``, …), so whitespace and comments do not count and a change can be named.
+- ``--data`` is compared by its resolved path and a fingerprint of the files under it (relative
+  name, size, modification time), cheap whatever their size: at most :data:`MAX_FILES` files
+  are listed.
+"""
+import ast
+import hashlib
+import os
+import re
+
+MAX_FILES = 10000   # files the data fingerprint lists at most
+MAX_LISTED = 1000   # files whose size and time search.json keeps, to name what changed
+# def.py names that do not change what a trained model is: -e/-p may use weights trained
+# before they changed (they only sample configurations or read data)
+LOADERS = ('get_config', 'get_space', 'get_train_generator', 'get_val_generator',
+           'get_test_generator', 'get_pred_generator', 'save_prediction')
+
+ENVIRONMENT_READ = re.compile(
+    r'''(?:environ(?:\.get)?\s*[\[(]|getenv\s*\()\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]''')
+
+
+def read_environment(def_path):
+    """The environment variables a def.py reads (by name, literally), and their values now.
+
+    They change the data or the model as much as a flag does, so a search records them.
+    """
+    with open(def_path, encoding='utf-8') as handle:
+        names = sorted(set(ENVIRONMENT_READ.findall(handle.read())))
+    return {name: os.environ.get(name) for name in names}
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes (how older searches recorded their def.py)."""
+    with open(path, 'rb') as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def _statement_names(node):
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        return names or ['(module code)']
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return ['(imports)']
+    return ['(module code)']
+
+
+def definition_digest(def_path):
+    """``{'digest': hex, 'parts': {top-level name: hex}}`` of a def.py's syntax tree.
+
+    Comments, blank lines and formatting do not change it; anything Python would run
+    differently does (a docstring counts: it is part of the tree).
+    """
+    with open(def_path, 'rb') as handle:
+        tree = ast.parse(handle.read(), filename=str(def_path))
+    parts = {}
+    for node in tree.body:
+        dump = ast.dump(node, annotate_fields=True, include_attributes=False)
+        for name in _statement_names(node):
+            parts[name] = parts.get(name, '') + dump
+    digests = {name: hashlib.sha256(text.encode()).hexdigest()[:16]
+               for name, text in sorted(parts.items())}
+    whole = hashlib.sha256(repr(sorted(digests.items())).encode()).hexdigest()
+    return {'digest': whole, 'parts': digests}
+
+
+def data_fingerprint(data_dir):
+    """``{'path', 'files', 'digest', 'listing'}`` of the files under ``data_dir``.
+
+    ``listing`` maps relative names to ``[size, mtime_ns]`` (None above :data:`MAX_LISTED`
+    files); at most :data:`MAX_FILES` files are visited, so a huge folder costs little.
+    """
+    root = os.path.realpath(data_dir)
+    entries = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders.sort()
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            try:
+                stat = os.stat(path)
+            except OSError:  # a dangling link, a file removed meanwhile
+                continue
+            entries.append((os.path.relpath(path, root), stat.st_size, stat.st_mtime_ns))
+            if len(entries) >= MAX_FILES:
+                break
+        if len(entries) >= MAX_FILES:
+            break
+    digest = hashlib.sha256(repr(entries).encode()).hexdigest()
+    listing = ({name: [size, mtime] for name, size, mtime in entries}
+               if len(entries) <= MAX_LISTED else None)
+    return {'path': root, 'files': len(entries), 'digest': digest, 'listing': listing}
+
+
+def current(def_path, data_dir):
+    """The identity of a search run now with ``def_path`` and ``data_dir`` (without flags)."""
+    return {'model': os.path.abspath(def_path), 'definition': definition_digest(def_path),
+            'environment': read_environment(def_path), 'data': data_fingerprint(data_dir)}
+
+
+def _names(names, most=4):
+    names = sorted(names)
+    shown = ', '.join(names[:most])
+    return shown + (f' and {len(names) - most} more' if len(names) > most else '')
+
+
+def definition_changes(saved, now):
+    """Names of the def.py's top-level parts that differ (added, removed or edited)."""
+    if not saved or 'parts' not in saved:
+        return []
+    old, new = saved['parts'], now['parts']
+    return sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
+
+
+def data_changes(saved, now):
+    """What differs under ``--data``, in words (empty when nothing does)."""
+    if not saved:
+        return []
+    if saved['path'] != now['path']:
+        return [f'--data {saved["path"]} (now {now["path"]})']
+    if saved['digest'] == now['digest']:
+        return []
+    old, new = saved.get('listing'), now.get('listing')
+    if old is None or new is None:
+        return [f'the files under --data {now["path"]} ({saved["files"]} then, '
+                f'{now["files"]} now)']
+    words = []
+    for verb, names in (('added', set(new) - set(old)), ('removed', set(old) - set(new)),
+                        ('modified', {n for n in set(old) & set(new) if old[n] != new[n]})):
+        if names:
+            words.append(f'{verb} {_names(names)}')
+    return [f'files under --data {now["path"]}: ' + '; '.join(words)]
+
+
+def changes(saved, now, flags=None):
+    """Everything that differs between a recorded search and this run, in words.
+
+    Parameters
+    ----------
+    saved: dict
+        ``search.json``.
+    now: dict
+        :func:`current`, plus the flags in ``flags``.
+    flags: dict or None
+        ``{name: value}`` of this run's flags (``epoch``, ``eta``, …), compared by name.
+    """
+    out = [f'--{key.replace("_", "-")} {saved.get(key)} (now {value})'
+           for key, value in (flags or {}).items() if saved.get(key) != value]
+    parts = definition_changes(saved.get('definition'), now['definition'])
+    if parts:
+        out.append(f'{now["model"]} ({", ".join(parts)} changed)')
+    environment = saved.get('environment', {})
+    out += [f'{name}={environment.get(name)!r} (now {value!r})'
+            for name, value in now['environment'].items()
+            if name in environment and environment[name] != value]
+    out += data_changes(saved.get('data'), now['data'])
+    return out
+
+
+def model_changes(saved, now):
+    """The changes that make a trained model another one (for ``-e``/``-p``): every part of
+    def.py but its loaders and samplers, and the environment it reads."""
+    parts = [name for name in definition_changes(saved.get('definition'), now['definition'])
+             if name not in LOADERS]
+    out = [f'{now["model"]}: {", ".join(parts)} changed'] if parts else []
+    environment = saved.get('environment', {})
+    out += [f'{name}={environment.get(name)!r} (now {value!r})'
+            for name, value in now['environment'].items()
+            if name in environment and environment[name] != value]
+    return out

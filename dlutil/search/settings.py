@@ -1,0 +1,158 @@
+"""A search's settings (``search.json``): flags taken from it, changes checked against it.
+
+- Flags a user leaves out on an existing search are taken from its ``search.json`` (one line
+  says which); a flag given with another value is a change.
+- A change (flags, def.py, environment, ``--data``) is refused while the search holds results
+  that depend on it: any rung evaluation that succeeded. Otherwise (nothing ran, or only
+  failures) the search starts again with the new settings, and its old files move aside, as
+  ``--restart`` does on purpose: to ``RESULT.<timestamp>``, never deleted.
+- ``search.json`` is written only once the run is validated (:meth:`Settings.write`).
+"""
+import logging
+import os
+import random
+import time
+
+from dlutil.search import identity
+from dlutil.search import results
+
+log = logging.getLogger('dlutil')
+
+# flag -> default, for flags a continued search takes from search.json
+DEFAULTS = {'epoch': 27, 'eta': 3, 'batch_size': 128, 'sampler': 'random', 'trials': None,
+            'seed': None}
+SPELLING = {'epoch': '-ep/--epoch', 'eta': '--eta', 'batch_size': '-bs/--batch-size',
+            'sampler': '--sampler', 'trials': '--trials', 'seed': '--seed'}
+SEARCH_FLAGS = ('epoch', 'eta', 'batch_size', 'sampler', 'trials')
+
+
+class SearchSettingsError(ValueError):
+    """The results directory holds a search made with other settings or another def.py."""
+
+
+def read(store):
+    """``search.json`` of ``store``, or None."""
+    path = store.path('search.json')
+    return results.read_json(path) if os.path.exists(path) else None
+
+
+def fill_flags(args, store):
+    """Set the flags ``args`` leaves as None: from the search in ``store``, else the defaults.
+
+    Returns the names taken from ``search.json`` (and says so in one line).
+    """
+    saved = read(store) or {}
+    taken = []
+    for name, default in DEFAULTS.items():
+        if getattr(args, name, None) is not None:
+            continue
+        if name in saved and saved[name] is not None and saved[name] != default:
+            setattr(args, name, saved[name])
+            taken.append(name)
+        else:
+            setattr(args, name, saved.get(name, default))
+    if taken:
+        log.info(f'{store.path("search.json")}: using its '
+                 + ', '.join(f'{SPELLING[n].split("/")[-1]} {getattr(args, n)}' for n in taken)
+                 + ' (flags left out are taken from search.json)')
+    return taken
+
+
+def archive(store):
+    """Move everything in ``store`` (but its lock) to ``<root>.<timestamp>``; returns that path."""
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    target, number = f'{store.root}.{stamp}', 1
+    while os.path.exists(target):
+        number += 1
+        target = f'{store.root}.{stamp}-{number}'
+    os.makedirs(target)
+    for name in sorted(os.listdir(store.root)):
+        if name != '.lock':
+            os.replace(store.path(name), os.path.join(target, name))
+    return target
+
+
+class Settings:
+    """The settings of the search about to run, checked against the recorded ones.
+
+    Parameters
+    ----------
+    store: results.ResultStore
+    def_path, data_dir: str
+    flags: dict
+        ``{name: value}`` for :data:`SEARCH_FLAGS`.
+    seed: int or None
+        None: the recorded seed, or a new one.
+    restart: bool
+        ``--restart``: start afresh even though results depend on the old settings.
+    """
+
+    def __init__(self, store, def_path, data_dir, flags, seed=None, restart=False):
+        self.store, self.flags = store, dict(flags)
+        self.now = identity.current(def_path, data_dir)
+        saved = read(store)
+        self.move_aside, self.reason = restart and _has_files(store), '--restart'
+        if saved is not None and not restart:
+            self._check(saved, seed, def_path)
+        if saved is not None and not self.move_aside:
+            self.seed = saved['seed'] if seed is None else seed
+        else:
+            self.seed = seed if seed is not None else random.SystemRandom().randrange(2 ** 31)
+
+    def _check(self, saved, seed, def_path):
+        saved = {**{k: DEFAULTS[k] for k in SEARCH_FLAGS}, **saved}
+        flags = dict(self.flags, **({'seed': seed} if seed is not None else {}))
+        changed = identity.changes(saved, self.now, flags)
+        if 'definition' not in saved and saved.get('def_sha256') not in (
+                None, identity.file_sha256(def_path)):
+            changed.append(f'{self.now["model"]} (changed; recorded by an older version)')
+        if not changed:
+            return
+        finished = [row for row in self.store.read_search().values() if row['status'] == 'ok']
+        if finished:
+            only_data = changed == identity.data_changes(saved.get('data'), self.now['data'])
+            raise SearchSettingsError(
+                f'{self.store.root} holds a search made with other settings: '
+                + '; '.join(changed) + f'. Its {len(finished)} finished rung evaluations depend '
+                'on them. Re-run with the same flags, data and def.py to continue it, add '
+                '--restart to start afresh (the old results move to '
+                f'{os.path.basename(self.store.root)}.<timestamp>), or use another --result'
+                + ('. To evaluate or predict other data with the trained model, leave out -y'
+                   if only_data else ''))
+        self.move_aside = _has_files(self.store)
+        self.reason = ('; '.join(changed) + ' changed, and no rung evaluation had succeeded')
+
+    def write(self):
+        """Apply the decision (move the old search aside) and record ``search.json``."""
+        if self.move_aside:
+            target = archive(self.store)
+            log.info(f'starting the search afresh ({self.reason}): the old results are in '
+                     f'{target}')
+            self.move_aside = False
+        results.write_json(self.store.path('search.json'),
+                           {**self.flags, 'seed': self.seed, **self.now})
+
+
+def _has_files(store):
+    return any(name != '.lock' for name in os.listdir(store.root)) \
+        if os.path.isdir(store.root) else False
+
+
+def check_model(store, def_path, data_dir):
+    """For ``-e``/``-p``: refuse a def.py or environment that makes the trained model another
+    one; say (and go on) when only the loaders or the data changed."""
+    saved = read(store)
+    if saved is None:
+        return
+    now = identity.current(def_path, data_dir)
+    changed = identity.model_changes(saved, now)
+    if changed:
+        raise SearchSettingsError(
+            f'the model in {store.root} was trained with another def.py or environment: '
+            + '; '.join(changed) + '. Restore them, or re-run the search (-y --restart)')
+    notes = identity.definition_changes(saved.get('definition'), now['definition'])
+    notes = [f'{", ".join(notes)} in {def_path}'] if notes else []
+    notes += identity.data_changes(saved.get('data'), now['data'])
+    if notes:
+        log.info('since the search: ' + '; '.join(notes) + ' changed (the trained model is '
+                 'the same; its inputs are read with the new loaders and data)')

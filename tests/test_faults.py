@@ -1,0 +1,198 @@
+"""Fault injection: a full disk, a kill between any two writes, a parent killed under its workers.
+
+Faults are injected at exact points (the k-th write, the k-th checkpoint), never by racing a
+timer against the work, so the tests hold on a loaded 2-core machine.
+"""
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from dlutil.search import results
+from conftest import ROOT
+from test_search_state import CURVE, curve, search, state  # noqa: F401 (fixture)
+from test_resume_parallel import epochs_done
+
+FLAGS = ('-ep', 9, '--seed', 3)
+
+
+@pytest.fixture(autouse=True)
+def _no_plots(monkeypatch):
+    from dlutil.search import report
+    monkeypatch.setattr(report, 'write_report', lambda result_dir: None)
+
+
+def temporaries(result):
+    return [os.path.join(folder, name) for folder, _, names in os.walk(result)
+            for name in names if name.endswith(results.TEMPORARY)]
+
+
+def fail_on_call(n, error):
+    """A function that raises ``error`` on its ``n``-th call and counts every call."""
+    calls = {'n': 0}
+
+    def check(*args, **kwargs):
+        calls['n'] += 1
+        if calls['n'] == n:
+            raise error
+    check.calls = calls
+    return check
+
+
+TORCH_WRAPPED = RuntimeError('[enforce fail at inline_container.cc:664] . unexpected pos 1024 '
+                             'vs 900: PytorchStreamWriter failed writing file data/0: file write '
+                             'failed')
+
+
+@pytest.mark.parametrize('where', ['torch.save', 'fsync'])
+def test_a_full_disk_stops_the_search_and_freed_it_continues_exactly(cli, curve, tmp_path,
+                                                                     monkeypatch, where):
+    def_path, data = curve
+    assert search(cli, def_path, data, tmp_path / 'full', *FLAGS)[0] == 0
+    reference = state(tmp_path / 'full')
+
+    if where == 'torch.save':  # the disk fills while torch.save writes a checkpoint
+        real = torch.save
+        fail = fail_on_call(7, TORCH_WRAPPED)
+        monkeypatch.setattr(torch, 'save', lambda *a, **k: (fail(), real(*a, **k)))
+    else:  # ... or while any file is flushed to disk
+        real = os.fsync
+        fail = fail_on_call(12, OSError(errno.ENOSPC, 'No space left on device'))
+        monkeypatch.setattr(os, 'fsync', lambda fd: (fail(), real(fd)))
+    result = tmp_path / 'cut'
+    code, err = search(cli, def_path, data, result, *FLAGS)
+    assert code == 1 and 'cannot write' in err and 'Free some space' in err
+    assert ('the disk is full' if where == 'torch.save' else 'No space left on device') in err
+    assert 'Traceback' not in err and fail.calls['n'] >= 7
+    # nothing recorded as a trial's result, no half-written file left
+    rows = results.read_csv(result / 'search.csv') if (result / 'search.csv').exists() else []
+    assert all(row['status'] != 'error' for row in rows)
+    assert not list(result.glob('trials/*/error.txt')) and not temporaries(result)
+
+    monkeypatch.undo()  # space freed
+    from dlutil.search import report
+    monkeypatch.setattr(report, 'write_report', lambda result_dir: None)
+    code, err = search(cli, def_path, data, result, *FLAGS)
+    assert code == 0, err
+    assert state(result) == reference
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: no ``except Exception`` handler catches it, nothing is written."""
+
+
+def test_a_kill_between_any_two_writes_resumes_to_the_uninterrupted_result(cli, curve, tmp_path,
+                                                                          monkeypatch):
+    def_path, data = curve
+    flags = ('-ep', 3, '--trials', 2, '--seed', 3)  # 3 rung evaluations, one of 3 epochs
+    count = fail_on_call(0, None)
+    monkeypatch.setattr(results, '_before_write', [count])
+    assert search(cli, def_path, data, tmp_path / 'full', *flags)[0] == 0
+    reference, writes = state(tmp_path / 'full'), count.calls['n']
+    assert writes >= 15  # search.json, configs, 3 files an epoch, search.csv, best.json
+
+    for k in range(writes):  # killed after k writes, before write k + 1
+        result = tmp_path / f'cut{k}'
+        monkeypatch.setattr(results, '_before_write', [fail_on_call(k + 1, Killed())])
+        with pytest.raises(Killed):
+            search(cli, def_path, data, result, *flags)
+        monkeypatch.setattr(results, '_before_write', [])
+        code, err = search(cli, def_path, data, result, *flags)
+        assert code == 0, f'killed after write {k}: {err}'
+        assert state(result) == reference, f'killed after write {k}'
+        assert not temporaries(result)
+        shutil.rmtree(result)
+
+
+def test_temporary_files_of_a_killed_writer_are_swept(cli, curve, tmp_path):
+    def_path, data = curve
+    result = tmp_path / 'res'
+    assert search(cli, def_path, data, result, '-ep', 3, '--seed', 3)[0] == 0
+    left = [result / '.search.csv.abc123.tmp', result / 'trials' / 't0000' / '.last.pt.x.tmp']
+    for path in left:
+        path.write_bytes(b'half')
+    assert search(cli, def_path, data, result)[0] == 0
+    assert not temporaries(result)
+
+
+def children(pid):
+    """Process ids whose parent is ``pid`` (from /proc), zombies left out."""
+    out = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open(f'/proc/{entry}/stat') as handle:
+                    fields = handle.read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != 'Z':
+                out.append(int(entry))
+    return out
+
+
+def alive(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as handle:
+            return handle.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+SLOW_DEF_TAIL = '''
+
+import time
+
+
+class Slow(Model):
+    def run_epoch(self, *args, **kwargs):
+        time.sleep(0.5)
+        return super().run_epoch(*args, **kwargs)
+
+
+Model = Slow
+'''
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc'), reason='reads processes from /proc')
+def test_workers_die_with_their_killed_parent_and_write_nothing_after(tmp_path):
+    data = tmp_path / 'data'
+    data.mkdir()
+    np.save(data / 'x.npy', np.ones((8, 1), np.float32))
+    project = tmp_path / 'project'
+    project.mkdir()
+    (project / 'def.py').write_text(open(CURVE).read().replace(
+        "random.choice(['ok', 'ok', 'ok', 'nan', 'flaky'])", "'ok'") + SLOW_DEF_TAIL)
+    # a user's csv.py and metrics.py beside def.py never replace ours, in the workers either
+    (project / 'csv.py').write_text('raise ImportError("the user\'s csv.py was imported")\n')
+    (project / 'metrics.py').write_text('raise ImportError("the user\'s metrics.py")\n')
+    result = tmp_path / 'res'
+    # two configurations of 40 half-second epochs, one per worker
+    parent = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'main.py'), '-f', str(project / 'def.py'), '-d',
+         str(data), '-r', str(result), '-y', '-ep', '40', '--eta', '41', '--trials', '2',
+         '--workers', '2', '--threads', '1', '-c'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while parent.poll() is None and time.monotonic() < deadline and not (
+            epochs_done(result) >= 2 and len(list(result.glob('trials/*/history.csv'))) == 2):
+        time.sleep(0.05)
+    assert parent.poll() is None, parent.stderr.read()
+    workers = children(parent.pid)
+    assert len(workers) >= 2
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30  # the kernel ends them at once; generous for a busy CI
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in workers)
+    # gone, so nothing more can be written; what they wrote is a consistent prefix
+    for history in result.glob('trials/*/history.csv'):
+        epochs = [row['epoch'] for row in results.read_csv(history)]
+        assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) < 40
