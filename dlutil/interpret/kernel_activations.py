@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlutil.training.batches import iterate, split_batch, to_tensor
-from dlutil.interpret.classification_report import label_matrix
+from dlutil.training.labels import label_matrix
 
 # modules counted as the convolution's activation when they take its output directly
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
