@@ -6,6 +6,7 @@ import os
 import numpy as np
 import torch
 
+from dlutil import preflight, rng
 from dlutil.search import results
 from dlutil.definition import Definition, DefinitionError
 from dlutil.search.hyperband import HyperbandSearch
@@ -76,12 +77,15 @@ def worker_devices(device, gpus):
 
 
 def _run_locked(args, definition, device, store, pred_paths):
+    search = None
     if args.hyper:
         search = HyperbandSearch(definition, store, args.epoch, args.eta, args.seed,
                                  args.batch_size, args.data, device, workers=args.workers,
                                  devices=worker_devices(device, args.gpus),
                                  sampler=args.sampler, trials=args.trials,
                                  threads=args.threads)
+    _preflight(args, definition, device, store, search, pred_paths)
+    if args.hyper:
         best = search.run()
         summary = store.read_best()
         log.info(f'best: trial {best["trial"]}, reward {best["reward"]:.6g} at its '
@@ -97,6 +101,20 @@ def _run_locked(args, definition, device, store, pred_paths):
         interpret.run(definition, store, model, args.data, args.batch_size)
     if args.predict:
         predict(definition, store, model, pred_paths, args.data, args.batch_size)
+
+
+def _preflight(args, definition, device, store, search, pred_paths):
+    """Data faults stop the command here, before any trial (see :mod:`dlutil.preflight`)."""
+    if search is not None:
+        seed = search.seed
+        configs = [config for config, _ in search.sampler.sample(range(preflight.CONFIGS_TRIED))]
+    else:
+        best = store.read_best()
+        seed = (best or {}).get('seed', 0)
+        configs = [best['config']] if best else []
+    rng.seed_everything(rng.data_seed(seed))  # the loaders draw what they draw in the search
+    preflight.run(definition, args.data, args.batch_size, device, configs, hyper=args.hyper,
+                  test=args.eval, pred_paths=pred_paths)
 
 
 def load_best_model(definition, store, device):
