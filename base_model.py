@@ -244,6 +244,8 @@ class BaseModel:
         self.label_faults.check()
         mean_loss = (loss_sum / n).item()  # the epoch's one CPU-GPU sync
         if not math.isfinite(mean_loss):
+            from dlutil.preflight import scan_finite  # deferred: it imports this module
+            scan_finite('training generator', generator)  # NaN in the data is no divergence
             return {'loss': mean_loss}  # diverged: metrics of NaN outputs mean nothing
         values = self.train_metrics(concat(kept_true), to_numpy(concat(kept_pred)))
         values = scalar_metrics(values, f'{type(self).__name__}.train_metrics')

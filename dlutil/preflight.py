@@ -71,6 +71,15 @@ def first_batch(name, generator, labelled, batch_size=None):
     return x, y
 
 
+def scan_finite(name, generator):
+    """Look through every batch for NaN or inf (after a diverged epoch: was it the data?)."""
+    for batch in generator:
+        x, y = split_batch(batch)
+        _check_values(name, generator, 'inputs', x, 'a batch')
+        if y is not None:
+            _check_values(name, generator, 'labels', y, 'a batch')
+
+
 def _leaves(tree, key=''):
     if isinstance(tree, dict):
         for k, value in tree.items():
@@ -82,7 +91,7 @@ def _leaves(tree, key=''):
         yield key, tree
 
 
-def _check_values(name, generator, what, tree):
+def _check_values(name, generator, what, tree, batch='its first batch'):
     for key, value in _leaves(tree):
         array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else \
             np.asarray(value)
@@ -95,7 +104,7 @@ def _check_values(name, generator, what, tree):
             value = array[tuple(bad)]
             raise DataShapeError(
                 f'the {name}{_where(generator)} yields {what}{key} with {value} at index '
-                f'{tuple(int(i) for i in bad)} of its first batch: NaN or inf in the data is a '
+                f'{tuple(int(i) for i in bad)} of {batch}: NaN or inf in the data is a '
                 f'data fault (a header row in a CSV file read as numbers, a missing value?), '
                 f'not a configuration diverging')
 
