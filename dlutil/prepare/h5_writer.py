@@ -15,15 +15,17 @@ import tempfile
 import h5py
 import numpy as np
 
+from dlutil.prepare.shuffle import shuffle_rows
 from dlutil.sequences.onehot import ALPHABET, IUPAC_MODES, BadLetter, encode_batch
 from dlutil.sequences.readers import InputError
 
 SPLITS = ('train', 'valid', 'test')
+SHUFFLE_STREAM = 1  # the training rows' order: a stream of --seed apart from the split's
 TASKS = ('auto', 'class', 'multilabel', 'regression')
 LAYOUTS = ('4,L', '4,1,L')
 OPTION_DEFAULTS = {'split': 'random', 'valid': 0.1, 'test': 0.1, 'seed': 0, 'valid_chroms': (),
                    'test_chroms': (), 'layout': '4,L', 'iupac': 'uniform', 'chunk_rows': 256,
-                   'compression': None, 'progress': None}
+                   'compression': None, 'shuffle_mb': 64, 'progress': None}
 
 
 def check_options(options):
@@ -36,8 +38,9 @@ def check_options(options):
         ``test`` (fractions, for 'random'), ``seed`` (for 'random'), ``valid_chroms`` and
         ``test_chroms`` (lists, for 'chrom'), ``layout`` ('4,L' or '4,1,L'), ``iupac``
         ('uniform' or 'fractional'), ``chunk_rows`` (rows per HDF5 chunk and per write),
-        ``compression`` (None, 'lzf' or 'gzip', of ``data``), ``progress`` (True, False, or
-        None: a progress bar on a terminal only).
+        ``compression`` (None, 'lzf' or 'gzip', of ``data``), ``shuffle_mb`` (memory for
+        writing ``train.h5`` in a random order, see :mod:`dlutil.prepare.shuffle`; 0 keeps the
+        input order), ``progress`` (True, False, or None: a progress bar on a terminal only).
 
     Returns
     -------
@@ -78,6 +81,8 @@ def check_options(options):
         problems.append(f"--iupac must be uniform or fractional, got {o['iupac']!r}")
     if not isinstance(o['chunk_rows'], int) or o['chunk_rows'] < 1:
         problems.append(f"--chunk-rows must be a positive integer, got {o['chunk_rows']!r}")
+    if not isinstance(o['shuffle_mb'], (int, float)) or o['shuffle_mb'] < 0:
+        problems.append(f"--shuffle-mb must be a number >= 0, got {o['shuffle_mb']!r}")
     if o['compression'] not in (None, 'none', 'lzf', 'gzip'):
         problems.append(f"--compression must be none, lzf or gzip, got {o['compression']!r}")
     if problems:
@@ -357,7 +362,13 @@ class SplitWriter:
                      'targets': self.targets, 'classes': self.classes or []}
             f.attrs.update(attrs)
             f.close()
-            summary['files'][split] = {'path': f'{split}.h5', 'rows': self.rows[split]}
+            shuffled = split == 'train' and self.o['shuffle_mb'] > 0
+            if shuffled:  # in input order, --one-per-class would sort it by class
+                shuffle_rows(self.tmp['train.h5'], [self.o['seed'], SHUFFLE_STREAM],
+                             self.o['shuffle_mb'])
+            summary['files'][split] = {'path': f'{split}.h5', 'rows': self.rows[split],
+                                       'order': f'shuffled (--seed {self.o["seed"]})'
+                                       if shuffled else 'input'}
             if self.task:
                 summary['files'][split]['labels'] = self._balance(split)
         text = json.dumps(summary, indent=2) + '\n'
