@@ -167,26 +167,30 @@ def check(definition, batches, configs, device):
             raise
         except Exception:  # a configuration's fault (or the def.py's): the trials report it
             continue
-        for name, (x, y) in batches:
-            try:
-                _fits(model, name, x, y)
-            except DataShapeError as error:
-                raise _named(error, f'the first batch of the {name}: {error}') from None
-            except Exception as error:
-                failures.append((name, config, error))
-                break
-        else:
-            return config
+        try:
+            for name, (x, y) in batches:
+                try:
+                    _fits(model, name, x, y)
+                except DataShapeError as error:
+                    raise _named(error, f'the first batch of the {name}: {error}') from None
+                except Exception as error:
+                    failures.append((name, config, error))
+                    break
+            else:
+                return config
+        finally:
+            del model
+            if torch.device(device).type == 'cuda':
+                torch.cuda.empty_cache()  # the trials, not this check, should hold the memory
     if not failures:
         return None
     name, config, error = failures[0]
-    shapes = dict(batches).get(name)
-    shown = '' if shapes is None else \
-        f' (inputs {_shape(shapes[0])}, labels {_shape(shapes[1]) if shapes[1] is not None else None})'
+    x, y = dict(batches)[name]
+    labels = '' if y is None else f', labels {_shape(y)}'
     raise DataShapeError(
-        f'the first batch of the {name}{shown} does not fit the network of any of '
-        f'{len(configs[:CONFIGS_TRIED])} configurations tried; with {config}: '
-        f'{type(error).__name__}: {error}')
+        f'the first batch of the {name} (inputs {_shape(x)}{labels}) does not fit the network '
+        f'(or its criterion) of any of {len(configs[:CONFIGS_TRIED])} configurations tried; '
+        f'with {config}: {type(error).__name__}: {error}')
 
 
 def run(definition, data_dir, batch_size, device, configs, hyper=False, test=False,

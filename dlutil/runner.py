@@ -109,8 +109,8 @@ def _preflight(args, definition, device, store, search, pred_paths):
         seed = search.seed
         configs = [config for config, _ in search.sampler.sample(range(preflight.CONFIGS_TRIED))]
     else:
-        best = store.read_best()
-        seed = (best or {}).get('seed', 0)
+        best, settings = store.read_best(), store.path('search.json')
+        seed = results.read_json(settings).get('seed', 0) if os.path.exists(settings) else 0
         configs = [best['config']] if best else []
     rng.seed_everything(rng.data_seed(seed))  # the loaders draw what they draw in the search
     preflight.run(definition, args.data, args.batch_size, device, configs, hyper=args.hyper,

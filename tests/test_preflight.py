@@ -82,7 +82,7 @@ def test_inputs_that_do_not_fit_the_network(cli, classifier_def, tmp_path):
         write_h5(data / f'{name}.h5', *onehot_motif_data(64, length=20))
     code, err = search(cli, classifier_def, data, tmp_path / 'r')
     assert_clean_error(code, err, 'the first batch of the training generator',
-                       '(32, 4, 1, 20)', 'does not fit the network of any of 3 configurations')
+                       '(32, 4, 1, 20)', 'does not fit the network (or its criterion) of any of 3')
     assert no_trial_ran(tmp_path / 'r')
 
 
