@@ -73,6 +73,7 @@ def test_a_classifier_takes_integer_one_hot_labels(dtype):
 
 
 def test_binary_bool_labels_and_soft_labels():
+    assert labels.class_indices(np.zeros(0), 2).shape == (0,)  # an empty batch is no fault
     assert np.array_equal(labels.class_indices(np.array([True, False, True]), 2), [1, 0, 1])
     soft = np.array([[0.9, 0.1], [0.2, 0.8]], np.float32)
     target, fault = labels.class_targets(soft, 2)

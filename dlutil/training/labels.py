@@ -36,9 +36,12 @@ def _tensor(y):
 
 def _first(bad, values, kind):
     """``[any bad, row of the first bad, its value, kind]`` as float64, without a sync."""
-    row = bad.to(torch.uint8).argmax()
-    return torch.stack([bad.any().double(), row.double(), values[row].double(),
-                        torch.tensor(kind, dtype=torch.float64, device=bad.device)])
+    if not bad.numel():  # an empty batch has no bad label
+        return torch.zeros(4, dtype=torch.float64, device=bad.device)
+    row = bad.to(torch.uint8).argmax()  # the first bad row (0 when none)
+    value = values.gather(0, row.view(1))[0]  # a device-side gather: no sync
+    return torch.stack([bad.any().double(), row.double(), value.double(),
+                        bad.new_full((), kind, dtype=torch.float64)])
 
 
 def class_targets(y, n_classes, n=None):
