@@ -84,7 +84,7 @@ def _run_locked(args, definition, device, store, pred_paths):
                                  devices=worker_devices(device, args.gpus),
                                  sampler=args.sampler, trials=args.trials,
                                  threads=args.threads)
-    _preflight(args, definition, device, store, search, pred_paths)
+    data_seed = _preflight(args, definition, device, store, search, pred_paths)
     if args.hyper:
         best = search.run()
         summary = store.read_best()
@@ -94,6 +94,7 @@ def _run_locked(args, definition, device, store, pred_paths):
                  f'{summary["config"]}')
     if args.eval or args.predict or args.interpret:
         model = load_best_model(definition, store, device)
+        rng.seed_everything(data_seed)  # the test and prediction loaders, as in preflight
     if args.eval:
         evaluate(definition, store, model, args.data, args.batch_size)
     if args.interpret:
@@ -104,7 +105,8 @@ def _run_locked(args, definition, device, store, pred_paths):
 
 
 def _preflight(args, definition, device, store, search, pred_paths):
-    """Data faults stop the command here, before any trial (see :mod:`dlutil.preflight`)."""
+    """Data faults stop the command here, before any trial (see :mod:`dlutil.preflight`);
+    returns the seed the loaders run under."""
     if search is not None:
         seed = search.seed
         configs = [config for config, _ in search.sampler.sample(range(preflight.CONFIGS_TRIED))]
@@ -115,6 +117,7 @@ def _preflight(args, definition, device, store, search, pred_paths):
     rng.seed_everything(rng.data_seed(seed))  # the loaders draw what they draw in the search
     preflight.run(definition, args.data, args.batch_size, device, configs, hyper=args.hyper,
                   test=args.eval, pred_paths=pred_paths)
+    return rng.data_seed(seed)
 
 
 def load_best_model(definition, store, device):
