@@ -201,13 +201,15 @@ def test_a_random_split_and_validation_draws_are_the_same_for_any_workers(cli, h
 
 def test_cpu_never_initialises_cuda(cli, classifier_def, h5_data, tmp_path, monkeypatch):
     """As on a machine with a GPU: CUDA is there, and --cpu must not touch it."""
-    def touched(*args, **kwargs):
-        raise AssertionError('CUDA was touched')
+    def touched(name):  # one function per name: torch._dynamo refuses one under two names
+        def call(*args, **kwargs):
+            raise AssertionError(f'CUDA was touched: torch.cuda.{name}')
+        return call
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
     for name in ('get_rng_state_all', 'set_rng_state_all', 'get_rng_state', 'set_rng_state',
                  'init', 'set_device', 'synchronize'):
-        monkeypatch.setattr(torch.cuda, name, touched)
+        monkeypatch.setattr(torch.cuda, name, touched(name))
     code, err = search(cli, classifier_def, h5_data, tmp_path / 'r', '-e', '-p', 'test_pred_*')
     assert code == 0, err
     assert not torch.cuda.is_initialized()
