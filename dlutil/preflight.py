@@ -3,21 +3,17 @@
 A fault of the data (an empty file, NaN in the inputs, a header row read as numbers, no labels,
 inputs the network cannot take, a criterion that does not return a scalar, a one-shot generator)
 would otherwise fail every trial one by one, or worse, look like every configuration diverging.
-:func:`check` looks at the first batch of each generator the command uses (training and
+:func:`run` looks at the first batch of each generator the command uses (training and
 validation with ``-y``, test with ``-e``, each prediction file with ``-p``), runs it through a
 network built from the search's first configurations, and raises a
 :class:`base_model.DataShapeError` that names the generator, the file and the value. Nothing is
 recorded as a trial result.
 """
-import logging
-
 import numpy as np
 import torch
 
 from base_model import DataShapeError
 from dlutil.training.batches import iterate, split_batch, to_tensor
-
-log = logging.getLogger('dlutil')
 
 #: configurations tried before inputs are said not to fit the network
 CONFIGS_TRIED = 3

@@ -3,9 +3,7 @@ import json
 import os
 import subprocess
 
-import h5py
 import numpy as np
-import pytest
 import torch
 
 from conftest import CLASSIFIER_DEF, onehot_motif_data, write_def, write_h5
