@@ -23,9 +23,10 @@ from torch import nn
 
 from dlutil import metrics
 from dlutil.sequences.onehot import reverse_complement
-from dlutil.training import aids
+from dlutil.training import aids, labels
 from dlutil.training.batches import (concat, detach, iterate, numel, resolve_device, rows,
-                                     scalar_metrics, split_batch, to_numpy, to_tensor)
+                                     scalar_metrics, split_batch, to_float32, to_input, to_numpy,
+                                     to_tensor)
 
 
 class DataShapeError(ValueError):
@@ -75,6 +76,9 @@ class BaseModel:
         Evaluate and predict on both strands of one-hot DNA (ACGT order) and average the outputs.
     max_train_metric_values: int
         ``train_metrics`` gets the outputs of the epoch's first batches, up to this many values.
+    input_dtype: torch.dtype or None
+        Integer and bool inputs (how one-hot sequences and genotypes are stored) are cast to this
+        dtype on the device; None passes them as they are (e.g. token indices for an embedding).
     """
 
     grad_clip_norm = None
@@ -86,13 +90,14 @@ class BaseModel:
     cudnn_benchmark = False
     strand_average = False
     max_train_metric_values = 2 ** 23
+    input_dtype = torch.float32
 
     def __init__(self, config, device=None):
         self.config = config
         self.device = resolve_device(device)
         self.network = self.criterion = self.optimizer = self.scheduler = None
         self.constraints = ()
-        self._labels_checked = False
+        self.label_faults = labels.Faults()
         aids.check_amp(type(self).__name__, self.amp, self.device)
         if self.cudnn_benchmark and self.device.type == 'cuda':
             torch.backends.cudnn.benchmark = True
@@ -188,6 +193,8 @@ class BaseModel:
     def forward_eval(self, x):
         """The network's output in evaluation, averaged over both strands with
         :attr:`strand_average`."""
+        if self.strand_average:
+            _check_strands(type(self).__name__, x)
         with self.autocast():
             y_pred = self.network(self.prepare_input(x))
             if self.strand_average:
@@ -198,8 +205,15 @@ class BaseModel:
                     y_pred = (y_pred + other) / 2
         return y_pred
 
+    def to_input(self, x):
+        """A batch's inputs on the device, integer and bool ones cast to :attr:`input_dtype`."""
+        return to_input(x, self.device, self.input_dtype)
+
     def compute_loss(self, y_true_t, y_pred_t):
-        loss = self.criterion(y_true_t, y_pred_t)
+        """The criterion in float32, outside autocast: fp16/bf16 outputs are cast up and the
+        targets never cast down (a count above 65504 is inf in fp16)."""
+        with torch.autocast(self.device.type, enabled=False):
+            loss = self.criterion(to_float32(y_true_t), to_float32(y_pred_t))
         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
             shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
             raise ValueError(f'the criterion must return a scalar tensor, got {shape}')
@@ -216,7 +230,7 @@ class BaseModel:
             if y is None:
                 raise ValueError('the training generator yielded batches without labels')
             m = rows(x)
-            loss, y_pred = self.train_step(to_tensor(x, self.device), to_tensor(y, self.device))
+            loss, y_pred = self.train_step(self.to_input(x), to_tensor(y, self.device))
             loss_sum += loss * m  # stays on the device: no CPU-GPU sync per batch
             n += m
             if kept < self.max_train_metric_values:
@@ -227,8 +241,11 @@ class BaseModel:
                 progress.update(1)
         if n == 0:
             raise ValueError('the training generator yielded no batches')
+        self.label_faults.check()
         mean_loss = (loss_sum / n).item()  # the epoch's one CPU-GPU sync
         if not math.isfinite(mean_loss):
+            from dlutil.preflight import scan_finite  # deferred: it imports this module
+            scan_finite('training generator', generator)  # NaN in the data is no divergence
             return {'loss': mean_loss}  # diverged: metrics of NaN outputs mean nothing
         values = self.train_metrics(concat(kept_true), to_numpy(concat(kept_pred)))
         values = scalar_metrics(values, f'{type(self).__name__}.train_metrics')
@@ -250,7 +267,7 @@ class BaseModel:
             loss_sum, n = 0.0, 0
             for batch in iterate(generator, batch_size):
                 x, y = split_batch(batch)
-                y_pred = self.forward_eval(to_tensor(x, self.device))
+                y_pred = self.forward_eval(self.to_input(x))
                 if y is not None and with_loss:
                     with self.autocast():
                         loss = self.compute_loss(to_tensor(y, self.device), y_pred)
@@ -263,6 +280,7 @@ class BaseModel:
             self.network.train(was_training)
         if n == 0:
             raise ValueError('the generator yielded no batches')
+        self.label_faults.check()
         y_true = concat(trues) if trues else None
         loss = loss_sum / n if (trues and with_loss) else None
         return y_true, concat(preds), loss
@@ -366,6 +384,14 @@ class BaseModel:
         self.network.load_state_dict(state)
 
 
+def _check_strands(owner, x):
+    """Strand averaging needs one-hot DNA, shape=(n, 4, length) or (n, 4, 1, length)."""
+    if not (isinstance(x, torch.Tensor) and x.dim() in (3, 4) and x.shape[1] == 4):
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise DataShapeError(f'{owner}.strand_average needs one-hot DNA in ACGT order, shape '
+                             f'(n, 4, length) or (n, 4, 1, length), got inputs of shape {shape}')
+
+
 def _parse_init_args(owner, args, criterion, optimizer, constraints):
     """``(network, optimizer[, constraints])`` or ``(network, criterion, optimizer[, …])``."""
     args = list(args)
@@ -439,28 +465,18 @@ class ClassificationModel(TaskModel):
         return y_pred_t
 
     def class_targets(self, y_true_t, logits):
-        """Labels as class indices (long, shape (n,)) or probabilities (float, shape (n, C))."""
+        """Labels as class indices (long, shape (n,)) or probabilities (float, shape (n, C)).
+
+        Every batch's labels are checked (:mod:`dlutil.training.labels`): on the CPU at once, on
+        CUDA once per epoch, without a CPU-GPU sync per batch.
+        """
         n, n_classes = logits.shape[0], logits.shape[-1]
         if logits.dim() != 2:
             raise LabelShapeError(f'a classification network must output shape (n, classes), '
                                   f'got {tuple(logits.shape)}')
-        if y_true_t.dim() == 2 and tuple(y_true_t.shape) == (n, n_classes) and n_classes > 1 \
-                and y_true_t.is_floating_point():
-            return y_true_t
-        if y_true_t.numel() != n or y_true_t.shape[0] != n:
-            raise LabelShapeError(
-                f'labels have shape {tuple(y_true_t.shape)} but the network outputs '
-                f'{tuple(logits.shape)} (a batch of {n} rows, {n_classes} classes); expected one '
-                f'class index per row, shape ({n},), or one-hot rows, shape ({n}, {n_classes})')
-        target = y_true_t.reshape(n)
-        if not self._labels_checked:  # once per model: this check syncs with the GPU
-            low, high = float(target.min()), float(target.max())
-            if low < 0 or high >= n_classes or not torch.equal(target, target.round()):
-                raise LabelShapeError(f'labels must be class indices in [0, {n_classes}) for a '
-                                      f'network with {n_classes} outputs; found values from '
-                                      f'{low:g} to {high:g}')
-            self._labels_checked = True
-        return target.long()
+        target, fault = labels.class_targets(y_true_t, n_classes, n)
+        self.label_faults.add(fault, n_classes)
+        return target
 
     @staticmethod
     def probabilities(y_pred):
@@ -493,7 +509,7 @@ class RegressionModel(TaskModel):
             raise LabelShapeError(f'labels have shape {tuple(y_true_t.shape)} but the network '
                                   f'outputs {tuple(y_pred_t.shape)}; they must hold the same '
                                   f'number of values per row')
-        return F.mse_loss(y_pred_t, y_true_t.reshape(y_pred_t.shape).to(y_pred_t.dtype))
+        return F.mse_loss(y_pred_t.float(), y_true_t.reshape(y_pred_t.shape).float())
 
     default_criterion = mse_loss
 
@@ -522,7 +538,7 @@ class MultiLabelModel(TaskModel):
                                       f'network outputs {tuple(logits.shape)}; a multi-label '
                                       f'model needs one 0/1 label per task')
             y_true_t = y_true_t.reshape(logits.shape)
-        return F.binary_cross_entropy_with_logits(logits, y_true_t.to(logits.dtype))
+        return F.binary_cross_entropy_with_logits(logits.float(), y_true_t.float())
 
     default_criterion = binary_cross_entropy
 

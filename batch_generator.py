@@ -181,14 +181,19 @@ class MatrixBatchGenerator:
         return train, val
 
 
+#: blocks a shuffling window gathers (fewer where one HDF5 chunk is larger than a block)
+BLOCKS_PER_WINDOW = 256
+
+
 class H5pyBatchGenerator(MatrixBatchGenerator):
     """Batches streamed from the ``data`` (X) and ``label`` (Y) datasets of HDF5 files.
 
     The files matching ``glob_str`` (sorted by name) are concatenated along the first axis.
-    Memory stays bounded whatever the files' size: rows are read in contiguous blocks, and
-    shuffling permutes the order of blocks, then the rows within a window of blocks about
-    ``buffer_mb`` large, afresh every epoch. That reads the disk sequentially, as HDF5 chunks
-    want, instead of one random row at a time.
+    Memory stays bounded whatever the files' size: rows are read in contiguous blocks of whole
+    HDF5 chunks, about 1/256 of a window each, and shuffling permutes the order of blocks, then the rows within a window
+    of blocks about ``buffer_mb`` large, afresh every epoch. A window thus gathers hundreds of
+    blocks from all over the files, so a file sorted by class still gives batches with its class
+    balance, while every read stays a whole chunk instead of one random row at a time.
 
     Parameters
     ----------
@@ -293,8 +298,10 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
         self._files = None
 
     def _blocks(self, window_rows):
-        """Contiguous ``(file, start, stop)`` row ranges, aligned to the HDF5 chunks."""
-        rows = max(1, window_rows // 8)
+        """Contiguous ``(file, start, stop)`` row ranges, whole HDF5 chunks, about 1/256 of a
+        window each (at least one chunk): a window gathers many blocks from all over the files,
+        so its batches carry the files' class balance even when the rows are sorted by class."""
+        rows = max(1, window_rows // BLOCKS_PER_WINDOW)
         if self.chunk_rows:
             rows = max(self.chunk_rows, rows // self.chunk_rows * self.chunk_rows)
         return [(i, start, min(start + rows, size))

@@ -9,7 +9,6 @@ import logging
 import os
 import sys
 
-from dlutil.contract import CONTRACT
 
 
 def program_name(argv0=None):

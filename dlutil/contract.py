@@ -24,7 +24,8 @@ the def.py contract:
   get_config()                          -> one randomly sampled, JSON-serialisable dict  (-y)
   get_space()                           -> a hyperopt space, instead of get_config         (-y)
   get_train_generator(data_dir, batch_size)
-                                        -> a batch generator, or (train, val)             (-y)
+                                        -> a batch generator, or (train, val) / [train, val]
+                                                                                          (-y)
   get_val_generator(data_dir)           -> validation generator, unless the above
                                            returns (train, val)                           (-y)
   get_test_generator(data_dir)          -> test generator                                 (-e)
@@ -41,7 +42,8 @@ the def.py contract:
                                         get_hyperband_reward(result) -> number to maximise.
                                         ClassificationModel / RegressionModel supply the
                                         criterion, metrics and reward (-val_loss).
-  Batch generators yield (x, y) numpy batches: batch_generator.MatrixBatchGenerator(X, Y,
+  Batch generators are re-iterable (a new pass per epoch; a one-shot Python generator is
+  refused) and yield (x, y) numpy batches: batch_generator.MatrixBatchGenerator(X, Y,
   batch_size, shuffle), H5pyBatchGenerator(glob, batch_size, shuffle) over the 'data' and
   'label' datasets of HDF5 files. def.py may read environment variables:
   VAR=value python main.py ...

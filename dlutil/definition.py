@@ -135,6 +135,9 @@ class Definition:
     def train_val_generators(self, data_dir, batch_size):
         """``(train, val)`` from ``get_train_generator`` and, if needed, ``get_val_generator``."""
         made = self.call('get_train_generator', data_dir, batch_size)
+        if isinstance(made, list) and len(made) == 2 and not any(
+                isinstance(g, (tuple, list, dict)) or hasattr(g, 'shape') for g in made):
+            made = tuple(made)  # [train, val]; a list of two (x, y) batches stays a generator
         if isinstance(made, tuple):
             if len(made) != 2:
                 raise DefinitionError(f'{self.path}: get_train_generator returned a tuple of '

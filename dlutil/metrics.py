@@ -4,18 +4,10 @@ Each function takes ``y_true`` and ``y_pred`` as numpy arrays and returns a Pyth
 that is undefined on the data (AUROC with one class present, Pearson of a constant) is NaN, never
 an exception: a validation set is allowed to be unlucky.
 """
-import warnings
-
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-
-def class_indices(y_true, n_classes):
-    """Labels as class indices, shape (n,), from indices (n,) / (n, 1) or one-hot (n, C)."""
-    y_true = np.asarray(y_true)
-    if y_true.ndim == 2 and y_true.shape[1] == n_classes and n_classes > 1:
-        return y_true.argmax(axis=1)
-    return y_true.reshape(len(y_true)).astype(np.int64)
+from dlutil.training.labels import class_indices
 
 
 def accuracy(y_true, y_pred):
@@ -68,14 +60,21 @@ def mse(y_true, y_pred):
 
 
 def pearson(y_true, y_pred):
-    """Pearson correlation of all entries, flattened; NaN when either side is constant."""
+    """Pearson correlation; with several targets, shape (n, T), the mean of the T per-target
+    correlations (not one pooled over all entries, where each target's own mean would make r
+    look high). NaN for a constant target, ignored in the mean unless every target is constant.
+    """
     y_true, y_pred = _same_shape(y_true, y_pred)
-    a, b = y_true.ravel(), y_pred.ravel()
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+    a = y_true.reshape(len(y_true), -1)
+    b = y_pred.reshape(len(y_pred), -1)
+    if len(a) < 2:
         return float('nan')
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        return float(np.corrcoef(a, b)[0, 1])
+    a, b = a - a.mean(0), b - b.mean(0)
+    scale = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+    with np.errstate(divide='ignore', invalid='ignore'):
+        r = np.where(scale > 0, (a * b).sum(0) / scale, np.nan)
+    r = np.clip(r, -1, 1)
+    return float(np.nanmean(r)) if np.any(np.isfinite(r)) else float('nan')
 
 
 def _same_shape(y_true, y_pred):

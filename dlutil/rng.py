@@ -20,8 +20,16 @@ def derive_seed(*keys):
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
 
 
+def data_seed(search_seed):
+    """The seed the def.py's loaders run under: one per search, the same in every process, so a
+    loader that draws a random split draws the same one for any ``--workers``."""
+    return derive_seed(search_seed, 2)
+
+
 def seed_everything(seed):
-    """Seed ``random``, ``numpy.random`` and ``torch`` (CPU and CUDA) from one integer."""
+    """Seed ``random``, ``numpy.random`` and ``torch`` (CPU and CUDA) from one integer.
+
+    torch seeds CUDA lazily: this does not initialise it."""
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
     torch.manual_seed(seed)
@@ -37,7 +45,7 @@ def get_global_state():
                   float(cached)],
         'torch': torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
+    if torch.cuda.is_initialized():  # never the first touch of CUDA (--cpu stays off it)
         state['cuda'] = torch.cuda.get_rng_state_all()
     return state
 
@@ -49,7 +57,7 @@ def set_global_state(state):
     kind, keys, pos, has_gauss, cached = state['numpy']
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state['torch'])
-    if 'cuda' in state and torch.cuda.is_available():
+    if 'cuda' in state and torch.cuda.is_initialized():
         cuda_states = state['cuda']
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)

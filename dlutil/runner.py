@@ -6,6 +6,7 @@ import os
 import numpy as np
 import torch
 
+from dlutil import preflight, rng
 from dlutil.search import results, settings, standing
 from dlutil.definition import Definition, DefinitionError
 from dlutil.search.hyperband import HyperbandSearch
@@ -86,12 +87,15 @@ def worker_devices(device, gpus):
 
 def _run_locked(args, definition, device, store, pred_paths):
     settings.fill_flags(args, store)  # flags left out: the existing search's
+    search = None
     if args.hyper:
         search = HyperbandSearch(definition, store, args.epoch, args.eta, args.seed,
                                  args.batch_size, args.data, device, workers=args.workers,
                                  devices=worker_devices(device, args.gpus),
                                  sampler=args.sampler, trials=args.trials,
                                  threads=args.threads, restart=args.restart)
+    data_seed = _preflight(args, definition, device, store, search, pred_paths)
+    if args.hyper:
         best = search.run()
         summary = store.read_best()
         log.info(f'best: trial {best["trial"]}, reward {summary["reward"]:.6g} at epoch '
@@ -102,6 +106,7 @@ def _run_locked(args, definition, device, store, pred_paths):
             settings.check_model(store, definition.path, args.data)
             standing.refresh(store)  # best.json follows search.csv, whatever was cut short
         model = load_best_model(definition, store, device)
+        rng.seed_everything(data_seed)  # the test and prediction loaders, as in preflight
     if args.eval:
         evaluate(definition, store, model, args.data, args.batch_size)
     if args.interpret:
@@ -109,6 +114,22 @@ def _run_locked(args, definition, device, store, pred_paths):
         interpret.run(definition, store, model, args.data, args.batch_size)
     if args.predict:
         predict(definition, store, model, pred_paths, args.data, args.batch_size)
+
+
+def _preflight(args, definition, device, store, search, pred_paths):
+    """Data faults stop the command here, before any trial (see :mod:`dlutil.preflight`);
+    returns the seed the loaders run under."""
+    if search is not None:
+        seed = search.seed
+        configs = [config for config, _ in search.sampler.sample(range(preflight.CONFIGS_TRIED))]
+    else:
+        best, settings = store.read_best(), store.path('search.json')
+        seed = results.read_json(settings).get('seed', 0) if os.path.exists(settings) else 0
+        configs = [best['config']] if best else []
+    rng.seed_everything(rng.data_seed(seed))  # the loaders draw what they draw in the search
+    preflight.run(definition, args.data, args.batch_size, device, configs, hyper=args.hyper,
+                  test=args.eval, pred_paths=pred_paths)
+    return rng.data_seed(seed)
 
 
 def load_best_model(definition, store, device):

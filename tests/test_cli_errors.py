@@ -99,7 +99,8 @@ def test_labels_that_do_not_fit_the_network_stop_the_search(cli, classifier_def,
         del f['label']
         f['label'] = np.full(160, 4.0, np.float32)
     code, err = cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'r', '-y', '-ep', 3)
-    assert_clean_error(code, err, 'labels must be class indices in [0, 2)', 'found values')
+    assert_clean_error(code, err, 'labels must be class indices in [0, 2)', 'found 4',
+                       'training generator')
     assert not (tmp_path / 'r' / 'search.csv').exists()  # no trial was recorded as failed
 
 

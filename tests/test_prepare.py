@@ -125,6 +125,37 @@ def test_one_fasta_per_class(tmp_path):
     assert summary['files']['all']['labels'] == {'counts': {'neg': 5, 'weak': 3, 'pos': 4}}
 
 
+def test_training_rows_are_written_in_a_seeded_shuffled_order(tmp_path):
+    """One FASTA per class used to give a train.h5 sorted by class."""
+    seqs = {name: random_seqs(300, 20, seed=k, letters='ACGT')
+            for k, name in enumerate(('neg', 'pos'))}
+    paths = [write_fasta(tmp_path / f'{name}.fa', [(f'{name}{i}', s) for i, s in
+                                                   enumerate(seqs[name])])
+             for name in ('neg', 'pos')]
+    orders = {}
+    for run, seed, shuffle_mb in (('a', 0, 0.01), ('b', 0, 64), ('c', 1, 64), ('d', 0, 0)):
+        summary = prepare.prepare_fasta(paths, tmp_path / run, one_per_class=True, seed=seed,
+                                        shuffle_mb=shuffle_mb, valid=0.2, test=0)
+        out = read(tmp_path / run / 'train.h5')
+        orders[run] = out['name']
+        for name, x, y in zip(out['name'], out['data'], out['label']):  # rows stay whole
+            klass = 'pos' if name.startswith('pos') else 'neg'
+            assert prepare.decode(x) == seqs[klass][int(name[3:])] and y == (klass == 'pos')
+        valid = read(tmp_path / run / 'valid.h5')['name']
+        assert valid == sorted(valid, key=lambda n: (n[:3] == 'pos', int(n[3:])))  # as read
+        assert summary['files']['train']['order'] == ('input' if run == 'd' else
+                                                      f'shuffled (--seed {seed})')
+    assert orders['a'] == orders['b']  # the order depends on the seed, not on the memory
+    assert orders['c'] != orders['a'] and sorted(orders['c']) != sorted(orders['a'])
+    assert orders['d'] == sorted(orders['d'], key=lambda n: (n[:3] == 'pos', int(n[3:])))
+    labels = np.array([n.startswith('pos') for n in orders['a']])
+    n, p = len(labels), labels.mean()
+    runs = 1 + np.count_nonzero(labels[1:] != labels[:-1])
+    expected = 1 + 2 * n * p * (1 - p)  # runs of a random order (Wald-Wolfowitz)
+    assert abs(runs - expected) < 4 * np.sqrt(2 * n * p * (1 - p)), (runs, expected)
+    assert list(sorted(orders['a'])) == sorted(orders['d'])
+
+
 def test_binary_and_multilabel_tasks_from_tsv(tmp_path):
     fasta = write_fasta(tmp_path / 'in.fa', [(f's{i}', 'ACGT') for i in range(6)])
     one = write_tsv(tmp_path / 'one.tsv', ['id', 'bound'], [[f's{i}', i % 2] for i in range(6)])
@@ -218,6 +249,8 @@ def test_bed_windows_labels_and_chrom_split(tmp_path, genome):
     for split, chrom in (('train', 'chr1'), ('valid', 'chr2'), ('test', 'chr3')):
         out = read(tmp_path / 'out' / f'{split}.h5')
         rows = [r for r in BED_ROWS if r[0] == chrom]
+        if split == 'train':  # written in a shuffled order: compare in the output's order
+            rows.sort(key=lambda r: out['name'].index(r[3]))
         assert out['name'] == [r[3] if r[3] != '.' else f'{r[0]}:{r[1]}-{r[2]}' for r in rows]
         assert [prepare.decode(x) for x in out['data']] == \
             [expected(window(chroms, *r[:3], 200)) for r in rows]
@@ -226,7 +259,8 @@ def test_bed_windows_labels_and_chrom_split(tmp_path, genome):
         assert list(out['attrs']['targets']) == ['CTCF', 'signal']
     assert summary['task'] == 'regression' and summary['padded'] == {'off a chromosome end': 2}
     # the N run and the lower-case IUPAC letters of chr1 are 0.25 rows
-    first = read(tmp_path / 'out' / 'train.h5')['data'][0]
+    train = read(tmp_path / 'out' / 'train.h5')
+    first = train['data'][train['name'].index('a')]
     assert (first[:, 100:108] == 0.25).all()
 
 
@@ -288,8 +322,11 @@ def test_memory_stays_bounded_while_streaming(tmp_path, genome):
                                            rng.integers(0, 3000, n)])
     path, _ = genome
     importlib.import_module('pyfaidx')  # imported before measuring: its code is not data
-    for run in (lambda: prepare.prepare_fasta(fasta, tmp_path / 'f', labels=tsv, chunk_rows=64),
-                lambda: prepare.prepare_bed(bed, path, tmp_path / 'b', length, chunk_rows=64)):
+    # shuffle_mb: the memory that writes train.h5 in a random order (64 MB by default)
+    for run in (lambda: prepare.prepare_fasta(fasta, tmp_path / 'f', labels=tsv, chunk_rows=64,
+                                              shuffle_mb=1),
+                lambda: prepare.prepare_bed(bed, path, tmp_path / 'b', length, chunk_rows=64,
+                                            shuffle_mb=1)):
         tracemalloc.start()
         run()
         peak = tracemalloc.get_traced_memory()[1]

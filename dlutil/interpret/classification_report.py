@@ -17,34 +17,9 @@ from sklearn.metrics import (average_precision_score, f1_score, precision_recall
 
 from dlutil.search import results
 from dlutil.interpret.motif import save_figure
+from dlutil.training.labels import label_matrix
 
 COLUMNS = ['class', 'precision', 'recall', 'f1', 'roc_auc', 'pr_auc', 'support']
-
-
-def label_matrix(y, n_classes=None):
-    """Labels as 0/1 rows, shape=(n, C), from class indices (n,) / (n, 1) or 0/1 rows (n, C).
-
-    ``n_classes``: the classes that index labels may take (at least 2, for a single-output
-    binary network); 0/1 rows keep their width.
-    """
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        if not np.all((y == 0) | (y == 1)):
-            raise ValueError(f'labels of shape {y.shape} must be 0/1 rows (one-hot or multi-hot); '
-                             f'found values from {y.min():g} to {y.max():g}')
-        return y.astype(np.float32)
-    if y.ndim == 0 or y.size != len(y):
-        raise ValueError(f'labels have shape {y.shape}; expected class indices, shape (n,) or '
-                         f'(n, 1), or 0/1 rows, shape (n, classes)')
-    flat = y.reshape(len(y))
-    if len(flat) and (np.any(flat < 0) or np.any(flat != np.round(flat))):
-        raise ValueError(f'labels of shape {y.shape} must be class indices 0, 1, …; found values '
-                         f'from {flat.min():g} to {flat.max():g}')
-    flat = flat.astype(np.int64)
-    width = max(int(n_classes or 2), 2)
-    if len(flat) and flat.max() >= width:
-        raise ValueError(f'labels go up to class {flat.max()} but there are {width} classes')
-    return np.eye(width, dtype=np.float32)[flat]
 
 
 def class_scores(y_true, y_pred):

@@ -17,7 +17,7 @@ from dlutil.interpret.first_layer import (NOT_FIRST, FirstLayerHooks, as_sequenc
                                           conv1d, conv1d_form, device_of, main_output,
                                           network_of)
 from dlutil.training.batches import iterate, split_batch, to_tensor
-from dlutil.interpret.classification_report import label_matrix
+from dlutil.training.labels import label_matrix
 
 
 @torch.no_grad()

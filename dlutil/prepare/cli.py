@@ -64,7 +64,8 @@ def _add_output_options(parser):
                        help='--split random: fraction of rows for test.h5 (default: '
                             '%(default)s; 0 writes no test.h5)')
     group.add_argument('--seed', type=int, default=0,
-                       help='--split random: seed of the draw (default: %(default)s)')
+                       help='seed of the --split random draw and of the order of train.h5 '
+                            '(default: %(default)s)')
     group.add_argument('--valid-chroms', type=_names, action='extend', default=[],
                        metavar='CHROMS', help='--split chrom: chromosomes for valid.h5, e.g. '
                                               'chr8 or chr8,chr10 (repeatable)')
@@ -80,6 +81,11 @@ def _add_output_options(parser):
                             '(default: %(default)s)')
     group.add_argument('--chunk-rows', type=int, default=256, metavar='N',
                        help='rows per HDF5 chunk and per write (default: %(default)s)')
+    group.add_argument('--shuffle-mb', type=float, default=64, metavar='MB',
+                       help='train.h5 is written in a random order (from --seed), so that a '
+                            'file made class by class is not sorted by class; this much memory '
+                            'does it, in two passes over the file; 0 keeps the input order '
+                            '(default: %(default)s)')
     group.add_argument('--compression', choices=['none', 'lzf', 'gzip'], default='none',
                        help='compress data: lzf about 5x smaller, gzip about 15x, both slower '
                             'to write and to read (default: %(default)s)')

@@ -13,8 +13,11 @@ import numpy as np
 
 from dlutil.files import temporary_file
 from dlutil.prepare.options import SPLITS
+from dlutil.prepare.shuffle import shuffle_rows
 from dlutil.sequences.onehot import ALPHABET, BadLetter, encode_batch
 from dlutil.sequences.readers import InputError
+
+SHUFFLE_STREAM = 1  # the training rows' order: a stream of --seed apart from the split's
 
 
 class SplitWriter:
@@ -180,7 +183,13 @@ class SplitWriter:
                      'targets': self.targets, 'classes': self.classes or []}
             f.attrs.update(attrs)
             f.close()
-            summary['files'][split] = {'path': f'{split}.h5', 'rows': self.rows[split]}
+            shuffled = split == 'train' and self.o['shuffle_mb'] > 0
+            if shuffled:  # in input order, --one-per-class would sort it by class
+                shuffle_rows(self.tmp['train.h5'], [self.o['seed'], SHUFFLE_STREAM],
+                             self.o['shuffle_mb'])
+            summary['files'][split] = {'path': f'{split}.h5', 'rows': self.rows[split],
+                                       'order': f'shuffled (--seed {self.o["seed"]})'
+                                       if shuffled else 'input'}
             if self.task:
                 summary['files'][split]['labels'] = self._balance(split)
         text = json.dumps(summary, indent=2) + '\n'

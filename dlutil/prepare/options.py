@@ -13,7 +13,7 @@ TASKS = ('auto', 'class', 'multilabel', 'regression')
 LAYOUTS = ('4,L', '4,1,L')
 OPTION_DEFAULTS = {'split': 'random', 'valid': 0.1, 'test': 0.1, 'seed': 0, 'valid_chroms': (),
                    'test_chroms': (), 'layout': '4,L', 'iupac': 'uniform', 'chunk_rows': 256,
-                   'compression': None, 'progress': None}
+                   'compression': None, 'shuffle_mb': 64, 'progress': None}
 
 
 def check_options(options):
@@ -26,7 +26,9 @@ def check_options(options):
         ``test`` (fractions, for 'random'), ``seed`` (for 'random'), ``valid_chroms`` and
         ``test_chroms`` (lists, for 'chrom'), ``layout`` ('4,L' or '4,1,L'), ``iupac``
         ('uniform' or 'fractional'), ``chunk_rows`` (rows per HDF5 chunk and per write),
-        ``compression`` (None, 'lzf' or 'gzip', of ``data``), ``progress`` (True, False, or
+        ``compression`` (None, 'lzf' or 'gzip', of ``data``), ``shuffle_mb`` (memory for
+        writing ``train.h5`` in a random order, see :mod:`dlutil.prepare.shuffle`; 0 keeps the
+        input order), ``progress`` (True, False, or
         None: a progress bar on a terminal only).
 
     Returns
@@ -69,6 +71,8 @@ def check_options(options):
                         f"got {o['iupac']!r}")
     if not isinstance(o['chunk_rows'], int) or o['chunk_rows'] < 1:
         problems.append(f"--chunk-rows must be a positive integer, got {o['chunk_rows']!r}")
+    if not isinstance(o['shuffle_mb'], (int, float)) or o['shuffle_mb'] < 0:
+        problems.append(f"--shuffle-mb must be a number >= 0, got {o['shuffle_mb']!r}")
     if o['compression'] not in (None, 'none', 'lzf', 'gzip'):
         problems.append(f"--compression must be none, lzf or gzip, got {o['compression']!r}")
     if problems:

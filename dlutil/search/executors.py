@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from base_model import DataShapeError
+from dlutil import rng
 from dlutil.definition import Definition, load_module
 from dlutil.search import results
 from dlutil.search.results import ResultStore
@@ -65,14 +66,18 @@ def evaluate(definition, generators, store, job, device, batch_size, progress=Tr
 
 
 class _Generators:
-    """The training and validation generators of a def.py, made on first use."""
+    """The training and validation generators of a def.py, made on first use, with the global
+    RNGs seeded from ``data_seed`` (the same in every process) just before."""
 
-    def __init__(self, definition, data_dir, batch_size):
+    def __init__(self, definition, data_dir, batch_size, data_seed=None):
         self.definition, self.data_dir, self.batch_size = definition, data_dir, batch_size
+        self.data_seed = data_seed
         self.made = None
 
     def __call__(self):
         if self.made is None:
+            if self.data_seed is not None:
+                rng.seed_everything(self.data_seed)
             self.made = self.definition.train_val_generators(self.data_dir, self.batch_size)
         return self.made
 
@@ -80,11 +85,11 @@ class _Generators:
 class InlineExecutor:
     """Runs each job in this process when it is submitted."""
 
-    def __init__(self, definition, data_dir, batch_size, device, store, threads):
+    def __init__(self, definition, data_dir, batch_size, device, store, threads, data_seed=None):
         torch.set_num_threads(threads)
         self.definition, self.store = definition, store
         self.device, self.batch_size = device, batch_size
-        self.generators = _Generators(definition, data_dir, batch_size)
+        self.generators = _Generators(definition, data_dir, batch_size, data_seed)
         self.workers = 1
 
     def submit(self, job):
@@ -145,7 +150,8 @@ def die_with_parent(parent, poll=1.0):
     threading.Thread(target=watch, name='parent-watch', daemon=True).start()
 
 
-def _init_worker(def_path, data_dir, batch_size, result_dir, devices, threads, counter, parent):
+def _init_worker(def_path, data_dir, batch_size, result_dir, devices, threads, counter, parent,
+                 data_seed=None):
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the search process stops us
     tune_malloc()
@@ -159,7 +165,7 @@ def _init_worker(def_path, data_dir, batch_size, result_dir, devices, threads, c
     definition = Definition(def_path, load_module(def_path))
     _WORKER.update(definition=definition, store=ResultStore(result_dir), device=device,
                    batch_size=batch_size,
-                   generators=_Generators(definition, data_dir, batch_size))
+                   generators=_Generators(definition, data_dir, batch_size, data_seed))
 
 
 def _run_in_worker(job):
@@ -177,13 +183,15 @@ class PoolExecutor:
         Devices handed out to workers in turn (``['cpu']``, or ``['cuda:0', 'cuda:1']``).
     """
 
-    def __init__(self, definition, data_dir, batch_size, store, workers, devices, threads):
+    def __init__(self, definition, data_dir, batch_size, store, workers, devices, threads,
+                 data_seed=None):
         self.workers = workers
         context = multiprocessing.get_context('spawn')  # fork is unsafe with torch threads/CUDA
         self.pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker,
             initargs=(os.path.abspath(definition.path), data_dir, batch_size, store.root,
-                      [str(d) for d in devices], threads, context.Value('i', 0), os.getpid()))
+                      [str(d) for d in devices], threads, context.Value('i', 0), os.getpid(),
+                      data_seed))
 
     def submit(self, job):
         return self.pool.submit(_run_in_worker, job)

@@ -193,9 +193,9 @@ class HyperbandSearch:
     def _executor(self):
         if self.workers == 1:
             return InlineExecutor(self.definition, self.data_dir, self.batch_size, self.device,
-                                  self.store, self.threads)
+                                  self.store, self.threads, rng.data_seed(self.seed))
         return PoolExecutor(self.definition, self.data_dir, self.batch_size, self.store,
-                            self.workers, self.devices, self.threads)
+                            self.workers, self.devices, self.threads, rng.data_seed(self.seed))
 
     def run(self):
         """Run (or continue) the search; returns the best rung evaluation's row, or raises.

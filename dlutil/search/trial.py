@@ -93,6 +93,8 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
                disable=show, position=1)
     try:
         while done < epochs and not stopped:
+            if hasattr(val_generator, 'reseed'):  # the same validation draws in any process
+                val_generator.reseed(rng.derive_seed(seed, 3, done + 1))
             batches = tqdm(total=_num_batches(train_generator), desc=f'epoch {done + 1}',
                            unit='batch', leave=False, disable=show, position=2)
             with batches:

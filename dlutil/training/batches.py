@@ -27,6 +27,31 @@ def to_tensor(tree, device):
     return tensor.to(device, non_blocking=True)
 
 
+def to_input(tree, device, dtype=torch.float32):
+    """An input batch on ``device``; integer and bool arrays (one-hot sequences, genotypes are
+    stored so) become ``dtype`` there, after the transfer, so the copy stays small.
+    ``dtype=None`` keeps them (token indices for an ``nn.Embedding``)."""
+    if isinstance(tree, dict):
+        return {key: to_input(value, device, dtype) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(to_input(value, device, dtype) for value in tree)
+    tensor = to_tensor(tree, device)
+    if dtype is not None and not (tensor.is_floating_point() or tensor.is_complex()):
+        tensor = tensor.to(dtype)
+    return tensor
+
+
+def to_float32(tree):
+    """Floating tensors (or dicts/lists of them) in float32, e.g. outputs of an autocast pass."""
+    if isinstance(tree, dict):
+        return {key: to_float32(value) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(to_float32(value) for value in tree)
+    if isinstance(tree, torch.Tensor) and tree.is_floating_point():
+        return tree.float()
+    return tree
+
+
 def to_numpy(tree):
     """Tensors (or dicts of them) → numpy arrays on the CPU."""
     if isinstance(tree, dict):

@@ -1,0 +1,217 @@
+"""Data checks before the first trial: faults of the data stop the search at once.
+
+A fault of the data (an empty file, NaN in the inputs, a header row read as numbers, no labels,
+inputs the network cannot take, a criterion that does not return a scalar, a one-shot generator)
+would otherwise fail every trial one by one, or worse, look like every configuration diverging.
+:func:`run` looks at the first batch of each generator the command uses (training and
+validation with ``-y``, test with ``-e``, each prediction file with ``-p``), runs it through a
+network built from the search's first configurations, and raises a
+:class:`base_model.DataShapeError` that names the generator, the file and the value. Nothing is
+recorded as a trial result.
+"""
+import numpy as np
+import torch
+
+from base_model import DataShapeError
+from dlutil.training.batches import iterate, split_batch, to_tensor
+
+#: configurations tried before inputs are said not to fit the network
+CONFIGS_TRIED = 3
+#: rows of a first batch that go through the network
+ROWS = 8
+
+
+class OneShotGeneratorError(DataShapeError):
+    """A generator that is its own iterator: exhausted after one epoch."""
+
+
+def _where(generator):
+    """The files a generator reads, for messages (``H5pyBatchGenerator.paths``)."""
+    paths = getattr(generator, 'paths', None)
+    if not paths:
+        return ''
+    shown = ', '.join(map(str, paths[:3])) + (f' and {len(paths) - 3} more' if len(paths) > 3
+                                               else '')
+    return f' (reading {shown})'
+
+
+def check_reiterable(name, generator):
+    """Refuse a one-shot iterator (a Python generator function's result, ``iter(list)``)."""
+    if hasattr(generator, '__next__') and iter(generator) is generator:
+        raise OneShotGeneratorError(
+            f'the {name} is a one-shot iterator ({type(generator).__name__}): it is exhausted '
+            f'after one epoch, so every later epoch would train on nothing. Return a re-iterable '
+            f'object instead: batch_generator.MatrixBatchGenerator / H5pyBatchGenerator, a list '
+            f'of batches, or a class whose __iter__ starts a new pass')
+
+
+def first_batch(name, generator, labelled, batch_size=None):
+    """``(x, y)`` of the generator's first batch, its arrays checked; y is None unlabelled.
+
+    ``batch_size`` serves a generator of ``batch_size=None`` in batches, as evaluation does.
+    """
+    if labelled:
+        check_reiterable(name, generator)
+    batch = next(iterate(generator, batch_size), None)
+    if batch is None:
+        raise DataShapeError(f'the {name}{_where(generator)} yielded no batches: the data is '
+                             f'empty')
+    x, y = split_batch(batch)
+    if labelled and y is None:
+        raise DataShapeError(f'the {name}{_where(generator)} yields batches without labels '
+                             f'(for an HDF5 file: no "label" dataset); training and testing need '
+                             f'(x, y) batches')
+    _check_values(name, generator, 'inputs', x)
+    if y is not None:
+        _check_values(name, generator, 'labels', y)
+    return x, y
+
+
+def scan_finite(name, generator):
+    """Look through every batch for NaN or inf (after a diverged epoch: was it the data?)."""
+    for batch in generator:
+        x, y = split_batch(batch)
+        _check_values(name, generator, 'inputs', x, 'a batch')
+        if y is not None:
+            _check_values(name, generator, 'labels', y, 'a batch')
+
+
+def _leaves(tree, key=''):
+    if isinstance(tree, dict):
+        for k, value in tree.items():
+            yield from _leaves(value, f'{key}[{k!r}]')
+    elif isinstance(tree, (list, tuple)):
+        for i, value in enumerate(tree):
+            yield from _leaves(value, f'{key}[{i}]')
+    else:
+        yield key, tree
+
+
+def _check_values(name, generator, what, tree, batch='its first batch'):
+    for key, value in _leaves(tree):
+        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else \
+            np.asarray(value)
+        if array.dtype.kind not in 'biuf':
+            raise DataShapeError(
+                f'the {name}{_where(generator)} yields {what}{key} of dtype {array.dtype}, not '
+                f'numbers (a header row in a CSV file, or a text column?)')
+        if array.dtype.kind == 'f' and not np.all(np.isfinite(array)):
+            bad = np.argwhere(~np.isfinite(array))[0]
+            value = array[tuple(bad)]
+            raise DataShapeError(
+                f'the {name}{_where(generator)} yields {what}{key} with {value} at index '
+                f'{tuple(int(i) for i in bad)} of {batch}: NaN or inf in the data is a '
+                f'data fault (a header row in a CSV file read as numbers, a missing value?), '
+                f'not a configuration diverging')
+
+
+def _head(tree, n=ROWS):
+    if isinstance(tree, dict):
+        return {k: _head(v, n) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_head(v, n) for v in tree)
+    return tree[:n]
+
+
+def _shape(tree):
+    if isinstance(tree, dict):
+        return {k: _shape(v) for k, v in tree.items()}
+    return tuple(getattr(tree, 'shape', ()))
+
+
+def _fits(model, name, x, y):
+    """Run a few rows through the network (and the criterion when labelled)."""
+    with torch.no_grad():
+        y_pred = model.forward_eval(model.to_input(_head(x)))
+        if y is not None:
+            with model.autocast():
+                model.compute_loss(to_tensor(_head(y), model.device), y_pred)
+            model.label_faults.check()
+
+
+def _named(error, message):
+    """``error`` again, of its own class where it can be, with ``message``."""
+    try:
+        return type(error)(message)
+    except TypeError:
+        return DataShapeError(message)
+
+
+def check(definition, batches, configs, device):
+    """Check the first batch of each generator against the networks of ``configs``.
+
+    Parameters
+    ----------
+    definition: definition.Definition
+    batches: list of (name, (x, y))
+        First batches from :func:`first_batch`.
+    configs: list of dict
+        Configurations to build the network from; the inputs fit when one of them takes every
+        batch, and do not when every one that builds fails on them. A configuration whose
+        ``Model`` cannot be built is left to its trial.
+    device: torch.device
+
+    Raises
+    ------
+    DataShapeError: naming the generator, the batch's shapes and the network's error
+    """
+    failures = []
+    for config in configs[:CONFIGS_TRIED]:
+        try:
+            model = definition.Model(config, device=device)
+        except DataShapeError:
+            raise
+        except Exception:  # a configuration's fault (or the def.py's): the trials report it
+            continue
+        try:
+            for name, (x, y) in batches:
+                try:
+                    _fits(model, name, x, y)
+                except DataShapeError as error:
+                    raise _named(error, f'the first batch of the {name}: {error}') from None
+                except Exception as error:
+                    failures.append((name, config, error))
+                    break
+            else:
+                return config
+        finally:
+            del model
+            if torch.device(device).type == 'cuda':
+                torch.cuda.empty_cache()  # the trials, not this check, should hold the memory
+    if not failures:
+        return None
+    name, config, error = failures[0]
+    x, y = dict(batches)[name]
+    labels = '' if y is None else f', labels {_shape(y)}'
+    raise DataShapeError(
+        f'the first batch of the {name} (inputs {_shape(x)}{labels}) does not fit the network '
+        f'(or its criterion) of any of {len(configs[:CONFIGS_TRIED])} configurations tried; '
+        f'with {config}: {type(error).__name__}: {error}')
+
+
+def run(definition, data_dir, batch_size, device, configs, hyper=False, test=False,
+        pred_paths=()):
+    """Every check of this module, for the generators a command line uses.
+
+    Returns
+    -------
+    dict or None: the configuration that took every batch
+    """
+    batches = []
+    if hyper:
+        train, val = definition.train_val_generators(data_dir, batch_size)
+        for name, generator in (('training generator (get_train_generator)', train),
+                                ('validation generator', val)):
+            batches.append((name, first_batch(name, generator, True, batch_size)))
+    if test:
+        generator = definition.generator('get_test_generator', data_dir)
+        name = 'test generator (get_test_generator)'
+        batches.append((name, first_batch(name, generator, True, batch_size)))
+    for path in pred_paths:
+        generator = definition.generator('get_pred_generator', path)
+        name = f'prediction generator of {path}'
+        x, _ = first_batch(name, generator, False, batch_size)
+        batches.append((name, (x, None)))
+    if not configs:
+        return None
+    return check(definition, batches, configs, device)
