@@ -64,9 +64,12 @@ def build_parser():
                         help='data directory, passed to the def.py loaders as data_dir')
     parser.add_argument('-r', '--result', required=True, metavar='RESULT_DIR',
                         help='results directory (created; an existing search there continues)')
-    parser.add_argument('-p', '--predict', metavar='PATTERN',
+    parser.add_argument('-p', '--predict', metavar='PATTERN', action='append',
                         help='predict every file matching this glob, relative to DATA_DIR '
-                             '(quote it); writes RESULT_DIR/predictions/<file>.npy')
+                             '(quote it; repeat -p for more patterns); writes '
+                             'RESULT_DIR/predictions/<file>.npy, and <file>.h5 (and .tsv for '
+                             'up to 100000 rows) with the prediction beside the name (and '
+                             'chrom, start, end) of each input row')
     parser.add_argument('-y', '--hyper', action='store_true',
                         help='run (or continue) the Hyperband search; on a finished search, '
                              'report the best trial')
@@ -146,6 +149,25 @@ def check_args(parser, args):
         parser.error('; '.join(problems))
 
 
+KNOWN_ERRORS = (ValueError, TypeError, OSError, NotImplementedError)
+
+
+def error_message(error):
+    """What the user reads after ``error:``: our own messages as they are, others typed."""
+    known = isinstance(error, KNOWN_ERRORS)
+    return str(error) if known and str(error) else f'{type(error).__name__}: {error}'
+
+
+def has_useful_traceback(error):
+    """Whether ``--debug``'s traceback would tell the user more than the message.
+
+    Not for the errors we raise about the command line, the settings or def.py's shape (a flag
+    mismatch, a missing function: the message says all); yes for an unexpected exception, and
+    for one raised from another (a def.py function that failed, whose frames are the user's).
+    """
+    return not isinstance(error, KNOWN_ERRORS) or error.__cause__ is not None
+
+
 class _TqdmHandler(logging.Handler):
     """Log lines that do not tear through progress bars."""
 
@@ -184,10 +206,9 @@ def main(argv=None):
     except Exception as error:
         if args.debug:
             raise
-        known = isinstance(error, (ValueError, TypeError, OSError, NotImplementedError))
-        message = str(error) if known and str(error) else f'{type(error).__name__}: {error}'
-        print(f'error: {message}', file=sys.stderr)
-        print('(run with --debug for the traceback)', file=sys.stderr)
+        print(f'error: {error_message(error)}', file=sys.stderr)
+        if has_useful_traceback(error):
+            print('(run with --debug for the traceback)', file=sys.stderr)
         return 1
     return 0
 

@@ -1,15 +1,14 @@
 """What one command line does: search (-y), then evaluate (-e) and predict (-p) with the best trial."""
-import glob
 import logging
 import os
 
-import numpy as np
 import torch
 
 from dlutil.search import results
 from dlutil.definition import Definition, DefinitionError
 from dlutil.search.hyperband import HyperbandSearch
 from dlutil.search.executors import tune_malloc
+from dlutil.predictions import predict, prediction_inputs
 
 log = logging.getLogger('dlutil')
 
@@ -22,24 +21,6 @@ def choose_device(cpu=False):
         return torch.device('cuda')
     log.info('CUDA is not available: running on the CPU.')
     return torch.device('cpu')
-
-
-def prediction_inputs(data_dir, pattern):
-    """The files ``--predict`` matches, relative to ``--data``, sorted."""
-    full = os.path.join(data_dir, pattern)
-    paths = [full] if os.path.isfile(full) else sorted(
-        p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
-    if not paths:
-        raise FileNotFoundError(f'--predict {pattern!r}: no file matches {full!r}')
-    return paths
-
-
-def prediction_names(paths, data_dir):
-    """``<file name>`` per input; the path relative to ``--data`` where two names collide."""
-    names = [os.path.basename(p) for p in paths]
-    if len(set(names)) < len(names):
-        names = [os.path.relpath(p, data_dir).replace(os.sep, '__') for p in paths]
-    return names
 
 
 def run(args):
@@ -121,24 +102,6 @@ def evaluate(definition, store, model, data_dir, batch_size):
     results.write_json(store.path('test_result.json'), values)
     log.info('test: ' + ', '.join(f'{k}={v:.6g}' for k, v in values.items()))
     return values
-
-
-def predict(definition, store, model, paths, data_dir, batch_size):
-    names = prediction_names(paths, data_dir)
-    folder = store.path('predictions')
-    for path, name in zip(paths, names):
-        generator = definition.generator('get_pred_generator', path)
-        y_pred = model.predict(generator, batch_size)
-        if definition.has('save_prediction'):
-            definition.call('save_prediction', path, y_pred)
-            log.info(f'predicted {path} (saved by def.py save_prediction)')
-            continue
-        arrays = y_pred if isinstance(y_pred, dict) else {None: y_pred}
-        for key, array in arrays.items():
-            target = os.path.join(folder, name + (f'.{key}' if key else '') + '.npy')
-            results.atomic_write(target, lambda f, a=array: np.save(f, np.asarray(a)), mode='wb')
-            log.info(f'predicted {path}: {np.shape(array)} -> {target}')
-    return folder
 
 
 __all__ = ['run', 'choose_device', 'DefinitionError']
