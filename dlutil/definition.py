@@ -12,13 +12,18 @@ The contract (see README, "Writing def.py")::
     class Model(base_model.BaseModel)             with init_model, train_metrics,
                                                   eval_metrics, get_hyperband_reward
 """
+import difflib
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 import traceback
 
 from base_model import BaseModel
+from dlutil.cli import program_name
+
+log = logging.getLogger('dlutil')
 
 NEEDED = {
     'hyper': ('Model', 'get_config', 'get_train_generator'),  # get_space may stand for get_config
@@ -60,6 +65,31 @@ def load_module(path):
     return module
 
 
+CONTRACT_NAMES = ('Model', 'get_config', 'get_space', 'get_train_generator',
+                  'get_val_generator', 'get_test_generator', 'get_pred_generator',
+                  'save_prediction', 'ALPHABET', 'CLASS_NAMES')
+
+
+def did_you_mean(missing, defined):
+    """`` (did you mean get_tset_generator for get_test_generator?)`` for misspelt names, or ''.
+
+    Parameters
+    ----------
+    missing: list of str
+        Contract names def.py lacks.
+    defined: iterable of str
+        The names def.py defines; those of the contract itself are never suggested.
+    """
+    candidates = [name for name in defined
+                  if not name.startswith('__') and name not in CONTRACT_NAMES]
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
+        if close:
+            hints.append(f'{close[0]} for {name}')
+    return f' (did you mean {"; ".join(hints)}?)' if hints else ''
+
+
 class Definition:
     """A loaded def.py: its functions and ``Model``, called with errors that name them."""
 
@@ -87,7 +117,8 @@ class Definition:
                     missing.append(name)
         if missing:
             used = ' '.join(flags[m] for m in modes)
-            problems.append(f'missing {", ".join(missing)} (needed for {used})')
+            problems.append(f'missing {", ".join(missing)} (needed for {used})'
+                            + did_you_mean(missing, vars(self.module)))
         for name in ('get_config', 'get_space', 'get_train_generator', 'get_val_generator',
                      'get_test_generator', 'get_pred_generator', 'save_prediction'):
             if hasattr(self.module, name) and not callable(getattr(self.module, name)):
@@ -102,10 +133,16 @@ class Definition:
                            if getattr(model, name) is getattr(BaseModel, name)]
                 if lacking:
                     problems.append(f'Model does not implement {", ".join(lacking)}')
+        if not problems:  # a misspelt name that this run does not need yet: say so now
+            for name in CONTRACT_NAMES:
+                hint = '' if hasattr(self.module, name) else did_you_mean([name],
+                                                                         vars(self.module))
+                if hint:
+                    log.warning(f'{self.path}: no {name}{hint}')
         if problems:
             raise DefinitionError(f'{self.path} does not follow the def.py contract: '
                                   + '; '.join(problems)
-                                  + '. See `python main.py --help` for the contract.')
+                                  + f'. See `{program_name()} --help` for the contract.')
 
     @property
     def Model(self):

@@ -332,7 +332,7 @@ class HyperbandSearch:
         elif outcome['status'] == 'diverged':
             log.warning(f'trial {job.trial} diverged (loss or reward not finite)')
         log.info(f'trial {job.trial} bracket {state.planned.s} rung {state.rung}: '
-                  f'{job.epochs} epochs, reward {row["reward"]} ({row["status"]})')
+                  f'{job.epochs} epochs, reward {_reward_text(row["reward"])} ({row["status"]})')
         return row
 
     def _order(self, row):
@@ -369,6 +369,11 @@ class HyperbandSearch:
         elif time.monotonic() - self._last_report >= self.report_every:
             self._last_report = time.monotonic()
             self._reporter.request()
+
+
+def _reward_text(reward):
+    """A reward as a person reads it: 4 significant digits (search.csv keeps every digit)."""
+    return 'none' if reward is None else f'{reward:.4g}'
 
 
 class BackgroundReport:
