@@ -19,7 +19,7 @@ the def.py contract:
                                            returns (train, val)                           (-y)
   get_test_generator(data_dir)          -> test generator                                 (-e)
   get_pred_generator(pred_path)         -> generator of inputs, once per file -p matches  (-p)
-  save_prediction(pred_path, Y)         optional; replaces predictions/<file>.npy         (-p)
+  save_prediction(pred_path, Y)         optional; replaces predictions/<file>.*           (-p)
   ALPHABET = 'ACGU'                     optional; the letters of the one-hot channels,
                                         in channel order (default: ACGT for 4)   (--interpret)
   CLASS_NAMES = ['bound', 'unbound']    optional; names of the classes           (--interpret)
@@ -38,7 +38,8 @@ the def.py contract:
 
 results (--result):
   search.csv, best.json, report.html, trials/<id>/{config.json, history.csv, last.pt,
-  best.pt}, test_result.json (-e), predictions/<input file name>.npy (-p),
+  best.pt (see --keep-checkpoints)}, test_result.json (-e), predictions/<input file
+  name>.{npy,h5,tsv} (-p; .h5 and .tsv name the rows),
   interpret/summary.html, motifs.meme, performance.html (--interpret).
   Interrupt a search at any time (Ctrl-C, a crash): the same command continues it.
 """
@@ -116,6 +117,14 @@ def build_parser():
     parser.add_argument('--trials', type=int, default=None, metavar='N',
                         help='budget of configurations: Hyperband iterations repeat until N '
                              'configurations are sampled (default: one iteration)')
+    parser.add_argument('--keep-checkpoints', choices=['all', 'best', 'none'], default='best',
+                        help='which checkpoints a trial keeps once the search is done with it '
+                             '(not promoted at a rung, failed, or its bracket finished). best: '
+                             'best.pt with the weights alone, no last.pt (optimizer, RNG); '
+                             'none: nothing, except the best trial\'s best.pt; all: last.pt '
+                             'and best.pt of every trial. Trials that may still be promoted '
+                             'keep both whatever the policy, and -e/-p/--interpret always find '
+                             'the best weights (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=None,
                         help='seed of the search: the same seed gives the same configurations, '
                              'brackets and (on CPU) results; default: a new one, recorded in '

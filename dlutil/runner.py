@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from dlutil.search import results
+from dlutil.search import checkpoints, results
 from dlutil.definition import Definition, DefinitionError
 from dlutil.search.hyperband import HyperbandSearch
 from dlutil.search.executors import tune_malloc
@@ -62,8 +62,14 @@ def _run_locked(args, definition, device, store, pred_paths):
                                  args.batch_size, args.data, device, workers=args.workers,
                                  devices=worker_devices(device, args.gpus),
                                  sampler=args.sampler, trials=args.trials,
-                                 threads=args.threads)
+                                 threads=args.threads,
+                                 keep_checkpoints=args.keep_checkpoints)
         best = search.run()
+        usage = checkpoints.disk_usage(store.root)
+        log.info(f'{store.root} uses {checkpoints.human_bytes(usage["total"])}, '
+                 f'{checkpoints.human_bytes(usage["checkpoints"])} of it in '
+                 f'{usage["checkpoint_files"]} checkpoints (--keep-checkpoints '
+                 f'{args.keep_checkpoints})')
         summary = store.read_best()
         log.info(f'best: trial {best["trial"]}, reward {best["reward"]:.6g} at its '
                  f'{best["epochs"]}-epoch rung; -e and -p use its best epoch, '

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from dlutil.search import checkpoints
 from dlutil.search import schedule
 from dlutil.search import report
 from dlutil.search import results
@@ -155,11 +156,14 @@ class HyperbandSearch:
         torch CPU threads per trial; None: the cores divided by ``workers``.
     report_every: float
         Seconds between rewrites of ``report.html`` while searching.
+    keep_checkpoints: str
+        ``--keep-checkpoints``: ``'all'``, ``'best'`` or ``'none'`` (see :mod:`checkpoints`).
     """
 
     def __init__(self, definition, store, max_epochs, eta=3, seed=None, batch_size=128,
                  data_dir='.', device=None, workers=1, devices=None, sampler='random',
-                 trials=None, threads=None, report_every=30.0):
+                 trials=None, threads=None, report_every=30.0,
+                 keep_checkpoints=checkpoints.DEFAULT):
         self.definition, self.store = definition, store
         self.max_epochs, self.eta, self.trials = max_epochs, eta, trials
         self.plan = plan(max_epochs, eta, trials)
@@ -175,6 +179,7 @@ class HyperbandSearch:
                          for i in range(p.first, p.first + p.sizes[0])}
         self._configs, self._points, self._last_report = {}, {}, 0.0
         self._reporter = BackgroundReport(store.root)
+        self._keeper = checkpoints.CheckpointKeeper(store, keep_checkpoints)
 
     # -- settings -----------------------------------------------------------------------------
     def _settle_settings(self, seed):
@@ -267,6 +272,7 @@ class HyperbandSearch:
         bar = tqdm(total=evaluations, desc='search', unit='eval', disable=None, position=0)
         try:
             while True:
+                self._release(states)  # checkpoints of trials no bracket will train again
                 for state in states:
                     if state.finished or not self._open(state, states):
                         continue
@@ -306,6 +312,7 @@ class HyperbandSearch:
                 executor.stop()
         finally:
             bar.close()
+        self._release(states)
         self._maybe_report(force=True)
         best = self.best()
         if best is None:
@@ -313,6 +320,10 @@ class HyperbandSearch:
             raise RuntimeError(f'every trial failed ({len(set(failed))} trials); see '
                                f'{self.store.trial_file(failed[0], "error.txt")} for the first')
         return best
+
+    def _release(self, states):
+        best = self.best()
+        self._keeper.release(states, best['trial'] if best else None)
 
     def _record(self, state, job, outcome):
         """Write the rung evaluation's row to search.csv and refresh best.json."""
