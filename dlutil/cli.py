@@ -104,8 +104,10 @@ def build_parser():
                              'results are the same for any N. On CPU the cores are split '
                              'between workers; on CUDA each worker takes a GPU of --gpus')
     parser.add_argument('--threads', type=int, default=None, metavar='T',
-                        help='torch CPU threads per trial (default: the cores divided by '
-                             '--workers). Results are bit-identical for any --workers at the '
+                        help='torch CPU threads per trial (default: OMP_NUM_THREADS if set, '
+                             'else the idle cores now (cores less the load average), at most '
+                             '4; divided by --workers. On a shared machine one thread is often '
+                             'the fastest). Results are bit-identical for any --workers at the '
                              'same --threads; another thread count may change the last bits')
     parser.add_argument('--gpus', default=None, metavar='IDS',
                         help='comma-separated CUDA device ids for the workers, e.g. 0,1 '

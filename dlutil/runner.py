@@ -9,6 +9,7 @@ from dlutil.definition import Definition, DefinitionError
 from dlutil.search.hyperband import HyperbandSearch
 from dlutil.search.executors import tune_malloc
 from dlutil.predictions import predict, prediction_inputs
+from dlutil.threads import default_threads
 
 log = logging.getLogger('dlutil')
 
@@ -35,10 +36,21 @@ def run(args):
     definition = Definition.load(args.model, hyper=args.hyper, eval=args.eval or args.interpret,
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
+    args.threads = cpu_threads(args.threads, args.workers)
     tune_malloc()
     store = results.ResultStore(args.result)
     with store.lock():
         _run_locked(args, definition, device, store, pred_paths)
+
+
+def cpu_threads(threads, workers):
+    """``--threads``, or the default of :mod:`dlutil.threads`; set for this process too
+    (``-e``, ``-p`` and ``--interpret`` run here)."""
+    if threads is None:
+        threads, why = default_threads(workers)
+        log.info(f'torch CPU threads per trial: {threads} ({why}; --threads T to choose)')
+    torch.set_num_threads(threads)
+    return threads
 
 
 def worker_devices(device, gpus):

@@ -18,7 +18,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import torch
 from tqdm.auto import tqdm
 
 from dlutil.search import checkpoints
@@ -26,6 +25,7 @@ from dlutil.search import schedule
 from dlutil.search import report
 from dlutil.search import results
 from dlutil import rng
+from dlutil.threads import default_threads
 from dlutil.search.sampling import Sampler
 from dlutil.search.executors import InlineExecutor, Job, PoolExecutor
 
@@ -153,7 +153,7 @@ class HyperbandSearch:
     trials: int or None
         Budget of configurations (``--trials``).
     threads: int or None
-        torch CPU threads per trial; None: the cores divided by ``workers``.
+        torch CPU threads per trial; None: :func:`dlutil.threads.default_threads`.
     report_every: float
         Seconds between rewrites of ``report.html`` while searching.
     keep_checkpoints: str
@@ -170,8 +170,7 @@ class HyperbandSearch:
         self.batch_size, self.data_dir, self.device = batch_size, data_dir, device
         self.workers, self.devices = workers, devices or [device or 'cpu']
         self.sampler_name, self.report_every = sampler, report_every
-        # torch's default honours OMP_NUM_THREADS; workers share it out
-        self.threads = threads or max(1, torch.get_num_threads() // workers)
+        self.threads = threads or default_threads(workers)[0]
         self.seed = self._settle_settings(seed)
         self.sampler = Sampler(definition, self.seed, sampler)
         self.rows = {}    # (trial, epochs) -> search.csv row
