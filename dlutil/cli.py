@@ -86,6 +86,10 @@ def build_parser():
                              'whose first layer is a convolution over one-hot sequences; the '
                              'letters are ALPHABET from def.py (e.g. ALPHABET = "ACGU"), '
                              'default ACGT for 4 channels')
+    parser.add_argument('--interpret-top', type=int, default=None, metavar='N',
+                        help='--interpret: draw the plots of the N most important kernels only '
+                             '(summary.html still lists every kernel in its index, and '
+                             'motifs.meme holds them all); default: every kernel')
     parser.add_argument('--debug', action='store_true',
                         help='verbose log, and full tracebacks on errors')
     parser.add_argument('-c', '--cpu', action='store_true',
@@ -147,6 +151,8 @@ def check_args(parser, args):
         problems.append(f'--workers must be at least 1, got {args.workers}')
     if args.threads is not None and args.threads < 1:
         problems.append(f'--threads must be at least 1, got {args.threads}')
+    if args.interpret_top is not None and args.interpret_top < 1:
+        problems.append(f'--interpret-top must be at least 1, got {args.interpret_top}')
     if args.trials is not None and args.trials < 1:
         problems.append(f'--trials must be at least 1, got {args.trials}')
     if args.gpus is not None:

@@ -93,7 +93,8 @@ def _run_locked(args, definition, device, store, pred_paths):
         evaluate(definition, store, model, args.data, args.batch_size)
     if args.interpret:
         from dlutil.interpret import kernel_report as interpret  # deferred: matplotlib and scipy only when asked for
-        interpret.run(definition, store, model, args.data, args.batch_size)
+        interpret.run(definition, store, model, args.data, args.batch_size,
+                      top=args.interpret_top)
     if args.predict:
         predict(definition, store, model, pred_paths, args.data, args.batch_size)
 
