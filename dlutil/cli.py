@@ -178,11 +178,28 @@ def error_message(error):
 def has_useful_traceback(error):
     """Whether ``--debug``'s traceback would tell the user more than the message.
 
-    Not for the errors we raise about the command line, the settings or def.py's shape (a flag
-    mismatch, a missing function: the message says all); yes for an unexpected exception, and
-    for one raised from another (a def.py function that failed, whose frames are the user's).
+    Not for the errors this package raises itself (a flag mismatch, a missing def.py function,
+    every trial failed: the message says all); yes for one raised from another (a def.py
+    function that failed, whose frames are the user's) and for one raised elsewhere (torch,
+    numpy, a bug).
     """
-    return not isinstance(error, KNOWN_ERRORS) or error.__cause__ is not None
+    if error.__cause__ is not None:
+        return True
+    tb = error.__traceback__
+    if tb is None:
+        return not isinstance(error, KNOWN_ERRORS)
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return not _is_ours(tb.tb_frame.f_code.co_filename)
+
+
+_OWN_FOLDER = os.path.dirname(os.path.abspath(__file__))
+
+
+def _is_ours(filename):
+    """A file of the dlutil package (where our own ``raise`` statements are)."""
+    path = os.path.abspath(filename)
+    return os.path.commonpath([path, _OWN_FOLDER]) == _OWN_FOLDER
 
 
 class _TqdmHandler(logging.Handler):

@@ -52,9 +52,22 @@ def test_no_debug_hint_after_a_flag_mismatch_but_one_after_a_def_py_failure(cli,
     assert DEBUG_HINT in err  # the user's own frames are worth seeing
 
 
+def test_every_trial_failed_needs_no_traceback(cli, h5_data, tmp_path):
+    path = write_def(tmp_path, CLASSIFIER_DEF.replace(
+        "        super(Model, self).init_model(", "        raise ValueError('no such layer')\n"
+        "        super(Model, self).init_model("))
+    code, err = cli('-f', path, '-d', h5_data, '-r', tmp_path / 'r', '-y', '-ep', 1, '-c')
+    assert code == 1 and 'every trial failed' in err and DEBUG_HINT not in err
+
+
 def test_hint_rule():
     assert not main.has_useful_traceback(ValueError('--epoch 1 (now 3)'))
     assert main.has_useful_traceback(RuntimeError('internal'))
+    try:
+        import numpy
+        numpy.zeros(2).reshape(3)
+    except ValueError as error:  # raised outside this package: the frames help
+        assert main.has_useful_traceback(error)
     try:
         try:
             {}['x']
