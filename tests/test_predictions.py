@@ -34,18 +34,25 @@ def read_tsv(path):
         return list(csv.DictReader(handle, delimiter='\t'))
 
 
-@pytest.fixture
-def searched(cli, classifier_def, h5_data, tmp_path):
-    """A finished one-configuration search (R = 1) on the conftest data."""
-    result = tmp_path / 'res'
-    code, err = cli('-f', classifier_def, '-d', h5_data, '-r', result, '-y', '-ep', 1,
-                    '-bs', 32, '--seed', 0, '-c')
-    assert code == 0, err
-    return result
+@pytest.fixture(scope='module')
+def searched(tmp_path_factory):
+    """A finished one-configuration search (R = 1) on small conftest-style data: its result
+    folder (the tests predict into it), the def.py and the data folder."""
+    from conftest import CLASSIFIER_DEF, onehot_motif_data, write_h5
+    from dlutil import cli
+    root = tmp_path_factory.mktemp('names')
+    (root / 'data').mkdir()
+    for name, n, seed in (('train', 96, 0), ('valid', 48, 1)):
+        write_h5(root / 'data' / f'{name}.h5', *onehot_motif_data(n, seed=seed))
+    (root / 'def.py').write_text(CLASSIFIER_DEF)
+    assert cli.main([str(a) for a in ('-f', root / 'def.py', '-d', root / 'data', '-r',
+                                      root / 'res', '-y', '-ep', 1, '-bs', 32, '--seed', 0,
+                                      '-c')]) == 0
+    return root / 'res', root / 'def.py', root / 'data'
 
 
-def test_names_round_trip_from_prepare_to_predictions(cli, classifier_def, h5_data, searched,
-                                                      tmp_path):
+def test_names_round_trip_from_prepare_to_predictions(cli, searched, tmp_path):
+    searched, classifier_def, h5_data = searched
     # the same ten sequences in two FASTA files, in opposite orders: joined on their names,
     # the predictions must agree row for row, and differ when joined on row order
     seqs = random_seqs(10, seed=4)
@@ -75,7 +82,8 @@ def test_names_round_trip_from_prepare_to_predictions(cli, classifier_def, h5_da
                                 for r in rows], rev['prediction'], rtol=1e-5)
 
 
-def test_bed_windows_keep_chrom_start_end(cli, classifier_def, h5_data, searched, tmp_path):
+def test_bed_windows_keep_chrom_start_end(cli, searched, tmp_path):
+    searched, classifier_def, h5_data = searched
     rng = np.random.default_rng(0)
     genome = {'chr1': ''.join(rng.choice(list('ACGT'), 300)),
               'chr2': ''.join(rng.choice(list('ACGT'), 200))}
