@@ -8,6 +8,7 @@ A generator owns its shuffling RNG (a :class:`numpy.random.Generator`); the sear
 trial and saves :meth:`MatrixBatchGenerator.get_state` in checkpoints, so a resumed trial sees
 exactly the batches an uninterrupted one would have seen.
 """
+import contextlib
 import glob
 import math
 import os
@@ -56,13 +57,19 @@ class MatrixBatchGenerator:
         Training augmentation for one-hot DNA in ACGT order, shape=(n, 4, length) or
         (n, 4, 1, length): every row is served as its reverse complement with probability 1/2,
         drawn afresh each epoch.
+    names: sequence of str, shape=(n,), or None
+        Optional names of the rows (e.g. sequence ids). ``-p`` writes them beside the
+        predictions; see :meth:`row_names`.
     """
 
     def __init__(self, X, Y=None, batch_size=None, shuffle=False, seed=0,
-                 reverse_complement=False):
+                 reverse_complement=False, names=None):
         n = _length(X, 'X')
         if Y is not None and _length(Y, 'Y') != n:
             raise ValueError(f'X has {n} rows but Y has {_length(Y, "Y")}; they must match')
+        if names is not None and len(names) != n:
+            raise ValueError(f'X has {n} rows but names has {len(names)}; they must match')
+        self.names = None if names is None else [str(name) for name in names]
         self.X, self.Y = X, Y
         self._n = n
         self.batch_size = self._check_batch_size(batch_size)
@@ -136,6 +143,20 @@ class MatrixBatchGenerator:
     def _epoch_order(self):
         self.epoch += 1
         return self.rng.permutation(self._n) if self.shuffle else None
+
+    def row_names(self):
+        """The names of the rows, in the order an unshuffled epoch serves them, or None.
+
+        Optional for a generator (the prediction step falls back to row numbers without it).
+
+        Returns
+        -------
+        dict or None
+            ``{'name': numpy.ndarray of str, shape=(n,)}`` from ``names`` (also when the
+            attribute is set after construction); None without names.
+        """
+        names = getattr(self, 'names', None)
+        return None if names is None else {'name': np.asarray(names, dtype=str)}
 
     # -- RNG state, for reproducible trials and exact resume ------------------------------------
     def reseed(self, seed):
@@ -277,6 +298,35 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
     @property
     def has_labels(self):
         return self.has_y
+
+    ROW_COLUMNS = ('name', 'chrom', 'start', 'end')  # what dlutil.prepare writes
+
+    def row_names(self):
+        """The ``name`` (and ``chrom``, ``start``, ``end``) datasets of the files, or None.
+
+        Read from every file in file order, as an unshuffled epoch serves the rows; a column is
+        given when every file has it (``dlutil.prepare`` writes ``name``, and for BED input
+        ``chrom``, ``start`` and ``end`` of each window).
+
+        Returns
+        -------
+        dict or None
+            ``{column: numpy.ndarray, shape=(n,)}`` (``str`` for name and chrom, ``int64`` for
+            start and end); None when the files have no ``name``/``chrom`` datasets.
+        """
+        import h5py
+        columns = {}
+        with contextlib.ExitStack() as stack:
+            files = [stack.enter_context(h5py.File(path, 'r')) for path in self.paths]
+            for key in self.ROW_COLUMNS:
+                if all(key in f and len(f[key]) == size for f, size in zip(files, self.sizes)):
+                    parts = [f[key].asstr()[:] if f[key].dtype.kind in 'OS' else f[key][:]
+                             for f in files]
+                    columns[key] = np.concatenate(parts) if parts else np.empty(0)
+        if not ({'name', 'chrom'} & set(columns)):
+            return None
+        return {key: (values.astype(str) if key in ('name', 'chrom') else values)
+                for key, values in columns.items()}
 
     # the open files belong to one process: worker processes reopen them
     def __getstate__(self):

@@ -31,9 +31,12 @@ def build_parser():
                         help='data directory, passed to the def.py loaders as data_dir')
     parser.add_argument('-r', '--result', required=True, metavar='RESULT_DIR',
                         help='results directory (created; an existing search there continues)')
-    parser.add_argument('-p', '--predict', metavar='PATTERN',
+    parser.add_argument('-p', '--predict', metavar='PATTERN', action='append',
                         help='predict every file matching this glob, relative to DATA_DIR '
-                             '(quote it); writes RESULT_DIR/predictions/<file>.npy')
+                             '(quote it; repeat -p for more patterns); writes '
+                             'RESULT_DIR/predictions/<file>.npy, and <file>.h5 (and .tsv for '
+                             'up to 100000 rows) with the prediction beside the name (and '
+                             'chrom, start, end) of each input row')
     parser.add_argument('-y', '--hyper', action='store_true',
                         help='run (or continue) the Hyperband search; on a finished search, '
                              'report the best trial')
@@ -49,6 +52,10 @@ def build_parser():
                              'whose first layer is a convolution over one-hot sequences; the '
                              'letters are ALPHABET from def.py (e.g. ALPHABET = "ACGU"), '
                              'default ACGT for 4 channels')
+    parser.add_argument('--interpret-top', type=int, default=None, metavar='N',
+                        help='--interpret: draw the plots of the N most important kernels only '
+                             '(summary.html still lists every kernel in its index, and '
+                             'motifs.meme holds them all); default: every kernel')
     parser.add_argument('--debug', action='store_true',
                         help='verbose log, and full tracebacks on errors')
     parser.add_argument('-c', '--cpu', action='store_true',
@@ -68,8 +75,10 @@ def build_parser():
                              'results are the same for any N. On CPU the cores are split '
                              'between workers; on CUDA each worker takes a GPU of --gpus')
     parser.add_argument('--threads', type=int, default=None, metavar='T',
-                        help='torch CPU threads per trial (default: the cores divided by '
-                             '--workers). Results are bit-identical for any --workers at the '
+                        help='torch CPU threads per trial (default: OMP_NUM_THREADS if set, '
+                             'else the idle cores now (cores less the load average), at most '
+                             '4; divided by --workers. On a shared machine one thread is often '
+                             'the fastest). Results are bit-identical for any --workers at the '
                              'same --threads; another thread count may change the last bits')
     parser.add_argument('--gpus', default=None, metavar='IDS',
                         help='comma-separated CUDA device ids for the workers, e.g. 0,1 '
@@ -87,6 +96,14 @@ def build_parser():
                              'to RESULT_DIR.<timestamp> (nothing is deleted). Without it, a '
                              'changed search continues only while none of its rung '
                              'evaluations has succeeded')
+    parser.add_argument('--keep-checkpoints', choices=['all', 'best', 'none'], default='best',
+                        help='which checkpoints a trial keeps once the search is done with it '
+                             '(not promoted at a rung, failed, or its bracket finished). best: '
+                             'best.pt with the weights alone, no last.pt (optimizer, RNG); '
+                             'none: nothing, except the best trial\'s best.pt; all: last.pt '
+                             'and best.pt of every trial. Trials that may still be promoted '
+                             'keep both whatever the policy, and -e/-p/--interpret always find '
+                             'the best weights (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=None,
                         help='seed of the search: the same seed gives the same configurations, '
                              'brackets and (on CPU) results; default: a new one, recorded in '
@@ -107,6 +124,8 @@ def check_args(parser, args):
         problems.append(f'--workers must be at least 1, got {args.workers}')
     if args.threads is not None and args.threads < 1:
         problems.append(f'--threads must be at least 1, got {args.threads}')
+    if args.interpret_top is not None and args.interpret_top < 1:
+        problems.append(f'--interpret-top must be at least 1, got {args.interpret_top}')
     if args.trials is not None and args.trials < 1:
         problems.append(f'--trials must be at least 1, got {args.trials}')
     if args.gpus is not None:
@@ -120,6 +139,42 @@ def check_args(parser, args):
         problems.append('--restart starts a search afresh: it needs -y/--hyper')
     if problems:
         parser.error('; '.join(problems))
+
+
+KNOWN_ERRORS = (ValueError, TypeError, OSError, NotImplementedError)
+
+
+def error_message(error):
+    """What the user reads after ``error:``: our own messages as they are, others typed."""
+    known = isinstance(error, KNOWN_ERRORS)
+    return str(error) if known and str(error) else f'{type(error).__name__}: {error}'
+
+
+def has_useful_traceback(error):
+    """Whether ``--debug``'s traceback would tell the user more than the message.
+
+    Not for the errors this package raises itself (a flag mismatch, a missing def.py function,
+    every trial failed: the message says all); yes for one raised from another (a def.py
+    function that failed, whose frames are the user's) and for one raised elsewhere (torch,
+    numpy, a bug).
+    """
+    if error.__cause__ is not None:
+        return True
+    tb = error.__traceback__
+    if tb is None:
+        return not isinstance(error, KNOWN_ERRORS)
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return not _is_ours(tb.tb_frame.f_code.co_filename)
+
+
+_OWN_FOLDER = os.path.dirname(os.path.abspath(__file__))
+
+
+def _is_ours(filename):
+    """A file of the dlutil package (where our own ``raise`` statements are)."""
+    path = os.path.abspath(filename)
+    return os.path.commonpath([path, _OWN_FOLDER]) == _OWN_FOLDER
 
 
 class _TqdmHandler(logging.Handler):
@@ -160,10 +215,9 @@ def main(argv=None):
     except Exception as error:
         if args.debug:
             raise
-        known = isinstance(error, (ValueError, TypeError, OSError, NotImplementedError))
-        message = str(error) if known and str(error) else f'{type(error).__name__}: {error}'
-        print(f'error: {message}', file=sys.stderr)
-        print('(run with --debug for the traceback)', file=sys.stderr)
+        print(f'error: {error_message(error)}', file=sys.stderr)
+        if has_useful_traceback(error):
+            print('(run with --debug for the traceback)', file=sys.stderr)
         return 1
     return 0
 

@@ -30,7 +30,7 @@ the def.py contract:
                                            returns (train, val)                           (-y)
   get_test_generator(data_dir)          -> test generator                                 (-e)
   get_pred_generator(pred_path)         -> generator of inputs, once per file -p matches  (-p)
-  save_prediction(pred_path, Y)         optional; replaces predictions/<file>.npy         (-p)
+  save_prediction(pred_path, Y)         optional; replaces predictions/<file>.*           (-p)
   ALPHABET = 'ACGU'                     optional; the letters of the one-hot channels,
                                         in channel order (default: ACGT for 4)   (--interpret)
   CLASS_NAMES = ['bound', 'unbound']    optional; names of the classes           (--interpret)
@@ -50,7 +50,8 @@ the def.py contract:
 
 results (--result):
   search.csv, best.json, report.html, trials/<id>/{config.json, history.csv, last.pt,
-  best.pt}, test_result.json (-e), predictions/<input file name>.npy (-p),
+  best.pt (see --keep-checkpoints)}, test_result.json (-e), predictions/<input file
+  name>.{npy,h5,tsv} (-p; .h5 and .tsv name the rows),
   interpret/summary.html, motifs.meme, performance.html (--interpret).
   Interrupt a search at any time (Ctrl-C, a crash, a full disk): the same command continues
   it, and flags left out are taken from search.json. A rung evaluation's reward is the best

@@ -3,14 +3,19 @@
 What a def.py must hold is :mod:`dlutil.contract` (shown by ``--help``); every problem is
 reported at once, by name.
 """
+import difflib
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 import traceback
 
 from base_model import BaseModel
+from dlutil.cli import program_name
 from dlutil.contract import FLAGS, FUNCTIONS, MODEL_METHODS, NEEDED
+
+log = logging.getLogger('dlutil')
 
 
 class DefinitionError(ValueError):
@@ -63,6 +68,31 @@ def load_module(path):
     return module
 
 
+CONTRACT_NAMES = ('Model', 'get_config', 'get_space', 'get_train_generator',
+                  'get_val_generator', 'get_test_generator', 'get_pred_generator',
+                  'save_prediction', 'ALPHABET', 'CLASS_NAMES')
+
+
+def did_you_mean(missing, defined):
+    """`` (did you mean get_tset_generator for get_test_generator?)`` for misspelt names, or ''.
+
+    Parameters
+    ----------
+    missing: list of str
+        Contract names def.py lacks.
+    defined: iterable of str
+        The names def.py defines; those of the contract itself are never suggested.
+    """
+    candidates = [name for name in defined
+                  if not name.startswith('__') and name not in CONTRACT_NAMES]
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
+        if close:
+            hints.append(f'{close[0]} for {name}')
+    return f' (did you mean {"; ".join(hints)}?)' if hints else ''
+
+
 class Definition:
     """A loaded def.py: its functions and ``Model``, called with errors that name them."""
 
@@ -89,7 +119,8 @@ class Definition:
                     missing.append(name)
         if missing:
             used = ' '.join(FLAGS[m] for m in modes)
-            problems.append(f'missing {", ".join(missing)} (needed for {used})')
+            problems.append(f'missing {", ".join(missing)} (needed for {used})'
+                            + did_you_mean(missing, vars(self.module)))
         for name in FUNCTIONS:
             if hasattr(self.module, name) and not callable(getattr(self.module, name)):
                 problems.append(f'{name} must be a function')
@@ -106,10 +137,16 @@ class Definition:
                                 or getattr(model, name) is getattr(BaseModel, name))]
                 if lacking:
                     problems.append(f'Model does not implement {", ".join(lacking)}')
+        if not problems:  # a misspelt name that this run does not need yet: say so now
+            for name in CONTRACT_NAMES:
+                hint = '' if hasattr(self.module, name) else did_you_mean([name],
+                                                                         vars(self.module))
+                if hint:
+                    log.warning(f'{self.path}: no {name}{hint}')
         if problems:
             raise DefinitionError(f'{self.path} does not follow the def.py contract: '
                                   + '; '.join(problems)
-                                  + '. See `python main.py --help` for the contract.')
+                                  + f'. See `{program_name()} --help` for the contract.')
 
     @property
     def Model(self):

@@ -1,16 +1,16 @@
 """What one command line does: search (-y), then evaluate (-e) and predict (-p) with the best trial."""
-import glob
 import logging
 import os
 
-import numpy as np
 import torch
 
 from dlutil import preflight, rng
-from dlutil.search import results, settings, standing
+from dlutil.search import checkpoints, results, settings, standing
 from dlutil.definition import Definition, DefinitionError
 from dlutil.search.hyperband import HyperbandSearch
 from dlutil.search.executors import tune_malloc
+from dlutil.predictions import predict, prediction_inputs
+from dlutil.threads import default_threads
 
 log = logging.getLogger('dlutil')
 
@@ -25,33 +25,6 @@ def choose_device(cpu=False):
     return torch.device('cpu')
 
 
-def prediction_inputs(data_dir, pattern):
-    """The files ``--predict`` matches, relative to ``--data``, sorted.
-
-    Only ``pattern`` is a glob: ``[``, ``*`` or ``?`` in the name of ``--data`` match themselves.
-    """
-    full = os.path.join(data_dir, pattern)
-    paths = [full] if os.path.isfile(full) else sorted(
-        p for p in glob.glob(os.path.join(glob.escape(data_dir), pattern), recursive=True)
-        if os.path.isfile(p))
-    if not paths:
-        raise FileNotFoundError(f'--predict {pattern!r}: no file matches {full!r}')
-    return paths
-
-
-def prediction_names(paths, data_dir):
-    """``<file name>`` per input; where two names collide, every input keeps its folders
-    relative to ``--data`` (``predictions/a/x.h5.npy``, ``predictions/b/x.h5.npy``), which
-    cannot collide. Inputs outside ``--data`` keep their folders from the root."""
-    names = [os.path.basename(p) for p in paths]
-    if len(set(names)) < len(names):
-        data_dir = os.path.abspath(data_dir)
-        names = [os.path.relpath(os.path.abspath(p), data_dir) for p in paths]
-        names = [os.path.abspath(p).lstrip(os.sep) if n.startswith(os.pardir) else n
-                 for p, n in zip(paths, names)]
-    return names
-
-
 def run(args):
     """Carry out the command line ``args`` (see :func:`main.build_parser`)."""
     if not (args.hyper or args.eval or args.predict or args.interpret):
@@ -64,10 +37,21 @@ def run(args):
     definition = Definition.load(args.model, hyper=args.hyper, eval=args.eval or args.interpret,
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
+    args.threads = cpu_threads(args.threads, args.workers)
     tune_malloc()
     store = results.ResultStore(args.result)
     with store.lock():
         _run_locked(args, definition, device, store, pred_paths)
+
+
+def cpu_threads(threads, workers):
+    """``--threads``, or the default of :mod:`dlutil.threads`; set for this process too
+    (``-e``, ``-p`` and ``--interpret`` run here)."""
+    if threads is None:
+        threads, why = default_threads(workers)
+        log.info(f'torch CPU threads per trial: {threads} ({why}; --threads T to choose)')
+    torch.set_num_threads(threads)
+    return threads
 
 
 def worker_devices(device, gpus):
@@ -93,10 +77,16 @@ def _run_locked(args, definition, device, store, pred_paths):
                                  args.batch_size, args.data, device, workers=args.workers,
                                  devices=worker_devices(device, args.gpus),
                                  sampler=args.sampler, trials=args.trials,
-                                 threads=args.threads, restart=args.restart)
+                                 threads=args.threads, restart=args.restart,
+                                 keep_checkpoints=args.keep_checkpoints)
     data_seed = _preflight(args, definition, device, store, search, pred_paths)
     if args.hyper:
         best = search.run()
+        usage = checkpoints.disk_usage(store.root)
+        log.info(f'{store.root} uses {checkpoints.human_bytes(usage["total"])}, '
+                 f'{checkpoints.human_bytes(usage["checkpoints"])} of it in '
+                 f'{usage["checkpoint_files"]} checkpoints (--keep-checkpoints '
+                 f'{args.keep_checkpoints})')
         summary = store.read_best()
         log.info(f'best: trial {best["trial"]}, reward {summary["reward"]:.6g} at epoch '
                  f'{summary["epoch"]} (its best in {best["epochs"]} epochs; -e and -p use '
@@ -111,7 +101,8 @@ def _run_locked(args, definition, device, store, pred_paths):
         evaluate(definition, store, model, args.data, args.batch_size)
     if args.interpret:
         from dlutil.interpret import kernel_report as interpret  # deferred: matplotlib and scipy only when asked for
-        interpret.run(definition, store, model, args.data, args.batch_size)
+        interpret.run(definition, store, model, args.data, args.batch_size,
+                      top=args.interpret_top)
     if args.predict:
         predict(definition, store, model, pred_paths, args.data, args.batch_size)
 
@@ -158,24 +149,6 @@ def evaluate(definition, store, model, data_dir, batch_size):
     results.write_json(store.path('test_result.json'), values)
     log.info('test: ' + ', '.join(f'{k}={v:.6g}' for k, v in values.items()))
     return values
-
-
-def predict(definition, store, model, paths, data_dir, batch_size):
-    names = prediction_names(paths, data_dir)
-    folder = store.path('predictions')
-    for path, name in zip(paths, names):
-        generator = definition.generator('get_pred_generator', path)
-        y_pred = model.predict(generator, batch_size)
-        if definition.has('save_prediction'):
-            definition.call('save_prediction', path, y_pred)
-            log.info(f'predicted {path} (saved by def.py save_prediction)')
-            continue
-        arrays = y_pred if isinstance(y_pred, dict) else {None: y_pred}
-        for key, array in arrays.items():
-            target = os.path.join(folder, name + (f'.{key}' if key else '') + '.npy')
-            results.atomic_write(target, lambda f, a=array: np.save(f, np.asarray(a)), mode='wb')
-            log.info(f'predicted {path}: {np.shape(array)} -> {target}')
-    return folder
 
 
 __all__ = ['run', 'choose_device', 'DefinitionError']

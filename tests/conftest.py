@@ -12,6 +12,9 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # subprocesses (the CLI, python -m dlutil.prepare) import this checkout, installed or not
 os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [ROOT, os.environ.get('PYTHONPATH')]))
+# one torch thread in this process and the CLIs it starts: fast on a shared machine, and the
+# same results however loaded it is (dlutil.threads picks the default from the load otherwise)
+os.environ['OMP_NUM_THREADS'] = '1'
 
 
 def onehot_motif_data(n, length=40, seed=0, motif=(0, 1, 2, 3, 3, 2)):

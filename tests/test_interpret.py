@@ -431,8 +431,12 @@ def test_interpret_through_the_cli(cli, h5_data, tmp_path):
     alphabet, _, motifs = parse_meme((folder / 'motifs.meme').read_text())
     assert alphabet == 'ACGT' and 4 <= len(motifs) <= 8  # filters: 4 or 8
     assert len(re.findall(r'<h2>#\d+: kernel \d+</h2>', page)) == len(motifs)
-    for src in re.findall(r'(?:src|href)="([^"]+)"', page):
+    for src in re.findall(r'(?:src|href)="([^"#][^"]*)"', page):
         assert (folder / html.unescape(src)).is_file(), src
+    # the index at the top links every kernel to its section
+    anchors = re.findall(r'href="#(kernel-\d+)"', page)
+    assert len(anchors) == len(motifs) and page.index('Kernels by importance') < page.index('<section')
+    assert all(f'<section id="{a}">' in page for a in anchors)
     for name in ('performance.csv', 'performance.html', 'roc.png', 'precision_recall.png',
                  'clustering.png', 'optimized_output_0.png', 'optimized_output_1.png'):
         assert (folder / name).is_file(), name

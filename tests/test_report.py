@@ -115,13 +115,17 @@ def test_report_of_a_finished_search(tmp_path):
     for value in ('0.01', 'conv.filters', '[3, 5]', '0.875', '0.21'):  # config, test metrics
         assert value in text, value
 
-    # one row per trial, best first, failed trials last
-    assert [row[0] for row in page.rows] == ['t0000', 't0003', 't0001', 't0004', 't0002']
-    assert [row[5] for row in page.rows] == ['ok', 'ok', 'ok', 'diverged', 'error']
-    assert page.rows[-1][2] == '0' and page.rows[-1][4] == ''  # no history, no reward
+    # one row per trial, sorted by the search's statistic (the best rung reward): the best
+    # trial is the top row, marked; failed trials last
+    assert [row[0] for row in page.rows] == ['★ t0000', 't0003', 't0001', 't0004', 't0002']
+    assert [row[3] for row in page.rows] == ['-0.2', '-0.45', '-0.7', '', '']
+    assert [row[6] for row in page.rows] == ['ok', 'ok', 'ok', 'diverged', 'error']
+    assert page.rows[-1][2] == '0' and page.rows[-1][5] == ''  # no history, no reward
     columns = [h['text'] for h in page.headers]
-    assert columns[:6] == ['trial', 'bracket', 'epochs', 'last reward', 'best reward', 'status']
-    assert set(columns[6:]) == {'lr', 'conv.filters', 'conv.kernel', 'activation', 'batchnorm'}
+    assert columns[:7] == ['trial', 'bracket', 'epochs', 'rung reward', 'last reward',
+                           'best reward', 'status']
+    assert page.headers[3].get('aria-sort') == 'descending'
+    assert set(columns[7:]) == {'lr', 'conv.filters', 'conv.kernel', 'activation', 'batchnorm'}
 
     # sortable: every header calls the script's sortTable
     assert all(h.get('onclick') == 'sortTable(this)' for h in page.headers)
@@ -158,7 +162,7 @@ def test_report_mid_search(tmp_path):
     page = Page(text)
     assert 'No trial has finished a rung yet' in text
     assert [row[0] for row in page.rows] == ['t0000', 't0001', 't0002']
-    assert [row[5] for row in page.rows] == ['ok', 'running', 'pending']
+    assert [row[6] for row in page.rows] == ['ok', 'running', 'pending']
     assert '3 trials, 1 of 6 rung evaluations' in text  # R=3, η=3: 3 + 2 + 1 evaluations
     assert all(os.path.getsize(tmp_path / src) > 0 for src in page.images)
 
@@ -181,12 +185,12 @@ def test_report_of_an_empty_or_damaged_results_directory(tmp_path):
     store.write_config('t0005', {**config(0.01, 8), 'momentum': None})  # sampled, not trained
     text = read(report.write_report(store.root))
     assert 'config.json: could not read it' in text  # said on the page, not raised
-    assert [row[0] for row in Page(text).rows] == ['t0000', 't0003', 't0001', 't0005',
+    assert [row[0] for row in Page(text).rows] == ['★ t0000', 't0003', 't0001', 't0005',
                                                    't0004', 't0002']
 
 
 def test_reward_cells_sort_on_the_full_number(tmp_path):
     make_results(tmp_path, FINISHED, best=BEST)
     text = read(report.write_report(str(tmp_path)))
-    rewards = {row[0]: row[4] for row in Page(text).rows}
+    rewards = {row[0]: row[5] for row in Page(text).rows}
     assert rewards['t0003'] == '-0.45' and f'data-v="{-0.45!r}"' in text

@@ -19,7 +19,8 @@ def test_search_eval_predict_writes_the_documented_results(cli, classifier_def, 
                                                             tmp_path):
     result = tmp_path / 'res'
     code, err = cli('-f', classifier_def, '-d', h5_data, '-r', result, '-y', '-e',
-                    '-p', 'test_pred*.h5', '-ep', 9, '-bs', 32, '--seed', 0, '-c')
+                    '-p', 'test_pred*.h5', '-ep', 9, '-bs', 32, '--seed', 0, '-c',
+                    '--keep-checkpoints', 'all')
     assert code == 0, err
     configs, evaluations, resumed, _ = hyperband.totals(9, 3)
     rows = read_rows(result)

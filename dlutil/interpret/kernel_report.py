@@ -34,6 +34,7 @@ import logging
 import os
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from dlutil.search import results
 from dlutil.interpret.first_layer import first_convolution
@@ -104,14 +105,8 @@ def visualize_kernel(activations, data, kernel, folder, colors=None, max_sites=M
         The motif (for a sequence/structure product alphabet, its marginal motifs) and the
         kernel's importance score.
     """
-    n_kernels = activations['activations'].shape[1]
-    if not 0 <= kernel < n_kernels:
-        raise ValueError(f'kernel {kernel}: the first layer has kernels 0 to {n_kernels - 1}')
-    symbols = alphabet_symbols(data, activations['sequences'].shape[1])
-    rows, top, threshold = kernel_sites(activations, kernel, max_sites)
-    counts = _windows(activations, kernel, rows).sum(axis=0).T
+    motif, rows, top, threshold = _kernel_motif(activations, data, kernel, max_sites)
     name = activations['class_names'][top]
-    motif = Motif.from_counts(counts, symbols, name=f'kernel_{kernel}', n_sites=len(rows))
     score = float(importance_scores(activations)[kernel])
     motif.logo(os.path.join(folder, f'motif_kernel_{kernel}.png'), colors,
                title=f'kernel {kernel}: {len(rows)} sequences of {name}')
@@ -129,24 +124,47 @@ def visualize_kernel(activations, data, kernel, folder, colors=None, max_sites=M
     return motif.marginals() or motif, score
 
 
-def visualize_all_kernels(activations, data, folder, colors=None, links=()):
-    """:func:`visualize_kernel` for every kernel, ``summary.html`` and ``motifs.meme``.
+def _kernel_motif(activations, data, kernel, max_sites=MAX_SITES):
+    """Kernel ``kernel``'s motif (no plots), its sites, top class and threshold."""
+    n_kernels = activations['activations'].shape[1]
+    if not 0 <= kernel < n_kernels:
+        raise ValueError(f'kernel {kernel}: the first layer has kernels 0 to {n_kernels - 1}')
+    symbols = alphabet_symbols(data, activations['sequences'].shape[1])
+    rows, top, threshold = kernel_sites(activations, kernel, max_sites)
+    counts = _windows(activations, kernel, rows).sum(axis=0).T
+    motif = Motif.from_counts(counts, symbols, name=f'kernel_{kernel}', n_sites=len(rows))
+    return motif, rows, top, threshold
 
-    Both list the kernels by importance, most important first. ``motifs.meme`` (MEME version
-    4) holds the sequence motifs (the sequence marginal for product alphabets) with the data's
-    letter frequencies as background. ``links``: ``(title, relative path)`` pairs that the page
-    links to (other files of the folder).
+
+def visualize_all_kernels(activations, data, folder, colors=None, links=(), top=None):
+    """:func:`visualize_kernel` for every kernel (or the ``top`` most important), ``summary.html``
+    and ``motifs.meme``.
+
+    Both list the kernels by importance, most important first; the page opens with an index
+    of all kernels (rank, importance, consensus, sites) linking to their sections. ``motifs.meme``
+    (MEME version 4) holds the sequence motifs of all kernels (the sequence marginal for product
+    alphabets) with the data's letter frequencies as background. ``links``: ``(title, relative
+    path)`` pairs that the page links to (other files of the folder). ``top``: draw the plots of
+    this many kernels only, the most important (``--interpret-top``); default all.
 
     Returns
     -------
     list of Motif (or of tuples of Motif), in kernel order
     """
     symbols = alphabet_symbols(data, activations['sequences'].shape[1])
-    made = [visualize_kernel(activations, symbols, k, folder, colors)
-            for k in range(activations['activations'].shape[1])]
-    motifs = [motif for motif, _ in made]
-    scores = np.array([score for _, score in made])
-    order = sorted(range(len(made)), key=lambda k: (-scores[k], k))
+    n_kernels = activations['activations'].shape[1]
+    if top is not None and top < 1:
+        raise ValueError(f'--interpret-top must be at least 1, got {top}')
+    scores = np.asarray(importance_scores(activations), dtype=np.float64)
+    order = sorted(range(n_kernels), key=lambda k: (-scores[k], k))
+    drawn = set(order if top is None else order[:top])
+    motifs = []
+    for k in tqdm(range(n_kernels), desc='interpret: kernels', unit='kernel', disable=None):
+        if k in drawn:
+            motifs.append(visualize_kernel(activations, symbols, k, folder, colors)[0])
+        else:
+            motif = _kernel_motif(activations, symbols, k)[0]
+            motifs.append(motif.marginals() or motif)
     sequence_motifs = [m[0] if isinstance(m, tuple) else m for m in motifs]
     frequencies = activations['sequences'].sum(axis=(0, 2)).astype(np.float64)
     frequencies = frequencies / frequencies.sum() if frequencies.sum() > 0 else \
@@ -155,13 +173,14 @@ def visualize_all_kernels(activations, data, folder, colors=None, links=()):
     background = (background.marginals() or (background,))[0].pwm[0]
     write_meme([sequence_motifs[k] for k in order], os.path.join(folder, 'motifs.meme'),
                background)
-    page = _summary_page(activations, motifs, scores, order, links)
+    page = _summary_page(activations, motifs, scores, order, links, drawn)
     results.atomic_write(os.path.join(folder, 'summary.html'), lambda f: f.write(page))
     return motifs
 
 
-def _summary_page(activations, motifs, scores, order, links):
+def _summary_page(activations, motifs, scores, order, links, drawn=None):
     e = html.escape
+    drawn = set(order) if drawn is None else drawn
     sites = {k: (m[0] if isinstance(m, tuple) else m).n_sites for k, m in enumerate(motifs)}
     consensus = {k: ' / '.join(p.consensus for p in (m if isinstance(m, tuple) else (m,)))
                  for k, m in enumerate(motifs)}
@@ -169,12 +188,15 @@ def _summary_page(activations, motifs, scores, order, links):
              (('motifs.meme (MEME version 4)', 'motifs.meme'),) + tuple(links)]
     rows = []
     for rank, k in enumerate(order, 1):
+        if k not in drawn:
+            continue
         images = ''.join(f'<img src="{e(f"{kind}_kernel_{k}.png")}" alt="{e(kind)} of kernel '
                          f'{k}" class="{kind}">' for kind in ('motif', 'position', 'activations'))
-        rows.append(f'<section><h2>#{rank}: kernel {k}</h2><p class="meta">importance '
-                    f'{scores[k]:.4g} · consensus <code>{e(consensus[k])}</code> · '
+        rows.append(f'<section id="kernel-{k}"><h2>#{rank}: kernel {k}</h2><p class="meta">'
+                    f'importance {scores[k]:.4g} · consensus <code>{e(consensus[k])}</code> · '
                     f'{sites[k]} sequences</p><div class="row">{images}</div></section>')
     n, width = activations['activations'].shape
+    index = _kernel_index(order, scores, consensus, sites, drawn)
     layer = activations['layer'] or 'the network'
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<title>Kernels of {e(layer)}</title><style>{STYLE}</style>'
@@ -183,7 +205,29 @@ def _summary_page(activations, motifs, scores, order, links):
             f'{e(", ".join(activations["class_names"]))}, sorted by importance: max − min over '
             f'classes of the mean maximum activation. Motifs: the windows of the top class\'s '
             f'sequences whose maximum activation reaches the largest class mean.</p>'
-            f'<p>{" · ".join(items)}</p>\n' + '\n'.join(rows) + '\n</body></html>\n')
+            f'<p>{" · ".join(items)}</p>\n{index}\n' + '\n'.join(rows) +
+            '\n</body></html>\n')
+
+
+def _kernel_index(order, scores, consensus, sites, drawn):
+    """The table of all kernels by importance that opens ``summary.html``."""
+    e = html.escape
+    high = max((scores[k] for k in order if np.isfinite(scores[k])), default=0) or 1
+    rows = []
+    for rank, k in enumerate(order, 1):
+        name = f'<a href="#kernel-{k}">kernel {k}</a>' if k in drawn else f'kernel {k}'
+        share = max(0.0, float(scores[k]) / high) if np.isfinite(scores[k]) else 0.0
+        rows.append(f'<tr><td>{rank}</td><td>{name}</td><td class="num">{scores[k]:.4g}</td>'
+                    f'<td><span class="bar" style="width:{100 * share:.0f}px"></span></td>'
+                    f'<td><code>{e(consensus[k])}</code></td><td class="num">{sites[k]}</td>'
+                    f'</tr>')
+    shown = (f'Plots below for all {len(order)} kernels.' if len(drawn) == len(order) else
+             f'Plots below for the {len(drawn)} most important of {len(order)} kernels '
+             f'(--interpret-top); motifs.meme has all of them.')
+    return (f'<h2 id="index">Kernels by importance</h2><p class="meta">{shown}</p>'
+            f'<div class="index"><table><thead><tr><th>#</th><th>kernel</th><th>importance'
+            f'</th><th></th><th>consensus</th><th>sequences</th></tr></thead><tbody>'
+            + ''.join(rows) + '</tbody></table></div>')
 
 
 STYLE = '''
@@ -192,6 +236,11 @@ h1 { margin-bottom: 0.2em; } h2 { margin: 1.2em 0 0.1em; font-size: 1.15em; }
 section { border-top: 1px solid #ddd; } .meta { color: #555; margin: 0.2em 0 0.5em; }
 .row { display: flex; gap: 1em; flex-wrap: wrap; align-items: flex-start; }
 img { max-width: 100%; } img.position { width: 560px; }
+.index { max-height: 24em; overflow-y: auto; display: inline-block; border: 1px solid #ddd; }
+.index table { border-collapse: collapse; } .index td, .index th { padding: 1px 10px; }
+.index th { position: sticky; top: 0; background: #f3f3f3; text-align: left; }
+.index tr:nth-child(even) td { background: #fafafa; } td.num { text-align: right; }
+.bar { display: inline-block; height: 0.8em; background: #4a7fb5; }
 '''
 
 
@@ -210,11 +259,15 @@ def definition_alphabet(module, n_channels):
         raise ValueError(f'--interpret: ALPHABET of def.py: {error}') from None
 
 
-def run(definition, store, model, data_dir, batch_size):
-    """``--interpret``: everything above on the test set, under ``RESULT_DIR/interpret/``."""
+def run(definition, store, model, data_dir, batch_size, top=None):
+    """``--interpret``: everything above on the test set, under ``RESULT_DIR/interpret/``.
+
+    ``top``: plots for the ``top`` most important kernels only (``--interpret-top``).
+    """
     folder = store.path('interpret')
     generator = definition.generator('get_test_generator', data_dir)
     names = getattr(definition.module, 'CLASS_NAMES', None)  # a loader may have set it
+    log.info('interpret: maximum activations of the first-layer kernels on the test set')
     activations = get_max_activations(model, generator, batch_size, class_names=names)
     symbols = definition_alphabet(definition.module, activations['sequences'].shape[1])
     names = activations['class_names']
@@ -226,6 +279,7 @@ def run(definition, store, model, data_dir, batch_size):
     if activations['multilabel']:
         log.info('interpret: no clustering plot: clustering needs single-label classes')
     else:
+        log.info('interpret: clustering')
         plot_clustering(activations, os.path.join(folder, 'clustering.png'))
         links.append(('clustering of max activations', 'clustering.png'))
     shape = activations['input_shape']
@@ -233,10 +287,11 @@ def run(definition, store, model, data_dir, batch_size):
         log.info(f'interpret: no optimized inputs: the network\'s input (shape {shape}) has no '
                  f'axis of the {len(symbols)} letters to optimise')
     else:
+        log.info('interpret: optimized inputs of the output classes')
         optimized = visualize_optimized_inputs(model, 'output', folder, shape, symbols,
                                                node_names=names)
         links += [(f'optimized input for {names[c]}', f'optimized_output_{c}.png')
                   for c in range(len(optimized))]
-    visualize_all_kernels(activations, symbols, folder, links=links)
+    visualize_all_kernels(activations, symbols, folder, links=links, top=top)
     log.info(f'interpret: {os.path.join(folder, "summary.html")}')
     return folder

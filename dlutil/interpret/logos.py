@@ -25,7 +25,7 @@ def default_colors(symbols):
     return {s: _OTHER_COLORS[i % len(_OTHER_COLORS)] for i, s in enumerate(symbols)}
 
 
-def draw_logo(ax, motif, colors=None):
+def draw_logo(ax, motif, colors=None, offset=0):
     """Draw ``motif``'s information-content logo on a matplotlib ``ax``.
 
     With logomaker installed (and one-letter symbols) it draws the glyphs; otherwise letters are
@@ -49,7 +49,8 @@ def draw_logo(ax, motif, colors=None):
     ax.set_ylim(0, math.log2(len(motif.alphabet)))
     ax.set_ylabel('bits')
     step = max(1, motif.length // 25)
-    ax.set_xticks(range(0, motif.length, step), [str(i + 1) for i in range(0, motif.length, step)])
+    ax.set_xticks(range(0, motif.length, step),
+                  [str(offset + i + 1) for i in range(0, motif.length, step)])
     for side in ('top', 'right'):
         ax.spines[side].set_visible(False)
 

@@ -166,16 +166,29 @@ class Motif:
                 f'letter-probability matrix: alength= {len(letters)} w= {self.length} '
                 f'nsites= {self.n_sites} E= 0\n{rows}\n')
 
-    def logo(self, path, colors=None, title=None):
+    def logo(self, path, colors=None, title=None, per_row=None):
         """Write the sequence logo (information content, bits) as a PNG; marginal logos stacked
-        for product alphabets."""
+        for product alphabets.
+
+        ``per_row``: wrap a long motif (an optimized input over a whole sequence) into rows of
+        this many positions, numbered as in the whole motif, so that its letters stay legible
+        instead of one strip thousands of pixels wide.
+        """
         from matplotlib.figure import Figure
         parts = self.marginals() or (self,)
-        width = min(30.0, max(4.0, 1.2 + 0.4 * self.length))
-        figure = Figure(figsize=(width, 1.9 * len(parts)), dpi=100, layout='constrained')
-        for i, part in enumerate(parts):
-            ax = figure.add_subplot(len(parts), 1, i + 1)
-            draw_logo(ax, part, colors)
+        wrap = per_row is not None and self.length > per_row
+        starts = range(0, self.length, per_row) if wrap else [0]
+        width = (1.2 + 0.25 * per_row) if wrap else min(30.0, max(4.0, 1.2 + 0.4 * self.length))
+        panels = [(start, part) for start in starts for part in parts]
+        figure = Figure(figsize=(width, (1.5 if wrap else 1.9) * len(panels)), dpi=100,
+                        layout='constrained')
+        for i, (start, part) in enumerate(panels):
+            ax = figure.add_subplot(len(panels), 1, i + 1)
+            stop = start + per_row if wrap else self.length
+            piece = part if not wrap else Motif(part.alphabet, part.pwm[start:stop], part.name)
+            draw_logo(ax, piece, colors, offset=start)
+            if wrap:  # every row on the same scale, the last one shorter
+                ax.set_xlim(-0.5, per_row - 0.5)
             if title and i == 0:
                 ax.set_title(title, fontsize=9)
         save_figure(figure, path)

@@ -8,9 +8,13 @@ import difflib
 import os
 
 import torch
+from tqdm.auto import tqdm
 
 from dlutil.interpret.first_layer import device_of, main_output, network_of
 from dlutil.interpret.motif import Motif, alphabet_symbols
+
+LOGO_ROW = 50  # positions per row of an optimized input's logo: ~1400 px wide, letters legible
+
 
 class _Stop(Exception):
     """Raised by a hook once the layer of interest has run: the rest of the network is skipped."""
@@ -83,7 +87,8 @@ def visualize_optimized_inputs(model, layer_name, folder, input_shape, data, nod
         optimizer = torch.optim.Adam([logits], lr=lr)
         picked = torch.tensor(nodes, device=device)
         with torch.enable_grad():
-            for _ in range(steps):
+            for _ in tqdm(range(steps), desc=f'optimized inputs of {layer_name}', unit='step',
+                          leave=False, disable=None):
                 out = layer_output(torch.softmax(logits, dim=axis + 1))
                 score = out.reshape(len(nodes), width, -1).mean(dim=2)
                 score = score[torch.arange(len(nodes), device=device), picked]
@@ -100,6 +105,6 @@ def visualize_optimized_inputs(model, layer_name, folder, input_shape, data, nod
         motif = Motif(symbols, pwm / pwm.sum(axis=1, keepdims=True),
                       name=f'{layer_name}_{node}')
         motif.logo(os.path.join(folder, f'optimized_{layer_name}_{node}.png'), colors,
-                   title=f'input that maximises {layer_name} node {label}')
+                   title=f'input that maximises {layer_name} node {label}', per_row=LOGO_ROW)
         motifs.append(motif)
     return motifs

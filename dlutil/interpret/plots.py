@@ -2,6 +2,8 @@
 
 Every plot is a matplotlib ``Figure`` (no pyplot state) written atomically as a PNG.
 """
+import math
+
 import numpy as np
 
 from dlutil.interpret.motif import save_figure
@@ -55,7 +57,11 @@ def plot_violins(path, kernel, classes, threshold, score):
     ``classes``: ``[(name, values)]``; a class whose values are all equal is drawn as a line.
     """
     from matplotlib.figure import Figure
-    figure = Figure(figsize=(max(3.2, 1.2 + 0.9 * len(classes)), 3.6), dpi=100,
+    names = [name for name, _ in classes]
+    # a class name wider than its slot (about 9 characters at this size) would run into its
+    # neighbour's: long names are set at an angle, right-aligned under their violin
+    slanted = len(classes) > 4 or max((len(str(n)) for n in names), default=0) > 9
+    figure = Figure(figsize=(max(3.2, 1.2 + 0.9 * len(classes)), 3.6 + 0.8 * slanted), dpi=100,
                     layout='constrained')
     ax = figure.add_subplot()
     spread = [i for i, (_, values) in enumerate(classes) if len(values) and np.ptp(values) > 0]
@@ -71,9 +77,8 @@ def plot_violins(path, kernel, classes, threshold, score):
     ax.axhline(threshold, color='0.4', ls='--', lw=1)
     ax.annotate(f'threshold {threshold:.3g}', (0, threshold), xycoords=('axes fraction', 'data'),
                 xytext=(2, 2), textcoords='offset points', fontsize=7, color='0.3')
-    names = [name for name, _ in classes]
-    ax.set_xticks(range(len(classes)), names, rotation=30 if len(classes) > 4 else 0,
-                  ha='right' if len(classes) > 4 else 'center')
+    ax.set_xticks(range(len(classes)), names, rotation=30 if slanted else 0,
+                  ha='right' if slanted else 'center', rotation_mode='anchor')
     ax.set_xlim(-0.6, len(classes) - 0.4)
     ax.set_ylabel('maximum activation')
     ax.set_title(f'kernel {kernel}: importance {score:.3g}', fontsize=9)
@@ -140,7 +145,8 @@ def _heatmap(z, y, names, row_link, row_order, col_link, col_order):
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
     n, k = z.shape
-    figure = Figure(figsize=(min(18.0, 5 + 0.18 * k), 9), dpi=100)
+    width = min(24.0, 5 + 0.18 * k)
+    figure = Figure(figsize=(width, 9), dpi=100)
     grid = figure.add_gridspec(2, 4, width_ratios=[2, 0.35, 10, 0.3], height_ratios=[1.8, 10],
                                wspace=0.03, hspace=0.03, left=0.03, right=0.92, top=0.91,
                                bottom=0.08)
@@ -148,9 +154,11 @@ def _heatmap(z, y, names, row_link, row_order, col_link, col_order):
     image = heat.imshow(z, aspect='auto', origin='lower', cmap='RdBu_r', vmin=-3, vmax=3,
                         interpolation='nearest', extent=(-0.5, k - 0.5, -0.5, n - 0.5))
     heat.set_yticks([])
-    if k <= 80:
-        heat.set_xticks(range(k), [str(c) for c in col_order], fontsize=7, rotation=90)
-    heat.set_xlabel('kernel')
+    step, fontsize = kernel_ticks(k, width * 0.62 * 72)  # the heatmap: 62 % of the width
+    heat.set_xticks(range(0, k, step), [str(c) for c in col_order[::step]], fontsize=fontsize,
+                    rotation=90)
+    heat.set_xlabel('kernel' if step == 1 else
+                    f'kernel (every {step}th column labelled, in the clustering\'s order)')
     _dendrogram(figure.add_subplot(grid[1, 0]), row_link, row_order, 'left')
     if col_link is not None:
         _dendrogram(figure.add_subplot(grid[0, 2]), col_link, col_order, 'top')
@@ -166,6 +174,18 @@ def _heatmap(z, y, names, row_link, row_order, col_link, col_order):
                   loc='upper left', bbox_to_anchor=(0.01, 0.91), fontsize='small',
                   title='class', frameon=False)
     return figure
+
+
+def kernel_ticks(columns, points):
+    """Label every ``step``-th of ``columns`` heatmap columns ``points`` wide, at ``fontsize``.
+
+    Every column is labelled while a label gets at least 4.5 points (a 5-point digit, rotated);
+    beyond that every ``step``-th, so a label always names the kernel of its own column.
+    """
+    per_column = points / max(columns, 1)
+    fontsize = min(7.0, max(4.5, per_column * 0.9))
+    step = max(1, math.ceil(fontsize / per_column))
+    return step, fontsize
 
 
 def _dendrogram(ax, link, order, side):

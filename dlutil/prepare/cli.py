@@ -35,7 +35,7 @@ def _names(text):
     return [part.strip() for part in text.split(',') if part.strip()]
 
 
-def _add_label_options(parser):
+def _add_label_options(parser, default_names):
     group = parser.add_argument_group('labels')
     group.add_argument('--task', choices=TASKS, default='auto',
                        help='class: one column of class indices 0..K-1 (label int64, (n,)); '
@@ -43,8 +43,8 @@ def _add_label_options(parser):
                             '(float32); auto: 0/1 values are class (one column) or multilabel '
                             '(several), anything else regression (default: %(default)s)')
     group.add_argument('--class-names', type=_names, metavar='NAMES',
-                       help='comma-separated class names, e.g. neg,pos (default: the FASTA '
-                            'file names with --one-per-class, else 0,1,...)')
+                       help='comma-separated class names, e.g. neg,pos (default: '
+                            f'{default_names})')
 
 
 def _add_output_options(parser):
@@ -140,8 +140,10 @@ def build_parser():
     bed.add_argument('--off-end', choices=['pad', 'skip'], default='pad',
                      help='windows running off a chromosome end: pad with N, or skip the '
                           'interval; counted in the summary either way (default: %(default)s)')
+    defaults = {fasta: 'the FASTA file names with --one-per-class, else 0,1,...',
+                bed: '0,1,...: the class indices in the label column'}
     for command in (fasta, bed):
-        _add_label_options(command)
+        _add_label_options(command, defaults[command])
         _add_output_options(command)
     return parser
 

@@ -15,15 +15,16 @@ import threading
 import time
 from dataclasses import dataclass
 
-import torch
 from tqdm.auto import tqdm
 
+from dlutil.search import checkpoints
 from dlutil.search import schedule
 from dlutil.search import report
 from dlutil.search import results
 from dlutil.search import standing
 from dlutil.search.settings import SearchSettingsError, Settings  # noqa: F401 (re-exported)
 from dlutil import rng
+from dlutil.threads import default_threads
 from dlutil.search.sampling import Sampler
 from dlutil.search.executors import InlineExecutor, Job, PoolExecutor
 
@@ -128,24 +129,26 @@ class HyperbandSearch:
     trials: int or None
         Budget of configurations (``--trials``).
     threads: int or None
-        torch CPU threads per trial; None: the cores divided by ``workers``.
+        torch CPU threads per trial; None: :func:`dlutil.threads.default_threads`.
     report_every: float
         Seconds between rewrites of ``report.html`` while searching.
     restart: bool
         ``--restart``: move an existing search aside and start afresh.
+    keep_checkpoints: str
+        ``--keep-checkpoints``: ``'all'``, ``'best'`` or ``'none'`` (see :mod:`checkpoints`).
     """
 
     def __init__(self, definition, store, max_epochs, eta=3, seed=None, batch_size=128,
                  data_dir='.', device=None, workers=1, devices=None, sampler='random',
-                 trials=None, threads=None, report_every=30.0, restart=False):
+                 trials=None, threads=None, report_every=30.0, restart=False,
+                 keep_checkpoints=checkpoints.DEFAULT):
         self.definition, self.store = definition, store
         self.max_epochs, self.eta, self.trials = max_epochs, eta, trials
         self.plan = plan(max_epochs, eta, trials)
         self.batch_size, self.data_dir, self.device = batch_size, data_dir, device
         self.workers, self.devices = workers, devices or [device or 'cpu']
         self.sampler_name, self.report_every = sampler, report_every
-        # torch's default honours OMP_NUM_THREADS; workers share it out
-        self.threads = threads or max(1, torch.get_num_threads() // workers)
+        self.threads = threads or default_threads(workers)[0]
         self.settings = Settings(store, definition.path, data_dir,
                                  {'epoch': max_epochs, 'eta': eta, 'batch_size': batch_size,
                                   'sampler': sampler, 'trials': trials}, seed, restart)
@@ -156,6 +159,7 @@ class HyperbandSearch:
                          for i in range(p.first, p.first + p.sizes[0])}
         self._configs, self._points, self._last_report = {}, {}, 0.0
         self._reporter = BackgroundReport(store.root)
+        self._keeper = checkpoints.CheckpointKeeper(store, keep_checkpoints)
 
     # -- configurations -----------------------------------------------------------------------
     def trial_seed(self, index):
@@ -222,6 +226,7 @@ class HyperbandSearch:
         bar = tqdm(total=evaluations, desc='search', unit='eval', disable=None, position=0)
         try:
             while True:
+                self._release(states)  # checkpoints of trials no bracket will train again
                 for state in states:
                     if state.finished or not self._open(state, states):
                         continue
@@ -268,6 +273,7 @@ class HyperbandSearch:
         finally:
             bar.close()
         self._drop_superseded()
+        self._release(states)
         self._maybe_report(force=True)
         best = self.best()
         if best is None:
@@ -275,6 +281,10 @@ class HyperbandSearch:
             raise RuntimeError(f'every trial failed ({len(set(failed))} trials); see '
                                f'{self.store.trial_file(failed[0], "error.txt")} for the first')
         return best
+
+    def _release(self, states):
+        best = self.best()
+        self._keeper.release(states, best['trial'] if best else None)
 
     def _record(self, state, job, outcome):
         """Write the rung evaluation's row to search.csv and refresh best.json."""
@@ -292,7 +302,7 @@ class HyperbandSearch:
         elif outcome['status'] == 'diverged':
             log.warning(f'trial {job.trial} diverged (loss or reward not finite)')
         log.info(f'trial {job.trial} bracket {state.planned.s} rung {state.rung}: '
-                  f'{job.epochs} epochs, reward {row["reward"]} ({row["status"]})')
+                  f'{job.epochs} epochs, reward {_reward_text(row["reward"])} ({row["status"]})')
         return row
 
     def _drop_superseded(self):
@@ -341,6 +351,11 @@ class HyperbandSearch:
         elif time.monotonic() - self._last_report >= self.report_every:
             self._last_report = time.monotonic()
             self._reporter.request()
+
+
+def _reward_text(reward):
+    """A reward as a person reads it: 4 significant digits (search.csv keeps every digit)."""
+    return 'none' if reward is None else f'{reward:.4g}'
 
 
 class BackgroundReport:

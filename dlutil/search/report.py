@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from dlutil.search import checkpoints
 from dlutil.search import schedule
 from dlutil.search import results
 
@@ -125,7 +126,16 @@ def _trial(store, trial, rows, notes):
             'history': history, 'epochs': epochs, 'rewards': rewards, 'trained': trained,
             'last': rewards[-1] if history else (rung_rewards[-1] if rows else None),
             'best': max(finite) if finite else None, 'status': status,
-            'error': (error.strip().splitlines() or [''])[-1]}
+            'rung_best': rung_statistic(rows),
+            'error': (error.strip().splitlines() or [''])[-1], 'error_text': error.strip()}
+
+
+def rung_statistic(rows):
+    """What the search ranks a trial by when it picks the best trial: its highest reward at the
+    end of a rung (``search.csv``, status ok), as ``HyperbandSearch.best`` does; None without."""
+    rewards = [_finite(r.get('reward')) for r in rows if r.get('status') == 'ok']
+    rewards = [r for r in rewards if r is not None]
+    return max(rewards) if rewards else None
 
 
 def _read_text(path):
@@ -245,6 +255,17 @@ def _plot_rewards(search):
     return figure
 
 
+def constants(search):
+    """``{name: value}`` of the hyperparameters every trial has the same value of."""
+    out = {}
+    for name in search['hyperparameters']:
+        values = {json.dumps(t['config'].get(name), sort_keys=True, default=str)
+                  for t in search['trials']}
+        if len(values) == 1 and len(search['trials']) > 1:
+            out[name] = search['trials'][0]['config'].get(name)
+    return out
+
+
 def _joined(trials):
     """The epochs and rewards of ``trials`` end to end, a NaN between trials to break the line."""
     x, y = [], []
@@ -259,7 +280,7 @@ def _plot_hyperparameters(search):
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     trials = [t for t in search['trials'] if t['best'] is not None]
-    names = list(search['hyperparameters'])
+    names = [name for name in search['hyperparameters'] if name not in constants(search)]
     if not trials or not names:
         return None
     best = search['best']['trial'] if search['best'] else None
@@ -314,17 +335,29 @@ def _plot_hyperparameters(search):
 # -- the page -----------------------------------------------------------------------------------
 def _page(root, search, images, notes):
     settings, best, trials = search['settings'], search['best'], search['trials']
+    usage = checkpoints.disk_usage(root)
+    disk = (f'disk {checkpoints.human_bytes(usage["total"])}, of which checkpoints '
+            f'{checkpoints.human_bytes(usage["checkpoints"])} in {usage["checkpoint_files"]} '
+            f'files')
     parts = [f'<h1>Hyperband search report</h1><p class="meta">{_e(root)} · updated '
-             f'{_e(time.strftime("%Y-%m-%d %H:%M:%S"))} · {_e(_progress(search))}</p>']
+             f'{_e(time.strftime("%Y-%m-%d %H:%M:%S"))} · {_e(_progress(search))} · '
+             f'{_e(disk)}</p>']
     parts += [f'<p class="note">{_e(note)}</p>' for note in notes]
     parts.append('<h2>Settings</h2>' + _pairs(settings.items()))
     parts.append(_best_section(best, trials, search['test']))
+    parts.append(_errors_section(trials))
+    fixed = constants(search)
     for src, title in images:
         parts.append(f'<h2>{_e(title)}</h2><img src="{_e(src)}" alt="{_e(title)}">')
-    parts.append(f'<h2>All trials ({len(trials)})</h2><p class="meta">Best reward: the highest '
-                 'at any epoch; Hyperband ranks trials by the reward at the end of a rung. '
-                 'Click a column header to sort; empty cells stay last.</p>'
-                 + _trial_table(search))
+        if src.endswith('hyperparameters.png') and fixed:
+            parts.append('<p class="meta">The same in every trial (no plot): ' + ', '.join(
+                f'{_e(name)} = {_e(_text(value))}' for name, value in fixed.items()) + '</p>')
+    parts.append(f'<h2>All trials ({len(trials)})</h2><p class="rule">Sorted by <strong>rung '
+                 'reward</strong>, each trial\'s highest reward at the end of a rung: the '
+                 'statistic Hyperband promotes on and picks the best trial by, so the best trial '
+                 'is the top row. <strong>Best reward</strong> is the highest at any epoch (the '
+                 'epoch whose weights best.pt holds). Click a column header to sort; empty cells '
+                 'stay last.</p>' + _trial_table(search))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<title>Search report: {_e(os.path.basename(root))}</title>'
             f'<style>{STYLE}</style></head>\n<body>\n' + '\n'.join(parts) +
@@ -345,13 +378,27 @@ def _progress(search):
 
 def _best_section(best, trials, test):
     if best is None:
+        failed = [t for t in trials if t['status'] in FAILED]
+        if failed and len(failed) == len(trials):
+            return (f'<h2>Best trial</h2><p class="failed">Every trial failed ({len(failed)} '
+                    f'of {len(trials)}): there is no best trial. The errors are below; fix '
+                    f'def.py and run the search again.</p>')
+        if failed:
+            return (f'<h2>Best trial</h2><p>No trial has finished a rung yet; {len(failed)} '
+                    f'failed (errors below).</p>')
         return '<h2>Best trial</h2><p>No trial has finished a rung yet.</p>'
     history = next((t['history'] for t in trials if t['id'] == best['trial']), [])
     row = next((r for r in history if r.get('epoch') == best.get('epoch')), {})
     summary = [('reward', best.get('reward')), ('at epoch', best.get('epoch')),
                ('rung epochs', best.get('rung_epochs')), ('rung reward', best.get('rung_reward'))]
     config = best.get('config')
-    text = (f'<h2>Best trial: {_e(best["trial"])}</h2><div class="row"><div><h3>Result</h3>'
+    text = (f'<h2>Best trial: {_e(best["trial"])}</h2><p class="rule">Chosen by its <strong>rung '
+            f'reward</strong> {_e(_text(best.get("rung_reward")))}: the highest reward at the end of '
+            f'a rung in search.csv (after {_e(_text(best.get("rung_epochs")))} epochs), the '
+            f'statistic Hyperband promotes on; it is the top row of the table of all trials. '
+            f'-e, -p and --interpret use the weights of its best epoch, '
+            f'{_e(_text(best.get("epoch")))} (reward {_e(_text(best.get("reward")))}).</p>'
+            f'<div class="row"><div><h3>Result</h3>'
             f'{_pairs(summary)}</div><div><h3>Configuration</h3>'
             f'{_pairs(_flatten(config).items() if isinstance(config, dict) else [])}</div>')
     # metrics side by side: train_loss, val_loss and the test loss on one line
@@ -375,16 +422,20 @@ def _best_section(best, trials, test):
 def _trial_table(search):
     best = search['best']['trial'] if search['best'] else None
     names = list(search['hyperparameters'])
-    columns = ['trial', 'bracket', 'epochs', 'last reward', 'best reward', 'status'] + names
+    columns = ['trial', 'bracket', 'epochs', 'rung reward', 'last reward', 'best reward',
+               'status'] + names
     head = ''.join(f'<th onclick="sortTable(this)"'
-                   f'{" aria-sort=descending" if c == "best reward" else ""}>{_e(c)}</th>'
+                   f'{" aria-sort=descending" if c == "rung reward" else ""}>{_e(c)}</th>'
                    for c in columns)
-    order = sorted(search['trials'], key=lambda t: (t['status'] in FAILED, t['best'] is None,
+    order = sorted(search['trials'], key=lambda t: (t['rung_best'] is None,
+                                                    -(t['rung_best'] or 0), t['id'] != best,
+                                                    t['status'] in FAILED, t['best'] is None,
                                                     -(t['best'] or 0), t['id']))
     rows = []
     for trial in order:
-        cells = [_cell(trial['id']), _cell(trial['bracket']), _cell(trial['trained']),
-                 _cell(trial['last'], 4), _cell(trial['best'], 4),
+        cells = [_cell(trial['id'], label='★ ' + trial['id'] if trial['id'] == best else None),
+                 _cell(trial['bracket']), _cell(trial['trained']),
+                 _cell(trial['rung_best'], 4), _cell(trial['last'], 4), _cell(trial['best'], 4),
                  _cell(trial['status'], title=trial['error'])]
         cells += [_cell(trial['config'].get(name)) for name in names]
         classes = ' '.join(c for c in ('best' if trial['id'] == best else '',
@@ -394,12 +445,34 @@ def _trial_table(search):
             f'<tbody>\n' + '\n'.join(rows) + '\n</tbody></table></div>')
 
 
-def _cell(value, digits=6, title=''):
+def _cell(value, digits=6, title='', label=None):
     """A ``<td>`` whose ``data-v`` is what the table sorts on: the full number, or the text."""
     number = _finite(value)
     key = repr(number) if number is not None else _text(value)
     title = f' title="{_e(title)}"' if title else ''
-    return f'<td data-v="{_e(key)}"{title}>{_e(_text(value, digits))}</td>'
+    shown = _text(value, digits) if label is None else label
+    return f'<td data-v="{_e(key)}"{title}>{_e(shown)}</td>'
+
+
+def _errors_section(trials):
+    """Failed trials grouped by their error's last line, with the first one's error.txt."""
+    failed = [t for t in trials if t['status'] in FAILED]
+    if not failed:
+        return ''
+    groups = {}
+    for trial in failed:
+        groups.setdefault(trial['error'] or trial['status'], []).append(trial)
+    parts = [f'<h2>Errors ({len(failed)} failed trials)</h2>']
+    for message, members in sorted(groups.items(), key=lambda g: -len(g[1])):
+        ids = ', '.join(t['id'] for t in members[:20]) + (' …' if len(members) > 20 else '')
+        text = members[0]['error_text'] or '(no error.txt)'
+        lines = text.splitlines()
+        if len(lines) > 40:  # the end of a traceback says most
+            text = '\n'.join(['…'] + lines[-40:])
+        parts.append(f'<h3 class="failed">{len(members)} × {_e(message)}</h3>'
+                     f'<p class="meta">trials {_e(ids)}; trials/{_e(members[0]["id"])}/'
+                     f'error.txt:</p><pre>{_e(text)}</pre>')
+    return '\n'.join(parts)
 
 
 def _pairs(items):
@@ -426,6 +499,10 @@ table.trials td { font-variant-numeric: tabular-nums; white-space: nowrap; }
 th[aria-sort=ascending]::after { content: " \\25B2"; }
 th[aria-sort=descending]::after { content: " \\25BC"; }
 tr.best td { background: #e3f2e1; font-weight: 600; }
+.rule { background: #eef4fb; border-left: 4px solid #4a7fb5; padding: 0.4em 0.8em;
+        max-width: 60em; }
+.failed { color: #a33; } pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto;
+                                font-size: 12px; max-width: 100%; }
 tr.error td, tr.diverged td { color: #a33; } tr.running td, tr.pending td { color: #36c; }
 img { max-width: 100%; border: 1px solid #eee; }
 '''

@@ -9,10 +9,12 @@ Layout under ``--result``::
     trials/<id>/config.json      the sampled configuration
     trials/<id>/history.csv      one row per trained epoch
     trials/<id>/last.pt          checkpoint of the last epoch (weights, optimizer, RNG, epoch)
-    trials/<id>/best.pt          checkpoint of the best epoch
+    trials/<id>/best.pt          checkpoint of the best epoch (see ``checkpoints`` for what
+                                 ``--keep-checkpoints`` leaves of both)
     trials/<id>/error.txt        why a failed trial failed
     test_result.json             ``-e``: test metrics of the best trial
-    predictions/<file>.npy       ``-p``: one array per input file
+    predictions/<file>.npy       ``-p``: one array per input file (``.h5``, ``.tsv``: with the
+                                 rows' names, see ``dlutil.predictions``)
 
 Every write goes to a temporary file in the same folder, then ``os.replace`` swaps it in; text
 is UTF-8 whatever the locale. A write that fails for want of disk space or permission raises

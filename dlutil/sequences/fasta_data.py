@@ -256,7 +256,7 @@ def prediction_generator(path, alphabet=None, structure=None, length=None, paddi
 
     Encoded as :class:`FastaData` encodes (give the same alphabets, ``padding``, ``unknown``
     and, as ``length``, the model's input length); a record longer than ``length`` is an error that
-    names it. The generator's ``names`` attribute holds the headers, in order.
+    names it. The generator's ``names`` (and ``row_names()``) hold the headers, in order.
     """
     records = [(path, header, lines) for header, lines in read_fasta(path)]
     sequences, structures = record_texts(records, structure)
@@ -268,6 +268,4 @@ def prediction_generator(path, alphabet=None, structure=None, length=None, paddi
                              f'({too_long[0][1]}); cut them to at most {length}')
     X, _, _, _ = encode_records(sequences, structures, alphabet, structure, length, padding,
                                 path, unknown)
-    generator = MatrixBatchGenerator(X, None, batch_size)
-    generator.names = [r[1] for r in records]
-    return generator
+    return MatrixBatchGenerator(X, None, batch_size, names=[r[1] for r in records])

@@ -1,0 +1,190 @@
+"""``-p``: the files to predict, and predictions written with the names of their rows.
+
+For every input file ``<file>`` that ``-p PATTERN`` matches (``-p`` may be repeated), the best
+trial's predictions go to ``RESULT_DIR/predictions/``::
+
+    <file>.npy    the array, as before (``<file>.<key>.npy`` per key for dict outputs)
+    <file>.h5     dataset ``prediction`` (``prediction/<key>`` for dict outputs) beside ``row``
+                  (0, 1, …) and, when the generator names its rows, ``name`` (and ``chrom``,
+                  ``start``, ``end``): join on them, not on the row order
+    <file>.tsv    the same as a table, for up to ``TSV_MAX_ROWS`` rows of at most
+                  ``TSV_MAX_COLUMNS`` values: row, name…, then one column per output
+                  (``CLASS_NAMES`` of def.py when there are as many)
+
+A generator names its rows with an optional ``row_names()`` method returning
+``{'name': array, 'chrom': …}`` (see ``batch_generator.MatrixBatchGenerator.row_names``:
+``H5pyBatchGenerator`` reads what ``python -m dlutil.prepare`` wrote, ``MatrixBatchGenerator``
+takes ``names=``), or a ``names`` list. Without them, or when their length does not match the
+predictions, the files carry row numbers alone. A def.py ``save_prediction(pred_path, Y)``
+replaces all three files.
+"""
+import csv
+import glob
+import io
+import logging
+import os
+
+import numpy as np
+
+from dlutil.search import results
+
+log = logging.getLogger('dlutil')
+
+TSV_MAX_ROWS = 100_000
+TSV_MAX_COLUMNS = 1_000
+ROW_COLUMNS = ('name', 'chrom', 'start', 'end')
+
+
+def prediction_inputs(data_dir, patterns):
+    """The files the ``--predict`` patterns match, relative to ``--data``.
+
+    Parameters
+    ----------
+    data_dir: str
+    patterns: str or list of str
+        Globs (``**`` recurses) or file paths, one per ``-p``.
+
+    Returns
+    -------
+    list of str
+        Sorted within a pattern, patterns in the order given, each file once.
+    """
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    paths = []
+    for pattern in patterns:
+        full = os.path.join(data_dir, pattern)
+        matched = [full] if os.path.isfile(full) else sorted(
+            p for p in glob.glob(os.path.join(glob.escape(data_dir), pattern), recursive=True)
+            if os.path.isfile(p))
+        if not matched:
+            raise FileNotFoundError(f'--predict {pattern!r}: no file matches {full!r}')
+        paths += [p for p in matched if p not in paths]
+    return paths
+
+
+def prediction_names(paths, data_dir):
+    """``<file name>`` per input; where two names collide, every input keeps its folders
+    relative to ``--data`` (``predictions/a/x.h5.npy``, ``predictions/b/x.h5.npy``), which
+    cannot collide. Inputs outside ``--data`` keep their folders from the root."""
+    names = [os.path.basename(p) for p in paths]
+    if len(set(names)) < len(names):
+        data_dir = os.path.abspath(data_dir)
+        names = [os.path.relpath(os.path.abspath(p), data_dir) for p in paths]
+        names = [os.path.abspath(p).lstrip(os.sep) if n.startswith(os.pardir) else n
+                 for p, n in zip(paths, names)]
+    return names
+
+
+def row_columns(generator, n, source=''):
+    """The generator's row names for ``n`` predictions, or ``{}`` (row numbers only).
+
+    Returns
+    -------
+    dict
+        ``{column: numpy.ndarray, shape=(n,)}`` among ``name``, ``chrom``, ``start``, ``end``.
+    """
+    if getattr(generator, 'shuffle', False):
+        log.warning(f'{source}: the prediction generator shuffles its rows, so its row names do '
+                    f'not follow the predictions; the files carry row numbers only')
+        return {}
+    if callable(getattr(generator, 'row_names', None)):
+        columns = generator.row_names() or {}
+    else:
+        names = getattr(generator, 'names', None)
+        columns = {} if names is None else {'name': names}
+    columns = {key: np.asarray(values) for key, values in columns.items()
+               if key in ROW_COLUMNS and values is not None}
+    wrong = {key: len(values) for key, values in columns.items() if len(values) != n}
+    if wrong:
+        log.warning(f'{source}: {n} predictions but the generator names '
+                    + ', '.join(f'{len_} rows ({key})' for key, len_ in wrong.items())
+                    + '; the files carry row numbers only')
+        return {}
+    return columns
+
+
+def output_names(width, class_names=None):
+    """Column names of a prediction of ``width`` values per row."""
+    if class_names is not None and len(class_names) == width and width > 1:
+        return [str(c) for c in class_names]
+    return ['prediction'] if width == 1 else [f'prediction_{k}' for k in range(width)]
+
+
+def write_h5(path, arrays, columns):
+    """``prediction`` (or ``prediction/<key>``), ``row`` and the row-name columns, atomically."""
+    import h5py
+    n = len(next(iter(arrays.values())))
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f'.{os.path.basename(path)}.{os.getpid()}.tmp')
+    try:  # h5py writes by path (it reads back as it writes): a temporary file, then a rename
+        with h5py.File(tmp, 'w') as f:
+            f.create_dataset('row', data=np.arange(n, dtype=np.int64))
+            for key, values in columns.items():
+                if values.dtype.kind in 'UO':
+                    f.create_dataset(key, data=values.astype(str).astype(object),
+                                     dtype=h5py.string_dtype())
+                else:
+                    f.create_dataset(key, data=values)
+            for key, array in arrays.items():
+                f.create_dataset('prediction' if key is None else f'prediction/{key}',
+                                 data=np.asarray(array))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_tsv(path, array, columns, class_names=None):
+    """One line per row: row, the row-name columns, the prediction's values (``%.6g``)."""
+    flat = np.asarray(array).reshape(len(array), -1)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter='\t', lineterminator='\n')
+    writer.writerow(['row', *columns, *output_names(flat.shape[1], class_names)])
+    for i in range(len(flat)):
+        writer.writerow([i, *(columns[key][i] for key in columns),
+                         *(f'{v:.6g}' for v in flat[i])])
+    results.atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+def small_enough_for_tsv(array):
+    array = np.asarray(array)
+    width = int(np.prod(array.shape[1:], dtype=np.int64)) if array.ndim > 1 else 1
+    return array.ndim <= 2 and len(array) <= TSV_MAX_ROWS and width <= TSV_MAX_COLUMNS
+
+
+def predict(definition, store, model, paths, data_dir, batch_size):
+    """Predict every file in ``paths`` with ``model``; write ``.npy``, ``.h5`` and ``.tsv``.
+
+    Returns
+    -------
+    str
+        The ``predictions`` folder.
+    """
+    names = prediction_names(paths, data_dir)
+    folder = store.path('predictions')
+    class_names = getattr(definition.module, 'CLASS_NAMES', None)
+    for path, name in zip(paths, names):
+        generator = definition.generator('get_pred_generator', path)
+        y_pred = model.predict(generator, batch_size)
+        if definition.has('save_prediction'):
+            definition.call('save_prediction', path, y_pred)
+            log.info(f'predicted {path} (saved by def.py save_prediction)')
+            continue
+        arrays = y_pred if isinstance(y_pred, dict) else {None: y_pred}
+        arrays = {key: np.asarray(array) for key, array in arrays.items()}
+        for key, array in arrays.items():
+            target = os.path.join(folder, name + (f'.{key}' if key else '') + '.npy')
+            results.atomic_write(target, lambda f, a=array: np.save(f, a), mode='wb')
+        n = len(next(iter(arrays.values())))
+        columns = row_columns(generator, n, path)
+        write_h5(os.path.join(folder, name + '.h5'), arrays, columns)
+        written = [name + '.npy' if None in arrays else name + '.<key>.npy', name + '.h5']
+        if None in arrays and small_enough_for_tsv(arrays[None]):
+            write_tsv(os.path.join(folder, name + '.tsv'), arrays[None], columns, class_names)
+            written.append(name + '.tsv')
+        named = ', '.join(columns) if columns else 'row numbers only'
+        shape = np.shape(arrays[None]) if None in arrays else {k: a.shape for k, a in arrays.items()}
+        log.info(f'predicted {path}: {shape} -> {folder}/{{{",".join(written)}}} ({named})')
+    return folder
