@@ -26,7 +26,7 @@ def label_map(file_ancestries, model_ancestries, path):
 
 
 class GenotypeBatchGenerator(MatrixBatchGenerator):
-    """``(x, y)`` batches of a genotype file: alleles uint8 (n, variants), labels int64 (n, variants).
+    """``(x, y)`` batches of a genotype file: alleles uint8 (n, variants), labels int16 (n, variants).
 
     Parameters
     ----------
@@ -129,7 +129,8 @@ class GenotypeBatchGenerator(MatrixBatchGenerator):
             x = self.alignment.apply(x)
         if label is None:
             return x, None
-        y = self.remap[np.concatenate(ys).astype(np.int64)]
+        # int16: labels of a 500k-variant batch stay small (the loss casts them to long)
+        y = self.remap[np.concatenate(ys).astype(np.int64)].astype(np.int16)
         if y.ndim == 1:
             y = np.repeat(y[:, None], self.n_variants, axis=1)
         elif self.alignment is not None:
@@ -140,7 +141,7 @@ class GenotypeBatchGenerator(MatrixBatchGenerator):
         size = batch_size or self.batch_size or max(self._n, 1)
         blocks = self._blocks()
         per_block = max(1, self._n // max(len(blocks), 1))
-        row_bytes = self.n_variants * (9 if self.labelled else 1)
+        row_bytes = self.n_variants * (3 if self.labelled else 1)
         window_blocks = max(1, int(self.buffer_mb * 2 ** 20) // max(row_bytes * per_block, 1))
         window_blocks = max(window_blocks, -(-size // per_block))
         self.epoch += 1
@@ -227,7 +228,7 @@ def admixed_validation(path, rows, n_haplotypes=None, admix=None, seed=0):
 
     Returns
     -------
-    MatrixBatchGenerator over ``x`` uint8 (n, variants), ``y`` int64 (n, variants)
+    MatrixBatchGenerator over ``x`` uint8 (n, variants), ``y`` int16 (n, variants)
     """
     founders = GenotypeBatchGenerator(path, rows=rows)
     x, y = founders.read_all()
