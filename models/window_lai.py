@@ -23,7 +23,7 @@ from torch import nn
 from .local_ancestry import IGNORE, one_hot_alleles
 
 WINDOW_DEFAULTS = {'window': 200, 'hidden': 0, 'smoother_width': 15, 'smoother_channels': 32,
-                   'dropout': 0.0, 'aux_weight': 1.0}
+                   'dropout': 0.0, 'input_dropout': 0.0, 'aux_weight': 1.0}
 
 
 class WindowLAI(nn.Module):
@@ -43,6 +43,8 @@ class WindowLAI(nn.Module):
         Channels of its hidden layer.
     dropout: float
         Dropout on the window scores before smoothing.
+    input_dropout: float
+        Dropout on the one-hot alleles (a regulariser against a small panel).
     aux_weight: float
         Weight of the auxiliary loss on the window scores.
     n_alleles: int
@@ -52,7 +54,8 @@ class WindowLAI(nn.Module):
     """
 
     def __init__(self, n_variants, n_classes, window=200, hidden=0, smoother_width=15,
-                 smoother_channels=32, dropout=0.0, aux_weight=1.0, n_alleles=2):
+                 smoother_channels=32, dropout=0.0, input_dropout=0.0, aux_weight=1.0,
+                 n_alleles=2):
         super().__init__()
         for name, value in (('n_variants', n_variants), ('n_classes', n_classes),
                             ('window', window), ('smoother_width', smoother_width),
@@ -79,6 +82,7 @@ class WindowLAI(nn.Module):
         else:
             self.weight2 = self.bias2 = None
         self.dropout = nn.Dropout(dropout)
+        self.input_dropout = nn.Dropout(input_dropout)
         self.smoother = nn.Sequential(
             nn.Conv1d(n_classes, smoother_channels, smoother_width, padding='same'),
             nn.ReLU(),
@@ -89,7 +93,7 @@ class WindowLAI(nn.Module):
 
     def window_scores(self, x):
         """Ancestry logits per window before smoothing, shape=(n, n_classes, n_windows)."""
-        x = one_hot_alleles(x, self.n_alleles, self.n_variants, 'WindowLAI')
+        x = self.input_dropout(one_hot_alleles(x, self.n_alleles, self.n_variants, 'WindowLAI'))
         n, length = x.shape[0], self.n_windows * self.window
         if length != x.shape[2]:
             x = F.pad(x, (0, length - x.shape[2]))

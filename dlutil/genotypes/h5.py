@@ -178,6 +178,23 @@ def write_genotypes(path, data, positions, samples, chromosome, ancestries=None,
                           label[:, start:start + step] if per_variant else None)
 
 
+def write_h5(path, fill):
+    """Write an HDF5 file atomically: ``fill(h5py.File)`` on a temporary file beside ``path``,
+    renamed into place once it is complete."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = _temporary(folder, os.path.basename(path))
+    try:
+        with h5py.File(tmp, 'w') as f:
+            fill(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 class GenotypeInfo:
     """The metadata of a genotype file, checked against the format (arrays are not read).
 
@@ -260,5 +277,5 @@ def open_genotypes(path):
     return info
 
 
-__all__ = ['MISSING', 'IGNORE', 'GenotypeWriter', 'GenotypeInfo', 'write_genotypes',
+__all__ = ['MISSING', 'IGNORE', 'GenotypeWriter', 'GenotypeInfo', 'write_genotypes', 'write_h5',
            'open_genotypes', 'haplotype_names']

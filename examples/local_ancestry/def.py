@@ -153,9 +153,8 @@ def get_pred_generator(pred_path):
 def save_prediction(pred_path, Y):
     """Probabilities and calls (HDF5), tracts (TSV) and a tract plot (PNG) of one input."""
     import h5py
-    from dlutil.genotypes.h5 import IGNORE
+    from dlutil.genotypes.h5 import IGNORE, write_h5
     from dlutil.genotypes.tracts import plot_tracts, write_tracts
-    from dlutil.search.results import atomic_write
     state = _state
     generator = state['predicted'][pred_path]
     info, names = generator.info, state['info'].ancestries
@@ -164,17 +163,16 @@ def save_prediction(pred_path, Y):
     os.makedirs(out, exist_ok=True)
     stem = os.path.join(out, os.path.basename(pred_path))
 
-    def write(handle):
-        with h5py.File(handle, 'w') as f:
-            f.create_dataset('probabilities', data=Y['probabilities'],
-                             chunks=(1,) + Y['probabilities'].shape[1:])
-            f.create_dataset('calls', data=Y['calls'])
-            f.create_dataset('positions', data=positions)
-            f.create_dataset('samples', data=np.array(info.samples, dtype=object),
-                             dtype=h5py.string_dtype())
-            f.attrs.update({'ancestries': names, 'chromosome': info.chromosome})
+    def fill(f):
+        f.create_dataset('probabilities', data=Y['probabilities'],
+                         chunks=(1,) + Y['probabilities'].shape[1:])
+        f.create_dataset('calls', data=Y['calls'])
+        f.create_dataset('positions', data=positions)
+        f.create_dataset('samples', data=np.array(info.samples, dtype=object),
+                         dtype=h5py.string_dtype())
+        f.attrs.update({'ancestries': names, 'chromosome': info.chromosome})
 
-    atomic_write(stem + '.ancestry.h5', write, mode='wb')
+    write_h5(stem + '.ancestry.h5', fill)
     n = write_tracts(stem + '.tracts.tsv', Y['calls'], positions, info.samples, names,
                      info.chromosome)
     truth = _truth(pred_path, positions, names)
