@@ -213,23 +213,22 @@ def vcf_to_h5(vcf, out, sample_table=None, chromosome=None, unlabelled='error',
     show = progress if progress is not None else None
     bar = tqdm(desc=f'prepare vcf {os.path.basename(vcf)}', unit=' variants', disable=(
         not show if show is not None else None), leave=False)
-    chrom = None
+    chrom, writer = None, None
     try:
-        writer = None
         for chrom, positions, alleles in iter_vcf_blocks(vcf, samples, chromosome, block,
                                                          multiallelic, unphased, counts):
             if writer is None:
                 writer = GenotypeWriter(out, haplotype_names(samples), chrom, ancestries,
                                         haplotype_labels=labels, compression=compression)
-            try:
-                writer.append(positions, alleles)
-            except BaseException:
-                writer.discard()
-                raise
+            writer.append(positions, alleles)
             bar.update(len(positions))
         if writer is None:
             raise InputError(f'{vcf}: no usable variants (counts: {counts})')
         writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.discard()  # no half-written file stays behind
+        raise
     finally:
         bar.close()
     summary.update({'vcf': vcf, 'out': out, 'chromosome': chrom,
