@@ -31,6 +31,8 @@ Environment variables:
     LAI_VAL_FRACTION  panel samples held out for validation (default 0.2)
     LAI_GENERATIONS   generations of the on-the-fly admixture (default 1,2, deepLAI's)
     LAI_NETWORKS      networks the search draws from: window (default), segnet, or window,segnet
+    LAI_CONFIG        one fixed configuration as JSON instead of the search space, e.g.
+                      '{"network": "window", "window": 400, "learning_rate": 0.003}'
 """
 import logging
 import os
@@ -213,7 +215,10 @@ def get_config():
     """The window network (recommended): window sizes around gnomix's, a linear or small hidden
     base layer, the smoother's reach, and the learning rate. With LAI_NETWORKS=segnet (or
     window,segnet), deepLAI's SegNet with small widths, as its hparam_to_nparam.tsv explores."""
+    import json
     import random
+    if os.environ.get('LAI_CONFIG'):
+        return json.loads(os.environ['LAI_CONFIG'])
     networks = (os.environ.get('LAI_NETWORKS') or 'window').split(',')
     network = random.choice(networks)
     if network == 'segnet':
@@ -223,5 +228,5 @@ def get_config():
                 'learning_rate': random.choice([1e-4, 1e-3])}
     return {'network': 'window', 'window': random.choice([100, 200, 400]),
             'hidden': random.choice([0, 16]), 'smoother_width': random.choice([9, 15, 25]),
-            'smoother_channels': 32, 'learning_rate': random.choice([1e-3, 3e-3]),
-            'mode_filter': 0}
+            'input_dropout': random.choice([0.0, 0.2]),
+            'learning_rate': random.choice([3e-3, 1e-2])}
