@@ -59,7 +59,7 @@ def _open(path, samples=None):
         raise FileNotFoundError(f'{path}: no such VCF/BCF file')
     try:
         return VCF(path, samples=samples, gts012=False, lazy=True, threads=1)
-    except (OSError, Exception) as error:
+    except Exception as error:  # cyvcf2 raises OSError or its own errors
         raise InputError(f'{path}: not a readable VCF/BCF file ({error})') from None
 
 
