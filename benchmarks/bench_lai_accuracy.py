@@ -15,7 +15,7 @@ generations ago, 10 Mb):
 
 Prints the per-variant accuracy of each.
 
-    python benchmarks/bench_lai_accuracy.py              # about 5 minutes on 2 cores
+    python benchmarks/bench_lai_accuracy.py              # about 7 minutes on 2 cores
     python benchmarks/bench_lai_accuracy.py --data DIR   # data already simulated there
 """
 import argparse
@@ -32,7 +32,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 EXAMPLE = os.path.join(REPO, 'examples', 'local_ancestry')
 sys.path.insert(0, REPO)
-WINDOW = {'network': 'window', 'window': 400, 'smoother_width': 15, 'learning_rate': 3e-3}
+WINDOW = {'network': 'window', 'window': 200, 'smoother_width': 25, 'smoother_channels': 64,
+          'learning_rate': 3e-3}
 SEGNET = {'network': 'segnet', 'width': 16, 'n_filters': 4, 'pool_size': 4, 'n_blocks': 5,
           'learning_rate': 1e-3}
 
@@ -69,7 +70,7 @@ def naive_bayes(data, windows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--data', help='a folder simulate.py filled (default: simulate anew)')
-    parser.add_argument('--window-epochs', type=int, default=30)
+    parser.add_argument('--window-epochs', type=int, default=40)
     parser.add_argument('--segnet-epochs', type=int, default=4)
     parser.add_argument('--windows', default='10,25,50,100,200,400,800,1600,3200',
                         help='naive Bayes windows, in variants')

@@ -228,5 +228,6 @@ def get_config():
                 'learning_rate': random.choice([1e-4, 1e-3])}
     return {'network': 'window', 'window': random.choice([100, 200, 400]),
             'hidden': random.choice([0, 16]), 'smoother_width': random.choice([9, 15, 25]),
+            'smoother_channels': random.choice([32, 64]),
             'input_dropout': random.choice([0.0, 0.2]),
             'learning_rate': random.choice([3e-3, 1e-2])}
