@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from batch_generator import GenotypeBatchGenerator
-from dlutil.genotypes.admixture import Admixer
+from dlutil.genotypes.admixture import Admixer, read_genetic_map
 from dlutil.genotypes.align import Alignment
 from dlutil.genotypes.generator import admixed_validation, split_panel
 from dlutil.genotypes.h5 import IGNORE, MISSING, open_genotypes, write_genotypes
@@ -241,6 +241,20 @@ def test_admixture_genetic_map_places_breakpoints_by_distance():
     assert 0.87 < share < 0.93
     with pytest.raises(ValueError, match='non-decreasing cM'):
         Admixer(genetic_map=[3.0, 1.0])
+
+
+def test_read_genetic_map(tmp_path):
+    two = tmp_path / 'two.txt'
+    two.write_text('position\tcM\n100\t0.0\n300\t2.0\n')
+    np.testing.assert_allclose(read_genetic_map(two, [50, 100, 200, 250, 400]),
+                               [0.0, 0.0, 1.0, 1.5, 2.0])
+    plink = tmp_path / 'map.map'
+    plink.write_text('1 rs1 0.5 1000\n1 rs2 1.5 2000\n')
+    np.testing.assert_allclose(read_genetic_map(plink, [1500]), [1.0])
+    bad = tmp_path / 'bad.txt'
+    bad.write_text('100 0.0\n200 x\n')
+    with pytest.raises(ValueError, match=r'bad.txt, line 2: expected "position cM"'):
+        read_genetic_map(bad, [1])
 
 
 def _panel_file(tmp_path, n_samples=24, n_variants=300, seed=0):

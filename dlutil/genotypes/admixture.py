@@ -95,4 +95,41 @@ class Admixer:
         return (x, y, segments) if return_segments else (x, y)
 
 
-__all__ = ['Admixer']
+def read_genetic_map(path, positions):
+    """Genetic positions (cM) of ``positions`` from a map file, linearly interpolated.
+
+    The file is tab- or space-separated with a position (bp) and a genetic position (cM) per
+    line: two columns ``position cM``, or PLINK ``.map`` / four columns ``chrom id cM position``
+    (the cM column is the third, the position the fourth); a header line is skipped. Positions
+    outside the map get the genetic position of its nearest end.
+
+    Returns
+    -------
+    numpy.ndarray, float64, shape=(len(positions),)
+    """
+    rows = []
+    with open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.split()
+            if not fields or line.startswith('#'):
+                continue
+            try:
+                if len(fields) == 2:
+                    rows.append((float(fields[0]), float(fields[1])))
+                elif len(fields) >= 4:
+                    rows.append((float(fields[3]), float(fields[2])))
+                else:
+                    raise ValueError
+            except ValueError:
+                if number == 1 and not rows:
+                    continue  # a header
+                raise ValueError(f'{path}, line {number}: expected "position cM" or "chrom id '
+                                 f'cM position", got {line.strip()!r}') from None
+    if len(rows) < 2:
+        raise ValueError(f'{path}: a genetic map needs at least two positions')
+    bp, cm = np.array(rows).T
+    order = np.argsort(bp)
+    return np.interp(np.asarray(positions, dtype=np.float64), bp[order], cm[order])
+
+
+__all__ = ['Admixer', 'read_genetic_map']

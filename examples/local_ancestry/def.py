@@ -30,6 +30,8 @@ Environment variables:
     LAI_OUT           the prediction folder
     LAI_VAL_FRACTION  panel samples held out for validation (default 0.2)
     LAI_GENERATIONS   generations of the on-the-fly admixture (default 1,2, deepLAI's)
+    LAI_GENETIC_MAP   a genetic map ("position cM" per line, or PLINK .map): admixture
+                      breakpoints uniform in genetic distance instead of along the variants
     LAI_NETWORKS      networks the search draws from: window (default), segnet, or window,segnet
     LAI_CONFIG        one fixed configuration as JSON instead of the search space, e.g.
                       '{"network": "window", "window": 400, "learning_rate": 0.003}'
@@ -41,7 +43,7 @@ import tempfile
 import numpy as np
 
 from batch_generator import GenotypeBatchGenerator
-from dlutil.genotypes.admixture import Admixer
+from dlutil.genotypes.admixture import Admixer, read_genetic_map
 from dlutil.genotypes.generator import admixed_validation, split_panel
 from dlutil.genotypes.h5 import open_genotypes
 from dlutil.genotypes.vcf import vcf_to_h5
@@ -95,7 +97,12 @@ def load(data_dir):
 
 def admixer():
     generations = os.environ.get('LAI_GENERATIONS') or '1,2'
-    return Admixer(generations=[int(g) for g in generations.split(',')])
+    genetic_map = None
+    if os.environ.get('LAI_GENETIC_MAP'):
+        genetic_map = read_genetic_map(os.environ['LAI_GENETIC_MAP'],
+                                       _state['info'].positions)
+    return Admixer(generations=[int(g) for g in generations.split(',')],
+                   genetic_map=genetic_map)
 
 
 def get_train_generator(data_dir, batch_size):
