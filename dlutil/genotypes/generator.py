@@ -8,6 +8,8 @@ have. :func:`split_panel` holds out reference samples and :func:`admixed_validat
 into a fixed validation set of admixed haplotypes, built once so that every trial is compared on
 the same haplotypes.
 """
+import os
+
 import numpy as np
 
 from batch_generator import MatrixBatchGenerator
@@ -97,7 +99,6 @@ class GenotypeBatchGenerator(MatrixBatchGenerator):
 
     def _datasets(self):
         import h5py
-        import os
         if self._file is None or self._file[0] != os.getpid():
             self._file = (os.getpid(), h5py.File(self.path, 'r'))
         f = self._file[1]
@@ -116,7 +117,7 @@ class GenotypeBatchGenerator(MatrixBatchGenerator):
         return [(int(s), int(min(s + step, self.info.n_haplotypes))) for s in starts]
 
     def _read(self, blocks):
-        """The selected rows of ``blocks``: alleles, labels (int64, per variant) or None."""
+        """The selected rows of ``blocks``: alleles uint8, labels int16 per variant (or None)."""
         data, label = self._datasets()
         xs, ys = [], []
         for start, stop in blocks:
