@@ -1,7 +1,9 @@
 """Batch generators: iterate over ``(X, Y)`` batches of numpy arrays, one pass per epoch.
 
 ``MatrixBatchGenerator`` serves arrays in memory; ``H5pyBatchGenerator`` streams the ``data`` and
-``label`` datasets of HDF5 files with bounded memory. Both yield ``(x, y)`` tuples, or ``x`` alone
+``label`` datasets of HDF5 files with bounded memory; ``GenotypeBatchGenerator`` (local ancestry,
+:mod:`dlutil.genotypes.generator`) streams haplotypes of a genotype file, admixing them on the
+fly. All yield ``(x, y)`` tuples, or ``x`` alone
 when there are no labels. ``X`` and ``Y`` may also be dicts of arrays (several inputs or targets).
 
 A generator owns its shuffling RNG (a :class:`numpy.random.Generator`); the search reseeds it per
@@ -427,3 +429,10 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
         if self.process_x_y is not None:
             x, y = self.process_x_y(x, y)
         return x if y is None else (x, y)
+
+
+def __getattr__(name):  # GenotypeBatchGenerator: imported on first use (it imports this module)
+    if name == 'GenotypeBatchGenerator':
+        from dlutil.genotypes.generator import GenotypeBatchGenerator
+        return GenotypeBatchGenerator
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

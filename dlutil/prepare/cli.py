@@ -10,6 +10,7 @@ import sys
 from dlutil.prepare.options import LAYOUTS, OPTION_DEFAULTS, TASKS
 from dlutil.prepare.sequences import prepare_bed, prepare_fasta
 from dlutil.sequences.onehot import UNKNOWN_POLICIES
+from dlutil.prepare import vcf as vcf_command
 
 
 EXAMPLES = """\
@@ -101,9 +102,10 @@ def build_parser():
         prog=prog, formatter_class=formatter, epilog=examples,
         description='Turn sequence files into one-hot HDF5 training data for '
                     'H5pyBatchGenerator: FASTA + labels, or BED intervals + a genome, split '
-                    f'into train/valid/test, streamed with bounded memory. "{prog} fasta '
-                    f'--help" and "{prog} bed --help" list the options.')
-    commands = parser.add_subparsers(dest='command', required=True, metavar='{fasta,bed}')
+                    f'into train/valid/test, streamed with bounded memory; or a phased VCF into '
+                    f'genotype HDF5 for local ancestry. "{prog} fasta --help", "{prog} bed '
+                    f'--help" and "{prog} vcf --help" list the options.')
+    commands = parser.add_subparsers(dest='command', required=True, metavar='{fasta,bed,vcf}')
     fasta = commands.add_parser(
         'fasta', formatter_class=formatter, epilog=examples,
         help='FASTA files + a labels TSV (or one FASTA per class) -> HDF5',
@@ -145,6 +147,7 @@ def build_parser():
     for command in (fasta, bed):
         _add_label_options(command, defaults[command])
         _add_output_options(command)
+    vcf_command.add_parser(commands, formatter, prog)
     return parser
 
 
@@ -178,9 +181,12 @@ def main(argv=None):
     """The command line: prepare, print the summary; returns the exit status (1 on bad input,
     with a message and no traceback unless ``--debug``)."""
     args = build_parser().parse_args(argv)
-    options = {key: getattr(args, key) for key in OPTION_DEFAULTS if key != 'progress'}
+    options = {key: getattr(args, key) for key in OPTION_DEFAULTS
+               if key != 'progress' and hasattr(args, key)}
     try:
-        if args.command == 'fasta':
+        if args.command == 'vcf':
+            summary = vcf_command.run(args)
+        elif args.command == 'fasta':
             summary = prepare_fasta(args.fastas, args.out, args.labels, args.one_per_class,
                                     args.class_names, args.length, args.task, **options)
         else:
@@ -199,7 +205,8 @@ def main(argv=None):
         message = str(error) if known and str(error) else f'{type(error).__name__}: {error}'
         print(f'error: {message}\n(run with --debug for the traceback)', file=sys.stderr)
         return 1
-    print(format_summary(summary, args.out))
+    print(vcf_command.format_summary(summary) if args.command == 'vcf'
+          else format_summary(summary, args.out))
     return 0
 
 

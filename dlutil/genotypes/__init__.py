@@ -1,0 +1,1 @@
+"""Phased genotypes for local ancestry: the HDF5 format, VCF reading, alignment, admixture."""

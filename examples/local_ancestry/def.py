@@ -1,0 +1,240 @@
+"""def.py of the local-ancestry example: per-variant ancestry of phased haplotypes.
+
+    python3 ../../main.py -f def.py -d data -r results -y -e -p 'query.vcf.gz'
+
+The data folder (``--data``), read by name:
+
+    reference.h5                    a reference panel in the genotype HDF5 format, one label per
+                                    haplotype (``python -m dlutil.prepare vcf ... --samples``);
+    or reference.vcf.gz (.vcf, .bcf) a phased VCF/BCF of the reference panel, with
+       reference.samples.tsv        sample<TAB>population (a header line may be present);
+                                    converted once to reference.h5 beside it (or, when the folder
+                                    is read-only, in the system's temporary folder)
+    test.h5                         for -e: admixed haplotypes with per-variant labels
+                                    (haplotypes, variants), ancestry names in its "ancestries"
+                                    attribute; aligned to the panel's variants by position
+    anything else, for -p           VCF/BCF or genotype HDF5 files to label, aligned by position
+
+Any number of ancestries, variants and haplotypes: all are read from the data. Training haplotypes
+are the panel's, admixed on the fly (deepLAI's simulation); validation is a fixed set of admixed
+haplotypes built once from held-out panel samples (20 % of each population).
+
+Predictions (-p) go to ``$LAI_OUT`` (default: ``<folder of the input>/predictions``):
+``<file>.ancestry.h5`` (probabilities float32 (haplotypes, variants, ancestries), calls uint8,
+positions, samples, attribute ancestries), ``<file>.tracts.tsv`` (haplotype, chromosome, start,
+end, ancestry, n_variants) and ``<file>.tracts.png`` (the first 8 haplotypes). When a
+``<stem>.truth.h5`` with per-variant labels lies beside the input, the plot shows the truth too
+and the accuracy is logged.
+
+Environment variables:
+    LAI_OUT           the prediction folder
+    LAI_VAL_FRACTION  panel samples held out for validation (default 0.2)
+    LAI_GENERATIONS   generations of the on-the-fly admixture (default 1,2, deepLAI's)
+    LAI_GENETIC_MAP   a genetic map ("position cM" per line, or PLINK .map): admixture
+                      breakpoints uniform in genetic distance instead of along the variants
+    LAI_NETWORKS      networks the search draws from: window (default), segnet, or window,segnet
+    LAI_CONFIG        one fixed configuration as JSON instead of the search space, e.g.
+                      '{"network": "window", "window": 400, "learning_rate": 0.003}'
+"""
+import logging
+import os
+import tempfile
+
+import numpy as np
+
+from batch_generator import GenotypeBatchGenerator
+from dlutil.genotypes.admixture import Admixer, read_genetic_map
+from dlutil.genotypes.generator import admixed_validation, split_panel
+from dlutil.genotypes.h5 import open_genotypes
+from dlutil.genotypes.vcf import vcf_to_h5
+from models.local_ancestry import LocalAncestryModel
+
+log = logging.getLogger('dlutil')
+VCF_SUFFIXES = ('.vcf', '.vcf.gz', '.vcf.bgz', '.bcf')
+_state = {}  # 'reference': path, 'info', 'layout', 'val' (built once), 'data_dir'
+
+
+def _vcf_path(stem):
+    return next((stem + s for s in VCF_SUFFIXES if os.path.isfile(stem + s)), None)
+
+
+def reference_path(data_dir):
+    """reference.h5, or reference.h5 made from reference.vcf.gz + reference.samples.tsv."""
+    h5 = os.path.join(data_dir, 'reference.h5')
+    vcf = _vcf_path(os.path.join(data_dir, 'reference'))
+    if os.path.isfile(h5) and (vcf is None or os.path.getmtime(h5) >= os.path.getmtime(vcf)):
+        return h5
+    if vcf is None:
+        raise FileNotFoundError(f'{data_dir}: needs reference.h5, or reference.vcf.gz (.vcf, '
+                                f'.bcf) with reference.samples.tsv')
+    table = os.path.join(data_dir, 'reference.samples.tsv')
+    if not os.path.isfile(table):
+        raise FileNotFoundError(f'{data_dir}: {os.path.basename(vcf)} needs '
+                                f'reference.samples.tsv (sample<TAB>population) beside it')
+    out = h5 if os.access(data_dir, os.W_OK) else os.path.join(
+        tempfile.gettempdir(), f'dlutil-reference-{abs(hash(os.path.abspath(vcf)))}.h5')
+    if not (os.path.isfile(out) and os.path.getmtime(out) >= os.path.getmtime(vcf)):
+        summary = vcf_to_h5(vcf, out, table)
+        log.info(f'{vcf} -> {out}: {summary["haplotypes"]} haplotypes x '
+                 f'{summary["variants"]} variants; skipped {summary["skipped"]}')
+    return out
+
+
+def load(data_dir):
+    """The reference panel's metadata; sets the Model's ancestries and positions."""
+    key = os.path.abspath(data_dir)
+    if _state.get('data_dir') != key:
+        path = reference_path(data_dir)
+        info = open_genotypes(path)
+        if info.label_kind != 'haplotype':
+            raise ValueError(f'{path}: a reference panel needs one label per haplotype')
+        _state.clear()
+        _state.update(data_dir=key, reference=path, info=info,
+                      layout={'ancestries': info.ancestries, 'positions': info.positions})
+        log.info(f'reference panel: {info}')
+    return _state
+
+
+def admixer():
+    generations = os.environ.get('LAI_GENERATIONS') or '1,2'
+    genetic_map = None
+    if os.environ.get('LAI_GENETIC_MAP'):
+        genetic_map = read_genetic_map(os.environ['LAI_GENETIC_MAP'],
+                                       _state['info'].positions)
+    return Admixer(generations=[int(g) for g in generations.split(',')],
+                   genetic_map=genetic_map)
+
+
+def get_train_generator(data_dir, batch_size):
+    state = load(data_dir)
+    fraction = float(os.environ.get('LAI_VAL_FRACTION') or 0.2)
+    train_rows, val_rows = split_panel(state['info'], fraction, seed=0)
+    if 'val' not in state:  # built once, with a fixed seed: every trial sees the same set
+        state['val'] = admixed_validation(state['reference'], val_rows, admix=admixer(), seed=0)
+    train = GenotypeBatchGenerator(state['reference'], batch_size, rows=train_rows,
+                                   shuffle=True, admix=admixer())
+    return train, state['val']
+
+
+def get_test_generator(data_dir):
+    state = load(data_dir)
+    path = os.path.join(data_dir, 'test.h5')
+    generator = GenotypeBatchGenerator(path, positions=state['info'].positions,
+                                       ancestries=state['info'].ancestries)
+    log.info(f'{path}: {generator.alignment}')
+    return generator
+
+
+def _model_reference(pred_path):
+    """The panel for -p: the data folder read earlier, or the first folder up from the input
+    that holds reference.h5 / reference.vcf.gz."""
+    if 'info' in _state:
+        return _state
+    folder = os.path.dirname(os.path.abspath(pred_path))
+    while True:
+        if os.path.isfile(os.path.join(folder, 'reference.h5')) or _vcf_path(
+                os.path.join(folder, 'reference')):
+            return load(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            raise FileNotFoundError(f'{pred_path}: no reference panel (reference.h5 or '
+                                    f'reference.vcf.gz) in its folder or above')
+        folder = parent
+
+
+def _out_dir(pred_path):
+    return os.environ.get('LAI_OUT') or os.path.join(os.path.dirname(pred_path), 'predictions')
+
+
+def get_pred_generator(pred_path):
+    state = _model_reference(pred_path)
+    path = pred_path
+    if pred_path.endswith(VCF_SUFFIXES):  # streamed into a genotype file first
+        out = _out_dir(pred_path)
+        path = os.path.join(out, os.path.basename(pred_path) + '.genotypes.h5')
+        vcf_to_h5(pred_path, path)
+    generator = GenotypeBatchGenerator(path, positions=state['info'].positions, labels=False)
+    log.info(f'{pred_path}: {generator.alignment}')
+    state.setdefault('predicted', {})[pred_path] = generator
+    return generator
+
+
+def save_prediction(pred_path, Y):
+    """Probabilities and calls (HDF5), tracts (TSV) and a tract plot (PNG) of one input."""
+    import h5py
+    from dlutil.genotypes.h5 import IGNORE, write_h5
+    from dlutil.genotypes.tracts import plot_tracts, write_tracts
+    state = _state
+    generator = state['predicted'][pred_path]
+    info, names = generator.info, state['info'].ancestries
+    positions = state['info'].positions
+    out = _out_dir(pred_path)
+    os.makedirs(out, exist_ok=True)
+    stem = os.path.join(out, os.path.basename(pred_path))
+
+    def fill(f):
+        f.create_dataset('probabilities', data=Y['probabilities'],
+                         chunks=(1,) + Y['probabilities'].shape[1:])
+        f.create_dataset('calls', data=Y['calls'])
+        f.create_dataset('positions', data=positions)
+        f.create_dataset('samples', data=np.array(info.samples, dtype=object),
+                         dtype=h5py.string_dtype())
+        f.attrs.update({'ancestries': names, 'chromosome': info.chromosome})
+
+    write_h5(stem + '.ancestry.h5', fill)
+    n = write_tracts(stem + '.tracts.tsv', Y['calls'], positions, info.samples, names,
+                     info.chromosome)
+    truth = _truth(pred_path, positions, names)
+    plot_tracts(stem + '.tracts.png', Y['calls'], positions, info.samples, names,
+                truth=None if truth is None else np.where(truth == IGNORE, Y['calls'], truth),
+                title=f'{os.path.basename(pred_path)}: called ancestry'
+                      + ('' if truth is None else ' (thin bar below: true ancestry)'))
+    message = f'{pred_path}: {n} tracts -> {stem}.tracts.tsv, .tracts.png, .ancestry.h5'
+    if truth is not None:
+        keep = truth != IGNORE
+        accuracy = float(np.mean(Y['calls'][keep] == truth[keep]))
+        message += f'; per-variant accuracy against the truth file {accuracy:.4f}'
+    log.info(message)
+
+
+def _truth(pred_path, positions, names):
+    """Per-variant labels from ``<stem>.truth.h5`` beside the input, on the model's variants."""
+    base = os.path.basename(pred_path)
+    for suffix in VCF_SUFFIXES + ('.h5',):
+        if base.endswith(suffix):
+            base = base[:-len(suffix)]
+            break
+    path = os.path.join(os.path.dirname(pred_path), base + '.truth.h5')
+    if not os.path.isfile(path):
+        return None
+    truth = GenotypeBatchGenerator(path, positions=positions, ancestries=names)
+    return truth.read_all()[1]
+
+
+class Model(LocalAncestryModel):
+    def panel_layout(self):
+        # None where this process has not read the panel (-e/-p after a finished search): the
+        # network is then rebuilt from the best trial's checkpoint
+        return _state.get('layout')
+
+
+def get_config():
+    """The window network (recommended): window sizes around gnomix's, a linear or small hidden
+    base layer, the smoother's reach, and the learning rate. With LAI_NETWORKS=segnet (or
+    window,segnet), deepLAI's SegNet with small widths, as its hparam_to_nparam.tsv explores."""
+    import json
+    import random
+    if os.environ.get('LAI_CONFIG'):
+        return json.loads(os.environ['LAI_CONFIG'])
+    networks = (os.environ.get('LAI_NETWORKS') or 'window').split(',')
+    network = random.choice(networks)
+    if network == 'segnet':
+        return {'network': 'segnet', 'width': random.choice([8, 16]),
+                'n_filters': random.choice([4, 8]), 'pool_size': random.choice([2, 4]),
+                'n_blocks': random.choice([3, 4, 5]),
+                'learning_rate': random.choice([1e-4, 1e-3])}
+    return {'network': 'window', 'window': random.choice([100, 200, 400]),
+            'hidden': random.choice([0, 16]), 'smoother_width': random.choice([9, 15, 25]),
+            'smoother_channels': random.choice([32, 64]),
+            'input_dropout': random.choice([0.0, 0.2]),
+            'learning_rate': random.choice([3e-3, 1e-2])}
