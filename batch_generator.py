@@ -368,3 +368,4 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
         if self.process_x_y is not None:
             x, y = self.process_x_y(x, y)
         return x if y is None else (x, y)
+from dlutil.simulation import SimulationBatchGenerator, SimulationError  # noqa: E402,F401  (simulations on the fly; at the end: it imports this module)
