@@ -17,8 +17,9 @@ meaning are defiNETti's; where the PyTorch port differs:
 - the loss and accuracy printed every ``verbosity`` batches, and written to
   ``training_summary``, are their means over those batches (defiNETti reported the last batch
   alone); the batch count is the number of batches trained so far.
-- ``seed`` (new) makes a run reproducible: the weights and every simulation derive from it;
-  ``device`` (new) is CUDA when available unless given.
+- new keywords: ``seed`` makes a run reproducible (the weights and every simulation derive
+  from it); ``device`` is CUDA when available unless given; ``learning_rate`` of Adam (1e-3,
+  defiNETti's fixed value).
 """
 import itertools
 import logging
@@ -146,7 +147,8 @@ def train(input_shape, output_shape, simulator, phi_net=[('fc', 1024), ('fc', 10
           g=('max',), h_net=[('fc', 512), ('softmax',)], network_function=None,
           loss='cross-ent', accuracy='classification', num_batches=20000, batch_size=50,
           queue_capacity=250, verbosity=100, training_threads=1, sim_threads=1,
-          save_path=None, training_summary=None, logfile=None, seed=None, device=None):
+          save_path=None, training_summary=None, logfile=None, seed=None, device=None,
+          learning_rate=1e-3):
     """Train an exchangeable network on simulations made on the fly (defiNETti's ``train``).
 
     Parameters
@@ -187,6 +189,8 @@ def train(input_shape, output_shape, simulator, phi_net=[('fc', 1024), ('fc', 10
         Seed of the weights and of the simulations; None draws one (logged).
     device: str, torch.device or None
         None: CUDA when available, else the CPU.
+    learning_rate: float
+        Of Adam (defiNETti's is fixed at 1e-3).
 
     Returns
     -------
@@ -197,6 +201,9 @@ def train(input_shape, output_shape, simulator, phi_net=[('fc', 1024), ('fc', 10
               'queue_capacity': queue_capacity, 'verbosity': verbosity,
               'training_threads': training_threads}
     _check_arguments(loss, accuracy, network_function, counts)
+    if seed is None:
+        seed = random.SystemRandom().randrange(2 ** 31)
+    rng.seed_everything(seed)  # before the network: its initial weights derive from the seed
     if network_function is None:
         network = ExchangeableNetwork(input_shape, output_shape, phi_net, g, h_net)
         if loss == 'cross-ent' and network.head != 'softmax':
@@ -204,8 +211,6 @@ def train(input_shape, output_shape, simulator, phi_net=[('fc', 1024), ('fc', 10
                              "use loss='l2' with ('matmul',)")
     else:
         network = network_function
-    if seed is None:
-        seed = random.SystemRandom().randrange(2 ** 31)
     handler = _logging_to(logfile)
     if handler is not None:
         log.addHandler(handler)
@@ -214,9 +219,8 @@ def train(input_shape, output_shape, simulator, phi_net=[('fc', 1024), ('fc', 10
     generator = None
     try:
         torch.set_num_threads(training_threads)
-        rng.seed_everything(seed)
-        model = DefinettiModel({'network': network, 'loss': loss, 'accuracy': accuracy},
-                               device=device)
+        model = DefinettiModel({'network': network, 'loss': loss, 'accuracy': accuracy,
+                                'lr': learning_rate}, device=device)
         generator = SimulationBatchGenerator(simulator, input_shape, output_shape, batch_size,
                                              verbosity, processes=sim_threads,
                                              queue_capacity=queue_capacity, seed=seed)
@@ -340,3 +344,6 @@ def test(data, model_path, threads=1, batch_size=256, device=None):
     finally:
         torch.set_num_threads(before)
     return np.concatenate(outputs)
+
+
+test.__test__ = False  # a pytest file that imports test() must not collect it as a test

@@ -60,27 +60,21 @@ def takes_rng(simulator):
     return 'rng' in parameters and parameters['rng'].default is inspect.Parameter.empty
 
 
-def module_source(simulator):
-    """``(module name, file)`` of the simulator's module, for a process that cannot import it by
-    name (a def.py is loaded from its path as ``user_def``)."""
-    function = getattr(simulator, 'func', simulator)
-    name = getattr(function, '__module__', None)
-    module = sys.modules.get(name)
-    return name, getattr(module, '__file__', None)
-
-
-def _import(name, path):
-    if not name or name in sys.modules or name == '__main__':
-        return
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        if not path:
-            raise
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+def load_function(module, path, qualname):
+    """A module-level function of ``module``, importing it from ``path`` if its name does not
+    import (a def.py is loaded from its path as ``user_def``, a name no other process knows)."""
+    if module not in sys.modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            spec = importlib.util.spec_from_file_location(module, path)
+            loaded = importlib.util.module_from_spec(spec)
+            sys.modules[module] = loaded
+            spec.loader.exec_module(loaded)
+    found = sys.modules[module]
+    for part in qualname.split('.'):
+        found = getattr(found, part)
+    return found
 
 
 def simulate(simulator, seed, use_rng, input_shape, output_shape, index, name):
@@ -119,8 +113,6 @@ def work(tasks, results, payload, settings):
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     results.cancel_join_thread()  # exit at once when told, even with results left unread
-    module, path = settings['module']
-    _import(module, path)
     simulator = pickle.loads(payload)
     name, use_rng = settings['name'], settings['rng']
     x_shape, y_shape = settings['input_shape'], settings['output_shape']

@@ -9,23 +9,40 @@ The processes are daemons (they end when the parent exits normally), ignore Ctrl
 stops them), and, should the parent be killed, notice it within
 :data:`~dlutil.simulation._worker.POLL_SECONDS` of their next idle moment and exit.
 """
+import io
 import multiprocessing
 import pickle
 import queue
+import sys
 import time
+import types
 import weakref
 
-from dlutil.simulation._worker import (SimulationError, describe, module_source, takes_rng,
+from dlutil.simulation._worker import (SimulationError, describe, load_function, takes_rng,
                                        work)
 
 TICK_SECONDS = 0.5  # how often a waiting parent checks that its processes still live
 
 
+class _Pickler(pickle.Pickler):
+    """Pickles functions of modules loaded from a path (a def.py) by that path."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, types.FunctionType) and '<' not in obj.__qualname__:
+            module = sys.modules.get(obj.__module__)
+            path = obj.__globals__.get('__file__')
+            if path and (module is None or module.__dict__ is not obj.__globals__):
+                return load_function, (obj.__module__, path, obj.__qualname__)
+        return NotImplemented
+
+
 def pickled(simulator):
     """The simulator as bytes for the simulation processes; TypeError if it cannot travel."""
     name = describe(simulator)
+    buffer = io.BytesIO()
     try:
-        return pickle.dumps(simulator)
+        _Pickler(buffer).dump(simulator)
+        return buffer.getvalue()
     except Exception as error:
         raise TypeError(
             f'simulator {name} cannot be sent to simulation processes ({type(error).__name__}: '
@@ -78,7 +95,6 @@ class SimulationPool:
         self.name = describe(simulator)
         self.payload = pickled(simulator)
         self.settings = {'name': self.name, 'rng': takes_rng(simulator),
-                         'module': module_source(simulator),
                          'input_shape': tuple(input_shape), 'output_shape': tuple(output_shape),
                          'dtype': dtype, 'label_dtype': label_dtype}
         self.n_processes = processes
