@@ -1,6 +1,6 @@
 """defiNETti's population-genetic example with msprime 1.x: is there a recombination hotspot?
 
-One simulation: 198 haplotypes of a 52 kb region under the standard coalescent (diploid
+One simulation: 198 haplotypes of a 30 kb region under the standard coalescent (diploid
 population of N_e = 10,000, mutation rate 1.1e-8 per bp per generation, infinite sites). With
 probability 1/2 the central 2 kb is a hotspot whose rate is 10–100 times the background (and at
 least 10 times 1.25e-8). The 24 SNPs around the centre, 12 on each side, become a
@@ -8,9 +8,11 @@ least 10 times 1.25e-8). The 24 SNPs around the centre, 12 on each side, become 
 next SNP scaled by 4·N_e·μ (so of order 0.1–1; 0 for the last SNP), the same for every
 haplotype. The label is one-hot: (1, 0) no hotspot, (0, 1) hotspot.
 
-defiNETti draws the background rate from the HapMap map of chromosome 1; this module, which has
-no such file, draws it log-uniformly between 10^-0.5 and 10^0.5 times 1.25e-8 per bp per
-generation.
+Where this differs from defiNETti's example (msprime 0.4): defiNETti draws the background rate
+from the HapMap map of chromosome 1; this module, which has no such file, draws it
+log-uniformly between 10^-0.5 and 10^0.5 times 1.25e-8 per bp per generation. defiNETti
+simulates 52 kb; 30 kb gives enough SNPs on both sides (a region with fewer than 12 on a side
+is simulated again) in about 60 % of the time.
 
 Every random number comes from ``numpy.random`` (msprime gets its seeds from it), so the
 simulation processes, which seed ``numpy.random`` per example, give the same examples whatever
@@ -24,7 +26,7 @@ SNPS = 24
 POPULATION_SIZE = 1.0e4
 MUTATION_RATE = 1.1e-8
 RECOMBINATION_RATE = 1.25e-8
-LENGTH = 52_000     # enough for ~130 SNPs, of which the central 24 are kept
+LENGTH = 30_000     # ~75 SNPs on average, of which the central 24 are kept
 HOTSPOT_LENGTH = 2_000
 INTENSITY = (10, 100)
 INPUT_SHAPE = (HAPLOTYPES, SNPS, 2)
@@ -84,7 +86,7 @@ def simulate_hotspot():
                                   random_seed=_seed())
         ts = msprime.sim_mutations(ts, rate=MUTATION_RATE, model=msprime.BinaryMutationModel(),
                                    discrete_genome=False, random_seed=_seed())
-        x = encode(ts.genotype_matrix(), ts.tables.sites.position)
+        x = encode(ts.genotype_matrix(), ts.sites_position)
         if x is not None:
             break
     label = np.zeros(2, np.float32)
