@@ -19,6 +19,7 @@ import sys
 import traceback
 
 from base_model import BaseModel
+from dlutil.simulation import SimulationError
 
 NEEDED = {
     'hyper': ('Model', 'get_config', 'get_train_generator'),  # get_space may stand for get_config
@@ -126,6 +127,8 @@ class Definition:
                        f'{type(error).__name__}: {error}')
             if isinstance(error, FileNotFoundError):
                 raise FileNotFoundError(message) from error
+            if isinstance(error, SimulationError):  # the simulator, not a trial: stop the search
+                raise SimulationError(message) from error
             raise DefinitionError(message) from error
 
     def train_val_generators(self, data_dir, batch_size):

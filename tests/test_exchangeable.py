@@ -230,3 +230,31 @@ def test_cli_searches_phi_g_h_with_a_simulator_in_def_py(tmp_path):
     assert result['accuracy'] > 0.75, result
     predicted = np.load(tmp_path / 'results' / 'predictions' / 'observed.npy.npy')
     assert predicted.shape == (3, 2) and np.all(predicted[:, 1] > 0.5)
+
+
+def test_cli_stops_at_once_on_a_broken_simulator(tmp_path):
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'def.py').write_text(textwrap.dedent('''
+        import numpy as np
+        from batch_generator import SimulationBatchGenerator
+        from models.exchangeable import ExchangeableClassifier
+
+        def simulate():
+            return np.zeros((5, 3)), np.zeros(2)
+
+        def get_train_generator(data_dir, batch_size):
+            train = SimulationBatchGenerator(simulate, (6, 2), (2,), batch_size, processes=1)
+            return train, train.validation_generator(10)
+
+        def get_config():
+            return {'phi_net': [], 'g': ['max'], 'h_net': [['softmax']]}
+
+        class Model(ExchangeableClassifier):
+            input_shape, output_shape = (6, 2), (2,)
+    '''))
+    done = subprocess.run([sys.executable, os.path.join(REPO, 'main.py'), '-f', 'def.py',
+                           '-d', 'data', '-r', 'results', '-y', '-ep', '3', '-c'],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and 'Traceback' not in done.stderr
+    assert 'simulator user_def.simulate returned data of shape (5, 3)' in done.stderr
+    assert 'trial t0000 failed' not in done.stderr  # the search stopped: no trial blamed

@@ -19,9 +19,10 @@ from base_model import DataShapeError
 from dlutil.definition import Definition, load_module
 from dlutil.search.results import ResultStore
 from dlutil.search.trial import train_trial
+from dlutil.simulation import SimulationError
 
 # errors that are not one configuration's fault: they stop the search instead of failing a trial
-FATAL = (DataShapeError, OSError, MemoryError)
+FATAL = (DataShapeError, OSError, MemoryError, SimulationError)
 
 
 @dataclass(frozen=True)
