@@ -10,8 +10,9 @@ every trial; ``-e`` tests on ``TEST_SIZE`` fresh simulations (a stream no trial 
 validated on). ``--data`` holds only what ``-p`` predicts: arrays of shape (n, 198, 24, 2) saved
 with ``numpy.save`` (make_data.py writes ``observed.npy``, simulated stand-ins for real data).
 
-Environment variables (defaults in brackets): BATCHES_PER_EPOCH [10], SIM_PROCESSES [1]
-(simulation processes per trial process), VAL_SIZE [200], TEST_SIZE [500].
+Environment variables (defaults in brackets): BATCHES_PER_EPOCH [5], SIM_PROCESSES [1]
+(simulation processes per trial process), VAL_SIZE [100], TEST_SIZE [200]. Small defaults, for
+a quick demonstration; a real search wants BATCHES_PER_EPOCH=100, VAL_SIZE=1000 and more.
 """
 import os
 import random
@@ -23,28 +24,34 @@ from models.exchangeable import ExchangeableClassifier
 from simulate import INPUT_SHAPE, OUTPUT_SHAPE, simulate_hotspot
 
 
-def setting(name, default):
-    value = os.environ.get(name, str(default))
-    if not value.isdigit() or int(value) < (0 if name == 'SIM_PROCESSES' else 1):
-        raise ValueError(f'{name}={value!r}: expected a positive integer')
+def setting(name, value, low=1):
+    if not value.isdigit() or int(value) < low:
+        raise ValueError(f'{name}={value!r}: expected an integer >= {low}')
     return int(value)
+
+
+# read literally, so that a search records them and refuses to continue with other values
+BATCHES_PER_EPOCH = setting('BATCHES_PER_EPOCH', os.environ.get('BATCHES_PER_EPOCH', '5'))
+SIM_PROCESSES = setting('SIM_PROCESSES', os.environ.get('SIM_PROCESSES', '1'), low=0)
+VAL_SIZE = setting('VAL_SIZE', os.environ.get('VAL_SIZE', '100'))
+TEST_SIZE = setting('TEST_SIZE', os.environ.get('TEST_SIZE', '200'))
 
 
 def simulations(batch_size=50, check=True):
     return SimulationBatchGenerator(simulate_hotspot, INPUT_SHAPE, OUTPUT_SHAPE, batch_size,
-                                    batches_per_epoch=setting('BATCHES_PER_EPOCH', 10),
-                                    processes=setting('SIM_PROCESSES', 1),
-                                    queue_capacity=4 * batch_size, seed=0, check=check)
+                                    batches_per_epoch=BATCHES_PER_EPOCH,
+                                    processes=SIM_PROCESSES, queue_capacity=4 * batch_size,
+                                    seed=0, check=check)
 
 
 def get_train_generator(data_dir, batch_size):
     train = simulations(batch_size)
-    return train, train.validation_generator(setting('VAL_SIZE', 200))
+    return train, train.validation_generator(VAL_SIZE)
 
 
 def get_test_generator(data_dir):
     with simulations(check=False) as fresh:
-        return fresh.test_generator(setting('TEST_SIZE', 500))
+        return fresh.test_generator(TEST_SIZE)
 
 
 def get_pred_generator(pred_path):

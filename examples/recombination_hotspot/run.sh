@@ -2,7 +2,7 @@
 # The hotspot example through the command line: a short Hyperband search over phi, g and h on
 # msprime simulations made on the fly, a test on fresh simulations, predictions for
 # data/observed.npy. Extra arguments go to main.py (e.g. bash run.sh --threads 1 --seed 0).
-# Small as shipped (10 batches an epoch, R = 3); see README.md for a real run.
+# Small as shipped (5 batches of 50 an epoch, R = 3); see README.md for a real run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
