@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from base_model import ClassificationModel, RegressionModel
+from base_model import ClassificationModel, DataShapeError, RegressionModel
 
 LAYERS = {'conv': 'a 1×width convolution: (\'conv\', width, depth)',
           'fc': 'a fully-connected layer: (\'fc\', nodes)',
@@ -250,7 +250,7 @@ class ExchangeableNetwork(nn.Module):
     def forward(self, x):
         """x: shape=(n, rows, positions) or (n, rows, positions, channels)."""
         if x.dim() != len(self.input_shape) + 1 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f'ExchangeableNetwork: input has shape {tuple(x.shape)} but must '
+            raise DataShapeError(f'ExchangeableNetwork: input has shape {tuple(x.shape)} but must '
                              f'have shape (n, {", ".join(map(str, self.input_shape))})')
         x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
         for layer in self.phi:

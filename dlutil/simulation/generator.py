@@ -209,10 +209,18 @@ class SimulationBatchGenerator:
         return self._ready[start]
 
     def _receive(self):
-        """Take one result from the processes and file it; raise what the simulator did."""
-        tag, start, xs, ys, error = self.pool.get()
+        """Take one result from the processes and file it; raise what the simulator did.
+
+        After an error the processes are stopped and the stream restarts at the first example
+        not served, so the generator may be used again.
+        """
+        try:
+            tag, start, xs, ys, error = self.pool.get()
+        except SimulationError:
+            self.close()
+            raise
         if error is not None and (tag == self._tag or tag in self._sets):
-            self.pool.close()
+            self.close()
             raise SimulationError(error)
         if tag == self._tag:
             self._ready[start] = (xs, ys)
