@@ -51,8 +51,7 @@ def test_matches_a_plain_pytorch_reference():
     network = ExchangeableNetwork((6, 4, 2), (3,), [('fc', 5)], ('top_k', 2), [('matmul',)])
     x = torch.randn(3, 6, 4, 2)
     fc, out = network.phi[0].linear, network.out
-    rows = x.permute(0, 1, 3, 2).reshape(3, 6, 8)    # each row: channels × positions
-    rows = x.reshape(3, 6, 4, 2).reshape(3, 6, 8)     # positions × channels, as _RowDense
+    rows = x.reshape(3, 6, 8)                         # each row: positions × channels
     phi = torch.relu(rows @ fc.weight.T + fc.bias)    # (3, 6, 5)
     top = phi.sort(dim=1, descending=True).values[:, :2]   # (3, 2, 5)
     pooled = top.permute(0, 2, 1).reshape(3, 10)      # features × k
