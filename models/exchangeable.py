@@ -327,7 +327,14 @@ class ExchangeableRegressor(_ExchangeableMixin, RegressionModel):
     head = 'matmul'
 
 
-from .definetti import test, train  # noqa: E402  (the seed's API; it imports this module)
+def __getattr__(name):
+    """``train`` and ``test``, the seed's API, live in :mod:`models.definetti` (which imports
+    this module); they are importable from here too."""
+    if name in ('train', 'test'):
+        from . import definetti
+        return getattr(definetti, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
 
 __all__ = ['ExchangeableNetwork', 'ExchangeableClassifier', 'ExchangeableRegressor', 'train',
            'test']

@@ -257,3 +257,44 @@ def test_cli_stops_at_once_on_a_broken_simulator(tmp_path):
     assert done.returncode == 1 and 'Traceback' not in done.stderr
     assert 'simulator user_def.simulate returned data of shape (5, 3)' in done.stderr
     assert 'trial t0000 failed' not in done.stderr  # the search stopped: no trial blamed
+
+
+def _hotspot_module():
+    import importlib.util
+    path = os.path.join(REPO, 'examples', 'recombination_hotspot', 'simulate.py')
+    spec = importlib.util.spec_from_file_location('hotspot_simulate', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hotspot_encoding_by_hand():
+    hotspot = _hotspot_module()
+    middle = hotspot.LENGTH / 2
+    positions = middle + np.arange(-15, 15) * 100.0 + 50     # 15 SNPs on each side
+    genotypes = np.zeros((30, 6), np.int8)
+    genotypes[:, :2] = 1                                      # allele 1 in 2 of 6: minor
+    genotypes[14, :] = [1, 1, 1, 1, 0, 0]                     # allele 1 in 4 of 6: flipped
+    x = hotspot.encode(genotypes, positions)
+    assert x.shape == (6, 24, 2) and x.dtype == np.float32
+    window = slice(15 - 12, 15 + 12)                          # 12 SNPs before the centre
+    expected = genotypes[window].T.astype(np.float32)
+    expected[:, 14 - 3] = 1 - expected[:, 14 - 3]
+    np.testing.assert_array_equal(x[:, :, 0], expected)
+    scale = 4 * hotspot.POPULATION_SIZE * hotspot.MUTATION_RATE
+    np.testing.assert_allclose(x[:, :-1, 1], 100 * scale)
+    assert np.all(x[:, -1, 1] == 0)
+    assert hotspot.encode(genotypes[:20], positions[:20]) is None   # 5 SNPs after the centre
+
+
+def test_hotspot_simulator_is_seeded_by_numpy():
+    hotspot = _hotspot_module()
+    np.random.seed(4)
+    x, label = hotspot.simulate_hotspot()
+    np.random.seed(4)
+    again, _ = hotspot.simulate_hotspot()
+    assert x.shape == hotspot.INPUT_SHAPE and label.shape == hotspot.OUTPUT_SHAPE
+    np.testing.assert_array_equal(x, again)
+    assert label.sum() == 1 and set(np.unique(x[:, :, 0])) <= {0.0, 1.0}
+    assert np.all(x[:, :, 0].mean(axis=0) <= 0.5)             # the minor allele is 1
+    assert np.all(x[:, :-1, 1] > 0) and np.all(x[:, :, 1] == x[:1, :, 1])
