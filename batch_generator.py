@@ -436,3 +436,6 @@ def __getattr__(name):  # GenotypeBatchGenerator: imported on first use (it impo
         from dlutil.genotypes.generator import GenotypeBatchGenerator
         return GenotypeBatchGenerator
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+from dlutil.simulation import SimulationBatchGenerator, SimulationError  # noqa: E402,F401  (simulations on the fly; at the end: it imports this module)

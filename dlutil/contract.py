@@ -45,7 +45,9 @@ the def.py contract:
   Batch generators are re-iterable (a new pass per epoch; a one-shot Python generator is
   refused) and yield (x, y) numpy batches: batch_generator.MatrixBatchGenerator(X, Y,
   batch_size, shuffle), H5pyBatchGenerator(glob, batch_size, shuffle) over the 'data' and
-  'label' datasets of HDF5 files. def.py may read environment variables:
+  'label' datasets of HDF5 files; SimulationBatchGenerator(simulator, input_shape,
+  output_shape, batch_size, batches_per_epoch, processes) simulates them on the fly.
+  def.py may read environment variables:
   VAR=value python main.py ...
 
 results (--result):

@@ -14,6 +14,7 @@ import traceback
 from base_model import BaseModel
 from dlutil.cli import program_name
 from dlutil.contract import FLAGS, FUNCTIONS, MODEL_METHODS, NEEDED
+from dlutil.simulation import SimulationError
 
 log = logging.getLogger('dlutil')
 
@@ -167,6 +168,8 @@ class Definition:
                        f'{type(error).__name__}: {error}')
             if isinstance(error, FileNotFoundError):
                 raise FileNotFoundError(message) from error
+            if isinstance(error, SimulationError):  # the simulator, not a trial: stop the search
+                raise SimulationError(message) from error
             raise DefinitionError(message) from error
 
     def train_val_generators(self, data_dir, batch_size):

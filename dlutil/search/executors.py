@@ -27,10 +27,11 @@ from dlutil.definition import Definition, load_module
 from dlutil.search import results
 from dlutil.search.results import ResultStore
 from dlutil.search.trial import train_trial
+from dlutil.simulation import SimulationError
 
 # errors that are not one configuration's fault: they stop the search instead of failing a trial
 # (a disk fault that torch.save wraps in a RuntimeError arrives as results.StorageError, an OSError)
-FATAL = (DataShapeError, OSError, MemoryError, results.CorruptFileError)
+FATAL = (DataShapeError, OSError, MemoryError, results.CorruptFileError, SimulationError)
 
 
 @dataclass(frozen=True)
