@@ -172,6 +172,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_args(parser, args)
     setup_logging(args.debug)
+    if args.workers > 1:
+        from dlutil.search import forkserver
+        forkserver.start()  # the workers' parent imports torch while we do
     try:
         from dlutil import runner  # deferred: --help needs no torch
         runner.run(args)

@@ -7,7 +7,6 @@ workers itself, and the atomic writes leave every finished epoch in place for th
 """
 import concurrent.futures
 import ctypes
-import multiprocessing
 import os
 import signal
 import traceback
@@ -19,6 +18,7 @@ from base_model import DataShapeError
 from dlutil.definition import Definition, load_module
 from dlutil.search.results import ResultStore
 from dlutil.search.trial import train_trial
+from dlutil.search.forkserver import worker_context
 
 # errors that are not one configuration's fault: they stop the search instead of failing a trial
 FATAL = (DataShapeError, OSError, MemoryError)
@@ -145,7 +145,7 @@ class PoolExecutor:
 
     def __init__(self, definition, data_dir, batch_size, store, workers, devices, threads):
         self.workers = workers
-        context = multiprocessing.get_context('spawn')  # fork is unsafe with torch threads/CUDA
+        context = worker_context()
         self.pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker,
             initargs=(os.path.abspath(definition.path), data_dir, batch_size, store.root,
