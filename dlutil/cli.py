@@ -106,6 +106,16 @@ def build_parser():
     parser.add_argument('--gpus', default=None, metavar='IDS',
                         help='comma-separated CUDA device ids for the workers, e.g. 0,1 '
                              '(default: all visible)')
+    parser.add_argument('--ray', nargs='?', const='', default=None, metavar='ADDRESS',
+                        help='run the trials as tasks on a Ray cluster: ADDRESS is auto (the '
+                             'cluster this node belongs to) or HOST:PORT of its head; --ray '
+                             'alone uses RAY_ADDRESS, else starts Ray on this machine. Same '
+                             'results as a local run with the same --seed and --threads '
+                             '(default 1 CPU per trial); no shared filesystem is needed for '
+                             '--result (see README). Needs pip install dlutil[ray]')
+    parser.add_argument('--gpus-per-trial', type=float, default=None, metavar='G',
+                        help='with --ray: GPUs per trial, a fraction shares one '
+                             '(default: 1 on a cluster with GPUs, unless --cpu)')
     parser.add_argument('--sampler', choices=['random', 'tpe'], default='random',
                         help='how configurations are drawn: random (default), or tpe: '
                              "hyperopt's TPE fitted on the rewards seen so far (BOHB); tpe "
@@ -140,6 +150,19 @@ def check_args(parser, args):
             args.gpus = [int(g) for g in args.gpus.split(',') if g.strip()]
         except ValueError:
             problems.append(f'--gpus must be comma-separated integers like 0,1, got {args.gpus!r}')
+    if args.ray is not None:
+        if args.workers > 1:
+            problems.append('--workers and --ray do not go together: on Ray, the cluster\'s '
+                            'CPUs (or GPUs) divided by --threads (or --gpus-per-trial) set how '
+                            'many trials run at once')
+        import importlib.util
+        if importlib.util.find_spec('ray') is None:
+            from dlutil.search.ray_executor import INSTALL_HINT
+            problems.append(INSTALL_HINT)
+    if args.gpus_per_trial is not None and (args.ray is None or args.gpus_per_trial < 0):
+        problems.append(f'--gpus-per-trial must be a number >= 0, with --ray; got '
+                        f'{args.gpus_per_trial}' + ('' if args.ray is not None else
+                                                    ' without --ray'))
     if args.seed is not None and args.seed < 0:
         problems.append(f'--seed must be a non-negative integer, got {args.seed}')
     if problems:

@@ -81,7 +81,8 @@ def _run_locked(args, definition, device, store, pred_paths):
                                  args.batch_size, args.data, device, workers=args.workers,
                                  devices=worker_devices(device, args.gpus),
                                  sampler=args.sampler, trials=args.trials,
-                                 threads=args.threads)
+                                 threads=args.threads, ray=args.ray,
+                                 gpus_per_trial=args.gpus_per_trial)
         best = search.run()
         summary = store.read_best()
         log.info(f'best: trial {best["trial"]}, reward {best["reward"]:.6g} at its '

@@ -34,8 +34,11 @@ class Job:
     epochs: int
 
 
-def evaluate(definition, generators, store, job, device, batch_size, progress=True):
+def evaluate(definition, generators, store, job, device, batch_size, progress=True,
+             after_epoch=None):
     """Run one rung evaluation; returns ``{'reward', 'status', 'message'}``.
+
+    ``after_epoch(epoch)`` is called once each epoch's checkpoint is written.
 
     A configuration's own failure is recorded (``trials/<id>/error.txt``) and returned as status
     ``error``; :data:`FATAL` errors propagate.
@@ -43,7 +46,8 @@ def evaluate(definition, generators, store, job, device, batch_size, progress=Tr
     try:
         train, val = generators()
         outcome = train_trial(definition.Model, job.config, job.seed, store, job.trial,
-                              job.epochs, train, val, device, batch_size, progress=progress)
+                              job.epochs, train, val, device, batch_size, progress=progress,
+                              after_epoch=after_epoch)
         return {'reward': outcome.reward, 'status': outcome.status, 'message': None}
     except FATAL:
         raise

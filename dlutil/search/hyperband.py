@@ -152,14 +152,19 @@ class HyperbandSearch:
     trials: int or None
         Budget of configurations (``--trials``).
     threads: int or None
-        torch CPU threads per trial; None: the cores divided by ``workers``.
+        torch CPU threads per trial; None: the cores divided by ``workers`` (1 on Ray).
+    ray: str or None
+        Run trials as Ray tasks (``--ray``): ``'auto'``, ``'HOST:PORT'``, or ``''`` for
+        ``RAY_ADDRESS`` (else a new local Ray); None runs them here.
+    gpus_per_trial: float or None
+        GPUs a Ray task asks for (``--gpus-per-trial``); None: 1 on a cluster with GPUs.
     report_every: float
         Seconds between rewrites of ``report.html`` while searching.
     """
 
     def __init__(self, definition, store, max_epochs, eta=3, seed=None, batch_size=128,
                  data_dir='.', device=None, workers=1, devices=None, sampler='random',
-                 trials=None, threads=None, report_every=30.0):
+                 trials=None, threads=None, report_every=30.0, ray=None, gpus_per_trial=None):
         self.definition, self.store = definition, store
         self.max_epochs, self.eta, self.trials = max_epochs, eta, trials
         self.plan = plan(max_epochs, eta, trials)
@@ -167,7 +172,9 @@ class HyperbandSearch:
         self.workers, self.devices = workers, devices or [device or 'cpu']
         self.sampler_name, self.report_every = sampler, report_every
         # torch's default honours OMP_NUM_THREADS; workers share it out
-        self.threads = threads or max(1, torch.get_num_threads() // workers)
+        self.threads = threads or (1 if ray is not None
+                                   else max(1, torch.get_num_threads() // workers))
+        self.ray, self.gpus_per_trial = ray, gpus_per_trial
         self.seed = self._settle_settings(seed)
         self.sampler = Sampler(definition, self.seed, sampler)
         self.rows = {}    # (trial, epochs) -> search.csv row
@@ -245,6 +252,10 @@ class HyperbandSearch:
 
     # -- running ------------------------------------------------------------------------------
     def _executor(self):
+        if self.ray is not None:
+            from dlutil.search.ray_executor import RayExecutor
+            return RayExecutor(self.definition, self.data_dir, self.batch_size, self.store,
+                               self.threads, self.device, self.ray or None, self.gpus_per_trial)
         if self.workers == 1:
             return InlineExecutor(self.definition, self.data_dir, self.batch_size, self.device,
                                   self.store, self.threads)
@@ -277,7 +288,7 @@ class HyperbandSearch:
                             state.submitted.add(index)
                             state.record(index, done[key])
                             bar.update(1)
-                        elif len(pending) < self.workers:
+                        elif executor is None or len(pending) < executor.workers:
                             executor = executor or self._executor()
                             job = Job(index, key[0], self.store.read_config(key[0]),
                                       self.trial_seed(index), state.epochs)
