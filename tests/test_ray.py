@@ -67,7 +67,7 @@ def get_config():
     return {'lr': float(np.random.choice([0.003, 0.01, 0.03]))}
 '''
 
-R, SEED, BATCH = 9, 5, 16
+R, SEED, BATCH = 3, 5, 16
 
 
 @pytest.fixture(scope='module')
@@ -172,7 +172,7 @@ def test_a_killed_driver_continues_when_run_again(cluster, local_result, tmp_pat
     process = subprocess.Popen(command(def_path, tmp_path, result, '--ray', cluster.address),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 120
-    while process.poll() is None and epochs_done(result) < 8 and time.monotonic() < deadline:
+    while process.poll() is None and epochs_done(result) < 5 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert process.poll() is None, 'the search ended before it could be killed'
     process.send_signal(signal.SIGKILL)
