@@ -116,6 +116,13 @@ def build_parser():
     parser.add_argument('--gpus-per-trial', type=float, default=None, metavar='G',
                         help='with --ray: GPUs per trial, a fraction shares one '
                              '(default: 1 on a cluster with GPUs, unless --cpu)')
+    parser.add_argument('--ddp', type=int, default=1, metavar='N',
+                        help='train each trial with N data-parallel processes (torch.distributed: '
+                             'NCCL, one GPU each, on CUDA; gloo on the CPU). Each batch of '
+                             '--batch-size rows is shared among them, so results match one '
+                             'process to float rounding; evaluation covers every sample once. '
+                             'With --workers W, W groups run at once on N GPUs each '
+                             '(default: %(default)s)')
     parser.add_argument('--sampler', choices=['random', 'tpe'], default='random',
                         help='how configurations are drawn: random (default), or tpe: '
                              "hyperopt's TPE fitted on the rewards seen so far (BOHB); tpe "
@@ -150,7 +157,11 @@ def check_args(parser, args):
             args.gpus = [int(g) for g in args.gpus.split(',') if g.strip()]
         except ValueError:
             problems.append(f'--gpus must be comma-separated integers like 0,1, got {args.gpus!r}')
+    if args.ddp < 1:
+        problems.append(f'--ddp must be at least 1, got {args.ddp}')
     if args.ray is not None:
+        if args.ddp > 1:
+            problems.append('--ddp with --ray is not supported yet: use --ddp on one machine')
         if args.workers > 1:
             problems.append('--workers and --ray do not go together: on Ray, the cluster\'s '
                             'CPUs (or GPUs) divided by --threads (or --gpus-per-trial) set how '
@@ -195,7 +206,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_args(parser, args)
     setup_logging(args.debug)
-    if args.workers > 1:
+    if args.workers > 1 or args.ddp > 1:
         from dlutil.search import forkserver
         forkserver.start()  # the workers' parent imports torch while we do
     try:

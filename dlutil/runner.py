@@ -82,7 +82,7 @@ def _run_locked(args, definition, device, store, pred_paths):
                                  devices=worker_devices(device, args.gpus),
                                  sampler=args.sampler, trials=args.trials,
                                  threads=args.threads, ray=args.ray,
-                                 gpus_per_trial=args.gpus_per_trial)
+                                 gpus_per_trial=args.gpus_per_trial, ddp=args.ddp)
         best = search.run()
         summary = store.read_best()
         log.info(f'best: trial {best["trial"]}, reward {best["reward"]:.6g} at its '

@@ -120,3 +120,51 @@ def test_shares_cover_a_batch_once():
         for world in (1, 2, 3, 5):
             spans = [ddp.share(n, r, world) for r in range(world)]
             assert [i for a, b in spans for i in range(a, b)] == list(range(n))
+
+
+SEARCH_DEF = '''
+import numpy as np
+from torch import nn, optim
+
+from base_model import RegressionModel
+from batch_generator import MatrixBatchGenerator
+
+
+def get_train_generator(data_dir, batch_size):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(45, 3)).astype(np.float32)
+    Y = (X @ np.array([1.0, -2.0, 0.5])).astype(np.float32)
+    return MatrixBatchGenerator.get_train_val_generator(X, Y, 0.2, batch_size)
+
+
+class Model(RegressionModel):
+    def init_model(self):
+        network = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+        super().init_model(network, optim.Adam(network.parameters(), lr=self.config['lr']))
+
+
+def get_config():
+    return {'lr': float(np.random.choice([0.01, 0.03, 0.1]))}
+'''
+
+
+def test_a_search_with_ddp_2_matches_one_process(cli, tmp_path):
+    from conftest import write_def
+    from dlutil.search import results
+    def_path = write_def(tmp_path, SEARCH_DEF)
+    runs = {}
+    for n in (1, 2):
+        code, err = cli('-f', def_path, '-d', tmp_path, '-r', tmp_path / f'ddp{n}', '-y', '-c',
+                        '-ep', '3', '--trials', '2', '-bs', '8', '--seed', '4', '--threads', '1',
+                        '--ddp', n)
+        assert code == 0, err
+        runs[n] = results.read_csv(tmp_path / f'ddp{n}' / 'search.csv')
+        assert (tmp_path / f'ddp{n}' / 'best.json').exists()
+    assert [{k: v for k, v in r.items() if k != 'reward'} for r in runs[2]] == \
+        [{k: v for k, v in r.items() if k != 'reward'} for r in runs[1]]
+    assert [r['reward'] for r in runs[2]] == pytest.approx([r['reward'] for r in runs[1]],
+                                                           rel=1e-5)
+    # rank 0 alone wrote checkpoints, one per trained epoch, readable as usual
+    last = results.load_checkpoint(tmp_path / 'ddp2' / 'trials' / 't0000' / 'last.pt')
+    assert last['epoch'] == len(results.read_csv(tmp_path / 'ddp2' / 'trials' / 't0000' /
+                                                 'history.csv'))

@@ -158,13 +158,16 @@ class HyperbandSearch:
         ``RAY_ADDRESS`` (else a new local Ray); None runs them here.
     gpus_per_trial: float or None
         GPUs a Ray task asks for (``--gpus-per-trial``); None: 1 on a cluster with GPUs.
+    ddp: int
+        Processes per trial (``--ddp``): each rung evaluation trains data-parallel.
     report_every: float
         Seconds between rewrites of ``report.html`` while searching.
     """
 
     def __init__(self, definition, store, max_epochs, eta=3, seed=None, batch_size=128,
                  data_dir='.', device=None, workers=1, devices=None, sampler='random',
-                 trials=None, threads=None, report_every=30.0, ray=None, gpus_per_trial=None):
+                 trials=None, threads=None, report_every=30.0, ray=None, gpus_per_trial=None,
+                 ddp=1):
         self.definition, self.store = definition, store
         self.max_epochs, self.eta, self.trials = max_epochs, eta, trials
         self.plan = plan(max_epochs, eta, trials)
@@ -173,8 +176,8 @@ class HyperbandSearch:
         self.sampler_name, self.report_every = sampler, report_every
         # torch's default honours OMP_NUM_THREADS; workers share it out
         self.threads = threads or (1 if ray is not None
-                                   else max(1, torch.get_num_threads() // workers))
-        self.ray, self.gpus_per_trial = ray, gpus_per_trial
+                                   else max(1, torch.get_num_threads() // (workers * ddp)))
+        self.ray, self.gpus_per_trial, self.ddp = ray, gpus_per_trial, ddp
         self.seed = self._settle_settings(seed)
         self.sampler = Sampler(definition, self.seed, sampler)
         self.rows = {}    # (trial, epochs) -> search.csv row
@@ -256,6 +259,10 @@ class HyperbandSearch:
             from dlutil.search.ray_executor import RayExecutor
             return RayExecutor(self.definition, self.data_dir, self.batch_size, self.store,
                                self.threads, self.device, self.ray or None, self.gpus_per_trial)
+        if self.ddp > 1:
+            from dlutil.search.ddp_trial import DDPExecutor
+            return DDPExecutor(self.definition, self.data_dir, self.batch_size, self.store,
+                               self.workers, self.devices, self.threads, self.ddp)
         if self.workers == 1:
             return InlineExecutor(self.definition, self.data_dir, self.batch_size, self.device,
                                   self.store, self.threads)

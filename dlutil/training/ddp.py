@@ -185,7 +185,7 @@ def _entry(rank, world, init_file, devices, target, args, queue):
             dist.destroy_process_group()
 
 
-def launch(world, target, args=(), devices=('cpu',)):
+def launch(world, target, args=(), devices=('cpu',), cancel=None):
     """Run ``target(rank, world, device, *args)`` in ``world`` processes of one process group.
 
     Parameters
@@ -196,6 +196,8 @@ def launch(world, target, args=(), devices=('cpu',)):
         A module-level function (it is pickled by name).
     devices: sequence of str
         Rank r uses ``devices[r % len(devices)]``: one GPU per rank on CUDA, the CPU otherwise.
+    cancel: threading.Event or None
+        Once set, the ranks are stopped and this raises KeyboardInterrupt.
 
     Returns
     -------
@@ -218,6 +220,8 @@ def launch(world, target, args=(), devices=('cpu',)):
             try:
                 rank, status, value = queue.get(timeout=1.0)
             except queue_module.Empty:
+                if cancel is not None and cancel.is_set():
+                    raise KeyboardInterrupt('--ddp group cancelled') from None
                 dead = [r for r, p in enumerate(processes) if p.exitcode not in (None, 0)]
                 if dead:
                     raise RuntimeError(f'--ddp rank {dead[0]} died (exit code '
