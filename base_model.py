@@ -172,6 +172,11 @@ class BaseModel:
             loss = self.compute_loss(y, y_pred)
         share = loss if self.parallel is None else self.parallel.weighted(loss)
         (share if self.scaler is None else self.scaler.scale(share)).backward()
+        self.apply_gradients()
+        return loss.detach(), detach(y_pred)
+
+    def apply_gradients(self):
+        """After backward: (``--ddp``: sum over processes), unscale, clip, step, constraints."""
         if self.parallel is not None:
             self.parallel.all_reduce_gradients()
         if self.scaler is not None:
@@ -185,7 +190,6 @@ class BaseModel:
             self.optimizer.step()
         for constraint in self.constraints:
             constraint(self.network)
-        return loss.detach(), detach(y_pred)
 
     def forward_eval(self, x):
         """The network's output in evaluation, averaged over both strands with

@@ -114,20 +114,8 @@ class DataParallel:
 
     def idle_step(self):
         """The optimizer step of a rank whose share of a (short) batch is empty."""
-        model = self.model
-        model.optimizer.zero_grad(set_to_none=True)
-        self.all_reduce_gradients()
-        if model.scaler is not None:
-            model.scaler.unscale_(model.optimizer)
-        if model.grad_clip_norm:
-            torch.nn.utils.clip_grad_norm_(model.network.parameters(), model.grad_clip_norm)
-        if model.scaler is not None:
-            model.scaler.step(model.optimizer)
-            model.scaler.update()
-        else:
-            model.optimizer.step()
-        for constraint in model.constraints:
-            constraint(model.network)
+        self.model.optimizer.zero_grad(set_to_none=True)
+        self.model.apply_gradients()  # all-reduces the others' gradients, then steps
 
     def gather_epoch(self, loss_sum, n, kept_true, kept_pred):
         """The epoch's summed loss and row count over all ranks, and the kept outputs of every
