@@ -275,7 +275,9 @@ class HyperbandSearch:
         states = [BracketState(p) for p in self.plan]
         evaluations = sum(sum(p.sizes) for p in self.plan)
         log.info(f'Hyperband: R={self.max_epochs}, eta={self.eta}, seed={self.seed}, '
-                 f'sampler={self.sampler_name}, workers={self.workers}: {len(self.plan)} '
+                 f'sampler={self.sampler_name}, '
+                 f'workers={"Ray" if self.ray is not None else self.workers}'
+                 + (f', ddp={self.ddp}' if self.ddp > 1 else '') + f': {len(self.plan)} '
                  f'brackets, {sum(p.sizes[0] for p in self.plan)} configurations, '
                  f'{evaluations} rung evaluations' + (f' ({len(done)} done before)' if done
                                                       else ''))
