@@ -34,6 +34,33 @@ def outputs(result):
     return out
 
 
+def _ready():
+    import torch  # noqa: F401  (what a worker needs before it trains)
+    import base_model  # noqa: F401
+    return True
+
+
+def worker_start_seconds():
+    """Seconds from starting a one-worker pool to its first result: spawn vs the forkserver
+    (launched beforehand, as the command line does while it imports torch itself)."""
+    import concurrent.futures
+    import multiprocessing
+    sys.path.insert(0, ROOT)
+    from dlutil.search import forkserver
+    forkserver.start()
+    out = {}
+    for name, context in (('spawn', multiprocessing.get_context('spawn')),
+                          ('forkserver', forkserver.worker_context())):
+        if name == 'forkserver':  # let the server finish its own imports first
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                pool.submit(_ready).result()
+        start = time.perf_counter()
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+            pool.submit(_ready).result()
+        out[name] = time.perf_counter() - start
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--epoch', type=int, default=27, help="Hyperband's R")
@@ -63,6 +90,9 @@ def main():
     print(f'--workers 2: {times[2]:.1f} s')
     print(f'speed-up: {times[1] / times[2]:.2f}x (target >= 1.6)')
     print(f'identical results: {same}')
+    starts = worker_start_seconds()
+    print(f'first result of a fresh worker: spawn {starts["spawn"]:.2f} s, forkserver '
+          f'{starts["forkserver"]:.2f} s')
 
 
 if __name__ == '__main__':
