@@ -98,6 +98,7 @@ class BaseModel:
         self.network = self.criterion = self.optimizer = self.scheduler = None
         self.constraints = ()
         self.label_faults = labels.Faults()
+        self.parallel = None  # --ddp: a dlutil.training.ddp.DataParallel
         aids.check_amp(type(self).__name__, self.amp, self.device)
         if self.cudnn_benchmark and self.device.type == 'cuda':
             torch.backends.cudnn.benchmark = True
@@ -174,11 +175,17 @@ class BaseModel:
         with self.autocast():
             y_pred = self.network(self.prepare_input(x))
             loss = self.compute_loss(y, y_pred)
+        share = loss if self.parallel is None else self.parallel.weighted(loss)
+        (share if self.scaler is None else self.scaler.scale(share)).backward()
+        self.apply_gradients()
+        return loss.detach(), detach(y_pred)
+
+    def apply_gradients(self):
+        """After backward: (``--ddp``: sum over processes), unscale, clip, step, constraints."""
+        if self.parallel is not None:
+            self.parallel.all_reduce_gradients()
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)  # clip the true gradients
-        else:
-            loss.backward()
         if self.grad_clip_norm:
             nn.utils.clip_grad_norm_(self.network.parameters(), self.grad_clip_norm)
         if self.scaler is not None:
@@ -188,7 +195,6 @@ class BaseModel:
             self.optimizer.step()
         for constraint in self.constraints:
             constraint(self.network)
-        return loss.detach(), detach(y_pred)
 
     def forward_eval(self, x):
         """The network's output in evaluation, averaged over both strands with
@@ -225,7 +231,7 @@ class BaseModel:
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         n = kept = 0
         kept_true, kept_pred = [], []
-        for batch in generator:
+        for batch in generator if self.parallel is None else self.parallel.shard(generator):
             x, y = split_batch(batch)
             if y is None:
                 raise ValueError('the training generator yielded batches without labels')
@@ -239,6 +245,9 @@ class BaseModel:
                 kept += numel(y_pred)
             if progress is not None:
                 progress.update(1)
+        if self.parallel is not None:
+            loss_sum, n, kept_true, kept_pred = self.parallel.gather_epoch(
+                loss_sum, n, kept_true, kept_pred)
         if n == 0:
             raise ValueError('the training generator yielded no batches')
         self.label_faults.check()
@@ -265,7 +274,8 @@ class BaseModel:
         try:
             trues, preds = [], []
             loss_sum, n = 0.0, 0
-            for batch in iterate(generator, batch_size):
+            batches = iterate(generator, batch_size)
+            for batch in batches if self.parallel is None else self.parallel.deal(batches):
                 x, y = split_batch(batch)
                 y_pred = self.forward_eval(self.to_input(x))
                 if y is not None and with_loss:
@@ -278,6 +288,8 @@ class BaseModel:
                 n += rows(x)
         finally:
             self.network.train(was_training)
+        if self.parallel is not None:  # every rank's batches, back in order
+            trues, preds, loss_sum, n = self.parallel.gather(trues, preds, loss_sum, n)
         if n == 0:
             raise ValueError('the generator yielded no batches')
         self.label_faults.check()

@@ -9,6 +9,8 @@ import logging
 import os
 import sys
 
+from dlutil.contract import CONTRACT
+
 
 
 def program_name(argv0=None):
@@ -83,6 +85,23 @@ def build_parser():
     parser.add_argument('--gpus', default=None, metavar='IDS',
                         help='comma-separated CUDA device ids for the workers, e.g. 0,1 '
                              '(default: all visible)')
+    parser.add_argument('--ray', nargs='?', const='', default=None, metavar='ADDRESS',
+                        help='run the trials as tasks on a Ray cluster: ADDRESS is auto (the '
+                             'cluster this node belongs to) or HOST:PORT of its head; --ray '
+                             'alone uses RAY_ADDRESS, else starts Ray on this machine. Same '
+                             'results as a local run with the same --seed and --threads '
+                             '(default 1 CPU per trial); no shared filesystem is needed for '
+                             '--result (see README). Needs pip install dlutil[ray]')
+    parser.add_argument('--gpus-per-trial', type=float, default=None, metavar='G',
+                        help='with --ray: GPUs per trial, a fraction shares one '
+                             '(default: 1 on a cluster with GPUs, unless --cpu)')
+    parser.add_argument('--ddp', type=int, default=1, metavar='N',
+                        help='train each trial with N data-parallel processes (torch.distributed: '
+                             'NCCL, one GPU each, on CUDA; gloo on the CPU). Each batch of '
+                             '--batch-size rows is shared among them, so results match one '
+                             'process to float rounding; evaluation covers every sample once. '
+                             'With --workers W, W groups run at once on N GPUs each '
+                             '(default: %(default)s)')
     parser.add_argument('--sampler', choices=['random', 'tpe'], default=None,
                         help='how configurations are drawn: random (default), or tpe: '
                              "hyperopt's TPE fitted on the rewards seen so far (BOHB); tpe "
@@ -133,6 +152,23 @@ def check_args(parser, args):
             args.gpus = [int(g) for g in args.gpus.split(',') if g.strip()]
         except ValueError:
             problems.append(f'--gpus must be comma-separated integers like 0,1, got {args.gpus!r}')
+    if args.ddp < 1:
+        problems.append(f'--ddp must be at least 1, got {args.ddp}')
+    if args.ray is not None:
+        if args.ddp > 1:
+            problems.append('--ddp with --ray is not supported yet: use --ddp on one machine')
+        if args.workers > 1:
+            problems.append('--workers and --ray do not go together: on Ray, the cluster\'s '
+                            'CPUs (or GPUs) divided by --threads (or --gpus-per-trial) set how '
+                            'many trials run at once')
+        import importlib.util
+        if importlib.util.find_spec('ray') is None:
+            from dlutil.search.ray_executor import INSTALL_HINT
+            problems.append(INSTALL_HINT)
+    if args.gpus_per_trial is not None and (args.ray is None or args.gpus_per_trial < 0):
+        problems.append(f'--gpus-per-trial must be a number >= 0, with --ray; got '
+                        f'{args.gpus_per_trial}' + ('' if args.ray is not None else
+                                                    ' without --ray'))
     if args.seed is not None and args.seed < 0:
         problems.append(f'--seed must be a non-negative integer, got {args.seed}')
     if args.restart and not args.hyper:
@@ -203,6 +239,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_args(parser, args)
     setup_logging(args.debug)
+    if args.workers > 1 or args.ddp > 1:
+        from dlutil.search import forkserver
+        forkserver.start()  # the workers' parent imports torch while we do
     try:
         from dlutil import runner  # deferred: --help needs no torch
         runner.run(args)

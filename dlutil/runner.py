@@ -78,7 +78,8 @@ def _run_locked(args, definition, device, store, pred_paths):
                                  devices=worker_devices(device, args.gpus),
                                  sampler=args.sampler, trials=args.trials,
                                  threads=args.threads, restart=args.restart,
-                                 keep_checkpoints=args.keep_checkpoints)
+                                 keep_checkpoints=args.keep_checkpoints, ray=args.ray,
+                                 gpus_per_trial=args.gpus_per_trial, ddp=args.ddp)
     data_seed = _preflight(args, definition, device, store, search, pred_paths)
     if args.hyper:
         best = search.run()

@@ -8,9 +8,10 @@ with the known optimum ceiling = 0 at lr = 10^−2.5, momentum = 0.9, width = 'w
 weight_decay = 10^−4. The fastest
 learners (lr near 10^−2) are not the ones that end best, as in real training, so rankings after
 few epochs are informative but imperfect. No network is trained; an epoch costs ``SLEEP`` seconds of waiting (environment
-variable, default 0), which makes the def useful for measuring parallel workers.
+variable, default 0) and ``BUSY`` seconds of CPU time, which makes the def useful for measuring
+parallel workers.
 
-Environment: ``SLEEP`` (seconds per epoch), ``NOISE`` (standard deviation of the noise, default
+Environment: ``SLEEP`` (seconds per epoch), ``BUSY`` (CPU seconds per epoch), ``NOISE`` (standard deviation of the noise, default
 0.02).
 """
 import math
@@ -25,6 +26,7 @@ from base_model import BaseModel
 from batch_generator import MatrixBatchGenerator
 
 SLEEP = float(os.environ.get('SLEEP', '0'))
+BUSY = float(os.environ.get('BUSY', '0'))
 NOISE = float(os.environ.get('NOISE', '0.02'))
 
 
@@ -58,6 +60,10 @@ class Model(BaseModel):
     def run_epoch(self, train_generator, val_generator, batch_size=None, progress=None):
         if SLEEP:
             time.sleep(SLEEP)
+        if BUSY:  # a fixed amount of CPU work, as a small CPU epoch is
+            end = time.process_time() + BUSY
+            while time.process_time() < end:
+                sum(range(20000))  # a clock read is a system call: not after every step
         self.epochs_done += 1
         lr = self.config['lr']
         tau = 1.0 + 1.5 * abs(math.log10(lr) + 2.0)  # rates far from 1e-2 learn slowly

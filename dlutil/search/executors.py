@@ -11,7 +11,6 @@ checks every second, so no worker writes into a results directory whose lock is 
 """
 import concurrent.futures
 import ctypes
-import multiprocessing
 import os
 import signal
 import threading
@@ -28,6 +27,7 @@ from dlutil.search import results
 from dlutil.search.results import ResultStore
 from dlutil.search.trial import train_trial
 from dlutil.simulation import SimulationError
+from dlutil.search.forkserver import worker_context
 
 # errors that are not one configuration's fault: they stop the search instead of failing a trial
 # (a disk fault that torch.save wraps in a RuntimeError arrives as results.StorageError, an OSError)
@@ -44,8 +44,11 @@ class Job:
     epochs: int
 
 
-def evaluate(definition, generators, store, job, device, batch_size, progress=True):
+def evaluate(definition, generators, store, job, device, batch_size, progress=True,
+             after_epoch=None):
     """Run one rung evaluation; returns ``{'reward', 'status', 'message'}``.
+
+    ``after_epoch(epoch)`` is called once each epoch's checkpoint is written.
 
     A configuration's own failure is recorded (``trials/<id>/error.txt``) and returned as status
     ``error``; :data:`FATAL` errors propagate.
@@ -53,7 +56,8 @@ def evaluate(definition, generators, store, job, device, batch_size, progress=Tr
     try:
         train, val = generators()
         outcome = train_trial(definition.Model, job.config, job.seed, store, job.trial,
-                              job.epochs, train, val, device, batch_size, progress=progress)
+                              job.epochs, train, val, device, batch_size, progress=progress,
+                              after_epoch=after_epoch)
         return {'reward': outcome.reward, 'status': outcome.status, 'message': None}
     except FATAL:
         raise
@@ -187,7 +191,7 @@ class PoolExecutor:
     def __init__(self, definition, data_dir, batch_size, store, workers, devices, threads,
                  data_seed=None):
         self.workers = workers
-        context = multiprocessing.get_context('spawn')  # fork is unsafe with torch threads/CUDA
+        context = worker_context()
         self.pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker,
             initargs=(os.path.abspath(definition.path), data_dir, batch_size, store.root,

@@ -129,7 +129,14 @@ class HyperbandSearch:
     trials: int or None
         Budget of configurations (``--trials``).
     threads: int or None
-        torch CPU threads per trial; None: :func:`dlutil.threads.default_threads`.
+        torch CPU threads per trial; None: :func:`dlutil.threads.default_threads` (1 on Ray).
+    ray: str or None
+        Run trials as Ray tasks (``--ray``): ``'auto'``, ``'HOST:PORT'``, or ``''`` for
+        ``RAY_ADDRESS`` (else a new local Ray); None runs them here.
+    gpus_per_trial: float or None
+        GPUs a Ray task asks for (``--gpus-per-trial``); None: 1 on a cluster with GPUs.
+    ddp: int
+        Processes per trial (``--ddp``): each rung evaluation trains data-parallel.
     report_every: float
         Seconds between rewrites of ``report.html`` while searching.
     restart: bool
@@ -141,14 +148,15 @@ class HyperbandSearch:
     def __init__(self, definition, store, max_epochs, eta=3, seed=None, batch_size=128,
                  data_dir='.', device=None, workers=1, devices=None, sampler='random',
                  trials=None, threads=None, report_every=30.0, restart=False,
-                 keep_checkpoints=checkpoints.DEFAULT):
+                 keep_checkpoints=checkpoints.DEFAULT, ray=None, gpus_per_trial=None, ddp=1):
         self.definition, self.store = definition, store
         self.max_epochs, self.eta, self.trials = max_epochs, eta, trials
         self.plan = plan(max_epochs, eta, trials)
         self.batch_size, self.data_dir, self.device = batch_size, data_dir, device
         self.workers, self.devices = workers, devices or [device or 'cpu']
         self.sampler_name, self.report_every = sampler, report_every
-        self.threads = threads or default_threads(workers)[0]
+        self.threads = threads or (1 if ray is not None else default_threads(workers * ddp)[0])
+        self.ray, self.gpus_per_trial, self.ddp = ray, gpus_per_trial, ddp
         self.settings = Settings(store, definition.path, data_dir,
                                  {'epoch': max_epochs, 'eta': eta, 'batch_size': batch_size,
                                   'sampler': sampler, 'trials': trials}, seed, restart)
@@ -195,6 +203,14 @@ class HyperbandSearch:
 
     # -- running ------------------------------------------------------------------------------
     def _executor(self):
+        if self.ray is not None:
+            from dlutil.search.ray_executor import RayExecutor
+            return RayExecutor(self.definition, self.data_dir, self.batch_size, self.store,
+                               self.threads, self.device, self.ray or None, self.gpus_per_trial)
+        if self.ddp > 1:
+            from dlutil.search.ddp_trial import DDPExecutor
+            return DDPExecutor(self.definition, self.data_dir, self.batch_size, self.store,
+                               self.workers, self.devices, self.threads, self.ddp)
         if self.workers == 1:
             return InlineExecutor(self.definition, self.data_dir, self.batch_size, self.device,
                                   self.store, self.threads, rng.data_seed(self.seed))
@@ -216,7 +232,9 @@ class HyperbandSearch:
         states = [BracketState(p) for p in self.plan]
         evaluations = sum(sum(p.sizes) for p in self.plan)
         log.info(f'Hyperband: R={self.max_epochs}, eta={self.eta}, seed={self.seed}, '
-                 f'sampler={self.sampler_name}, workers={self.workers}: {len(self.plan)} '
+                 f'sampler={self.sampler_name}, '
+                 f'workers={"Ray" if self.ray is not None else self.workers}'
+                 + (f', ddp={self.ddp}' if self.ddp > 1 else '') + f': {len(self.plan)} '
                  f'brackets, {sum(p.sizes[0] for p in self.plan)} configurations, '
                  f'{evaluations} rung evaluations' + (f' ({len(done)} done before)' if done
                                                       else ''))
@@ -237,7 +255,7 @@ class HyperbandSearch:
                             state.submitted.add(index)
                             state.record(index, done[key])
                             bar.update(1)
-                        elif len(pending) < self.workers:
+                        elif executor is None or len(pending) < executor.workers:
                             if key in retry:
                                 retry.discard(key)
                                 self._forget_error(key[0])

@@ -41,7 +41,7 @@ def _finite(value):
 
 
 def train_trial(model_class, config, seed, store, trial, epochs, train_generator, val_generator,
-                device=None, batch_size=None, progress=True):
+                device=None, batch_size=None, progress=True, after_epoch=None):
     """Train ``trial`` until it has ``epochs`` epochs, resuming from its last checkpoint.
 
     Parameters
@@ -59,6 +59,9 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
         Total epochs the trial must have trained when this returns.
     progress: bool
         Show tqdm bars for the trial's epochs and batches (on a terminal).
+    after_epoch: callable or None
+        ``after_epoch(epoch)``, called once the epoch's checkpoints are written (a Ray task
+        sends them to the driver).
 
     Returns
     -------
@@ -122,6 +125,8 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
             results.save_checkpoint(last_path, state)
             if improved:
                 results.link_checkpoint(last_path, best_path)
+            if after_epoch is not None:
+                after_epoch(done)
             bar.update(1)
     finally:
         bar.close()

@@ -1,0 +1,98 @@
+"""Rung evaluations as data-parallel groups (``--ddp N``): each trial trains on N processes.
+
+Each rung evaluation launches a process group (:func:`dlutil.training.ddp.launch`): every rank
+loads the def.py, makes its generators and trains the trial with
+:func:`dlutil.search.trial.train_trial`, its model joined to the group by
+:class:`dlutil.training.ddp.DataParallel`. Rank 0 reads and writes the results directory; the
+other ranks resume from a copy of ``last.pt`` and write into a scratch directory that is thrown
+away, so the checkpoints are written once. ``--workers W`` runs W groups at once, each on its
+own N GPUs of ``--gpus`` on CUDA.
+"""
+import concurrent.futures
+import os
+import queue
+import shutil
+import tempfile
+import threading
+
+import torch
+
+from dlutil.definition import Definition, load_module
+from dlutil.search import results
+from dlutil.search.executors import _Generators, evaluate, tune_malloc
+from dlutil.training import ddp
+
+
+class _ParallelModels:
+    """A def.py whose ``Model`` joins the process group as it is made."""
+
+    def __init__(self, definition):
+        self.definition = definition
+
+    def Model(self, config, device=None):
+        model = self.definition.Model(config, device=device)
+        ddp.DataParallel(model)
+        return model
+
+
+def _rank(rank, world, device, def_path, data_dir, batch_size, root, job, threads):
+    tune_malloc()
+    torch.set_num_threads(threads)
+    definition = Definition(def_path, load_module(def_path))
+    store = results.ResultStore(root)
+    scratch = None
+    if rank > 0:  # reads rank 0's last.pt, writes nothing there
+        scratch = tempfile.mkdtemp(prefix=f'dlutil-{job.trial}-rank{rank}-')
+        last = store.trial_file(job.trial, 'last.pt')
+        store = results.ResultStore(scratch)
+        if os.path.exists(last):
+            os.makedirs(store.trial_dir(job.trial))
+            shutil.copyfile(last, store.trial_file(job.trial, 'last.pt'))
+    try:
+        return evaluate(_ParallelModels(definition), _Generators(definition, data_dir, batch_size),
+                        store, job, device, batch_size, progress=False)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def device_groups(world, workers, devices):
+    """The devices of each of ``workers`` groups of ``world`` ranks: N GPUs each, or the CPU."""
+    devices = [str(d) for d in devices]
+    if not devices[0].startswith('cuda'):
+        return [['cpu']] * workers
+    if len(devices) < world * workers:
+        raise ValueError(f'--ddp {world} with --workers {workers} needs {world * workers} GPUs; '
+                         f'--gpus gives {len(devices)} ({", ".join(devices)})')
+    return [devices[w * world:(w + 1) * world] for w in range(workers)]
+
+
+class DDPExecutor:
+    """Runs each job on a group of ``world`` processes; ``workers`` groups at once."""
+
+    def __init__(self, definition, data_dir, batch_size, store, workers, devices, threads,
+                 world):
+        self.workers, self.world = workers, world
+        self.args = (os.path.abspath(definition.path), data_dir, batch_size, store.root)
+        self.threads = threads
+        self.groups = queue.Queue()
+        for group in device_groups(world, workers, devices):
+            self.groups.put(group)
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+        self.cancel = threading.Event()
+
+    def _run(self, job):
+        group = self.groups.get()
+        try:
+            return ddp.launch(self.world, _rank, (*self.args, job, self.threads), group,
+                              cancel=self.cancel)
+        finally:
+            self.groups.put(group)
+
+    def submit(self, job):
+        return self.pool.submit(self._run, job)
+
+    def stop(self, wait=True):
+        if not wait:  # interrupted: the groups' processes stop now
+            self.cancel.set()
+        self.pool.shutdown(wait=wait, cancel_futures=True)

@@ -1,0 +1,248 @@
+"""Running rung evaluations as Ray tasks on a cluster (``--ray ADDRESS``).
+
+The search itself does not change: it hands the same :class:`~dlutil.search.executors.Job` s to
+this executor as to the local ones, with the same per-trial seeds, so a search on a cluster gives
+the results of a local run with the same ``--seed`` (and ``--threads``).
+
+No shared filesystem is assumed. A task never sees the results directory: it trains in a
+node-local temporary directory, and the files travel through Ray's object store to a small
+*sink* actor pinned to the driver's node, which alone writes ``--result``:
+
+* at the start of a task, the sink hands it the trial's ``last.pt`` (a promoted trial resumes
+  from it, as locally);
+* after every epoch the task sends ``history.csv``, ``last.pt`` and, when the epoch was the best
+  so far, word to make ``best.pt`` that checkpoint; it waits until the sink has written them, so
+  ``--result`` always holds the trial's last finished epoch, exactly as a local run would.
+
+When a node dies mid-trial, Ray runs the task again (``max_retries``) and the new attempt
+resumes from the last epoch the sink holds. Ctrl-C on the driver cancels the cluster's tasks;
+re-running the command continues the search from ``--result``. The data must be readable on
+every node at the ``--data`` path (shared storage, or the same copy on each node); the def.py
+travels with the tasks, as do the environment variables it reads.
+"""
+import concurrent.futures
+import hashlib
+import os
+import shutil
+import tempfile
+
+from dlutil.search import results
+
+INSTALL_HINT = ("--ray needs Ray: pip install 'dlutil[ray]' (or pip install -e '.[ray]' in a "
+                "checkout), on the driver and on every node of the cluster")
+LINK_TO_LAST = b'\0same as last.pt\0'  # sent for best.pt when the best epoch is the last one
+MAX_RETRIES = 3
+
+
+def import_ray():
+    """``import ray``, or a ValueError that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError(INSTALL_HINT) from None
+    return ray
+
+
+class ResultSink:
+    """The only writer of the results directory in a Ray search (a Ray actor on the driver's node).
+
+    Parameters
+    ----------
+    root: str
+        The results directory (``--result``), on the driver's node.
+    """
+
+    def __init__(self, root):
+        self.store = results.ResultStore(root)
+
+    def fetch(self, trial):
+        """The trial's ``last.pt`` as bytes, or None before its first epoch."""
+        path = self.store.trial_file(trial, 'last.pt')
+        if not os.path.exists(path):
+            return None
+        with open(path, 'rb') as handle:
+            return handle.read()
+
+    def put(self, trial, files):
+        """Write ``files`` ({name: bytes}) of ``trial`` atomically, in the order a local trial
+        writes them: history first, then last.pt, then best.pt."""
+        order = ['history.csv', 'error.txt', 'last.pt', 'best.pt']
+        for name in sorted(files, key=order.index):
+            path = self.store.trial_file(trial, name)
+            if name == 'best.pt' and files[name] == LINK_TO_LAST:
+                results.link_checkpoint(self.store.trial_file(trial, 'last.pt'), path)
+            else:
+                results.atomic_write(path, lambda f, data=files[name]: f.write(data), mode='wb')
+        return True
+
+
+def _read(path):
+    with open(path, 'rb') as handle:
+        return handle.read()
+
+
+class _Uploader:
+    """Sends a trial's files from the task's scratch directory to the sink after each epoch."""
+
+    def __init__(self, ray, sink, store, trial):
+        self.ray, self.sink, self.store, self.trial = ray, sink, store, trial
+
+    def files(self, checkpoint=True):
+        files, path = {}, self.store.trial_file
+        for name in ('history.csv', 'error.txt'):
+            if os.path.exists(path(self.trial, name)):
+                files[name] = _read(path(self.trial, name))
+        if checkpoint and os.path.exists(path(self.trial, 'last.pt')):
+            files['last.pt'] = _read(path(self.trial, 'last.pt'))
+            best = path(self.trial, 'best.pt')
+            if os.path.exists(best) and os.path.samefile(best, path(self.trial, 'last.pt')):
+                files['best.pt'] = LINK_TO_LAST
+        return files
+
+    def __call__(self, epoch=None, checkpoint=True):
+        self.ray.get(self.sink.put.remote(self.trial, self.files(checkpoint)))
+
+
+_LOADED = {}  # per worker process: (def digest, environment, data, batch size) -> (def, generators)
+
+
+def _definition(source, def_path, environment, data_dir, batch_size):
+    """The def.py and its generators in this worker, loaded once per process.
+
+    The def.py is read from ``def_path`` when this node has that file unchanged (its helper
+    modules lie beside it), else from the copy sent with the task.
+    """
+    from dlutil.definition import Definition, load_module
+    from dlutil.search.executors import _Generators
+    digest = hashlib.sha256(source).hexdigest()
+    key = (digest, tuple(sorted(environment.items())), data_dir, batch_size)
+    if key not in _LOADED:
+        for name, value in environment.items():  # what the def.py reads, as the driver had it
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if not (os.path.isfile(def_path) and
+                hashlib.sha256(_read(def_path)).hexdigest() == digest):
+            folder = os.path.join(tempfile.gettempdir(), f'dlutil-def-{digest[:16]}')
+            os.makedirs(folder, exist_ok=True)
+            def_path = os.path.join(folder, os.path.basename(def_path))
+            results.atomic_write(def_path, lambda f: f.write(source), mode='wb')
+        definition = Definition(def_path, load_module(def_path))
+        _LOADED.clear()  # one def.py at a time: a worker serves one search
+        _LOADED[key] = (definition, _Generators(definition, data_dir, batch_size))
+    return _LOADED[key]
+
+
+def run_trial(source, def_path, environment, data_dir, batch_size, job, threads, sink):
+    """A Ray task: one rung evaluation in a node-local scratch directory; returns the outcome.
+
+    Parameters
+    ----------
+    source: bytes
+        The def.py's text.
+    def_path: str
+        Its path on the driver (used when this node has the same file).
+    environment: dict
+        The environment variables the def.py reads, as the driver has them.
+    job: executors.Job
+    threads: int
+        torch CPU threads.
+    sink: ray.actor.ActorHandle
+        The :class:`ResultSink`.
+    """
+    import ray
+    import torch
+    from dlutil.search.executors import evaluate, tune_malloc
+    tune_malloc()
+    torch.set_num_threads(threads)
+    device = torch.device('cuda' if ray.get_gpu_ids() and torch.cuda.is_available() else 'cpu')
+    definition, generators = _definition(source, def_path, environment, data_dir, batch_size)
+    scratch = tempfile.mkdtemp(prefix=f'dlutil-{job.trial}-')
+    try:
+        store = results.ResultStore(scratch)
+        last = ray.get(sink.fetch.remote(job.trial))
+        if last is not None:
+            results.atomic_write(store.trial_file(job.trial, 'last.pt'),
+                                 lambda f: f.write(last), mode='wb')
+        upload = _Uploader(ray, sink, store, job.trial)
+        outcome = evaluate(definition, generators, store, job, device, batch_size,
+                           progress=False, after_epoch=upload)
+        upload(checkpoint=False)  # the final history (and error.txt of a failed trial)
+        return outcome
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class RayExecutor:
+    """Runs jobs as Ray tasks, ``threads`` CPUs (and ``gpus`` GPUs) each.
+
+    Parameters
+    ----------
+    address: str or None
+        ``'auto'``, ``'HOST:PORT'``, or None: ``RAY_ADDRESS`` when set, else a new local Ray.
+    gpus: float or None
+        GPUs per trial (a fraction shares one); None: 1 when the cluster has GPUs and ``device``
+        is not the CPU, else 0.
+    """
+
+    def __init__(self, definition, data_dir, batch_size, store, threads, device=None,
+                 address=None, gpus=None):
+        ray = self.ray = import_ray()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        if not ray.is_initialized():
+            ray.init(address=address or None, log_to_driver=False,
+                     logging_level='WARNING', configure_logging=True)
+            self._started = True
+        else:
+            self._started = False
+        resources = ray.cluster_resources()
+        if gpus is None:
+            on_cpu = device is not None and str(device) == 'cpu'
+            gpus = 1.0 if resources.get('GPU', 0) and not on_cpu else 0.0
+        cpus = resources.get('CPU', 1)
+        self.workers = max(1, int(cpus // threads) if not gpus
+                           else int(min(cpus // threads, resources.get('GPU', 0) // gpus)))
+        here = ray.get_runtime_context().get_node_id()
+        self.sink = ray.remote(num_cpus=0)(ResultSink).options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
+        ).remote(store.root)
+        from dlutil.search.hyperband import read_environment
+        self.args = (_read(definition.path), os.path.abspath(definition.path),
+                     read_environment(definition.path), os.path.abspath(data_dir), batch_size)
+        self.threads = threads
+        self.task = ray.remote(run_trial).options(num_cpus=threads, num_gpus=gpus,
+                                                  max_retries=MAX_RETRIES, retry_exceptions=False)
+        self.pending = {}
+
+    def submit(self, job):
+        ref = self.task.remote(*self.args, job, self.threads, self.sink)
+        future = ref.future()
+        self.pending[future] = ref
+        future.add_done_callback(lambda f: self.pending.pop(f, None))
+        return _unwrapping(future)
+
+    def stop(self, wait=True):
+        if not wait:  # interrupted: the cluster's tasks stop now
+            for ref in list(self.pending.values()):
+                try:
+                    self.ray.cancel(ref, force=True)
+                except Exception:
+                    pass
+        if self._started:
+            self.ray.shutdown()
+
+
+def _unwrapping(future):
+    """A future whose exception is the task's own (a DataShapeError stays one), not Ray's."""
+    out = concurrent.futures.Future()
+
+    def done(f):
+        error = f.exception()
+        if error is None:
+            out.set_result(f.result())
+            return
+        cause = getattr(error, 'cause', None)
+        out.set_exception(cause if isinstance(cause, BaseException) else error)
+    future.add_done_callback(done)
+    return out
