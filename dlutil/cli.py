@@ -39,7 +39,8 @@ the def.py contract:
 results (--result):
   search.csv, best.json, report.html, trials/<id>/{config.json, history.csv, last.pt,
   best.pt}, test_result.json (-e), predictions/<input file name>.npy (-p),
-  interpret/summary.html, motifs.meme, performance.html (--interpret).
+  interpret/summary.html, motifs.meme, performance.html (--interpret),
+  interpret/attributions.html (--attribute), vep/<vcf name>.{h5,top.tsv} (--vep).
   Interrupt a search at any time (Ctrl-C, a crash): the same command continues it.
 """
 
@@ -117,6 +118,8 @@ def build_parser():
                         help='seed of the search: the same seed gives the same configurations, '
                              'brackets and (on CPU) results; default: a new one, recorded in '
                              'RESULT_DIR/search.json and reused when the search continues')
+    from dlutil.variants import command as variants_command  # light: no torch
+    variants_command.add_arguments(parser)
     return parser
 
 
@@ -142,6 +145,8 @@ def check_args(parser, args):
             problems.append(f'--gpus must be comma-separated integers like 0,1, got {args.gpus!r}')
     if args.seed is not None and args.seed < 0:
         problems.append(f'--seed must be a non-negative integer, got {args.seed}')
+    from dlutil.variants import command as variants_command
+    problems += variants_command.check(args)
     if problems:
         parser.error('; '.join(problems))
 

@@ -44,14 +44,17 @@ def prediction_names(paths, data_dir):
 
 def run(args):
     """Carry out the command line ``args`` (see :func:`main.build_parser`)."""
-    if not (args.hyper or args.eval or args.predict or args.interpret):
+    from dlutil.variants import command as variants_command
+    if not (args.hyper or args.eval or args.predict or args.interpret or
+            variants_command.wanted(args)):
         raise ValueError('nothing to do: pass -y/--hyper to search, -e/--eval to test the best '
                          'trial, --interpret to interpret it and/or -p/--predict PATTERN to '
-                         'predict')
+                         'predict (or --vep VCF, --attribute)')
     if not os.path.isdir(args.data):
         raise FileNotFoundError(f'--data {args.data}: no such directory')
     pred_paths = prediction_inputs(args.data, args.predict) if args.predict else []
-    definition = Definition.load(args.model, hyper=args.hyper, eval=args.eval or args.interpret,
+    definition = Definition.load(args.model, hyper=args.hyper,
+                                 eval=args.eval or args.interpret or args.attribute,
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
     tune_malloc()
@@ -88,8 +91,12 @@ def _run_locked(args, definition, device, store, pred_paths):
                  f'{best["epochs"]}-epoch rung; -e and -p use its best epoch, '
                  f'{summary["epoch"]} (reward {summary["reward"]:.6g}); config '
                  f'{summary["config"]}')
-    if args.eval or args.predict or args.interpret:
-        model = load_best_model(definition, store, device)
+    from dlutil.variants import command as variants_command
+    if args.eval or args.predict or args.interpret or variants_command.wanted(args):
+        model = variants_command.load_checkpoint_model(definition, args.checkpoint, device) \
+            if args.checkpoint else load_best_model(definition, store, device)
+    if variants_command.wanted(args):  # before --interpret: its summary links attributions
+        variants_command.run(args, definition, store, model)
     if args.eval:
         evaluate(definition, store, model, args.data, args.batch_size)
     if args.interpret:

@@ -29,8 +29,9 @@ PLANTED_DEF = textwrap.dedent('''
         """Two hand-set kernels: logit t is +1 where motif t occurs exactly, -2 where it does
         not, so a variant that destroys the motif lowers its logit by 3."""
 
-        def __init__(self, seq_len={length}):
+        def __init__(self, seq_len={length}, background=0.0):
             super().__init__()
+            self.background = background
             self.seq_len = seq_len
             self.conv = nn.Conv1d(4, 2, 7)
             self.relu = nn.ReLU()
@@ -42,14 +43,22 @@ PLANTED_DEF = textwrap.dedent('''
                 self.conv.bias[:] = -5.0
                 self.linear.weight[:] = torch.eye(2) * 1.5
                 self.linear.bias[:] = -2.0
+            # weak random kernels averaged over the sequence: attributions off the motif too
+            self.noise = nn.Conv1d(4, 8, 5)
+            with torch.no_grad():
+                self.noise.weight.copy_(torch.randn(8, 4, 5, generator=torch.Generator().manual_seed(0)))
+            self.noise_relu = nn.ReLU()
 
         def forward(self, x):
-            return self.linear(self.pool(self.relu(self.conv(x))).flatten(1))
+            y = self.linear(self.pool(self.relu(self.conv(x))).flatten(1))
+            if self.background:
+                y = y + self.background * self.noise_relu(self.noise(x)).mean((1, 2))[:, None]
+            return y
 
 
     class Model(MultiLabelModel):
         def init_model(self):
-            network = Net()
+            network = Net(background=self.config.get('background', 0.0))
             super().init_model(network, optimizer=torch.optim.SGD(network.parameters(), lr=0))
 
 
@@ -62,13 +71,14 @@ PLANTED_DEF = textwrap.dedent('''
 ''').format(length=LENGTH, motif=MOTIF, motif2=MOTIF2)
 
 
-def load_planted(tmp_path):
-    """The def.py module (written under ``tmp_path``) and a ``Model`` on the CPU."""
+def load_planted(tmp_path, background=0.0):
+    """The def.py module (written under ``tmp_path``) and a ``Model`` on the CPU; with
+    ``background``, weak random kernels add to the logits (attributions everywhere)."""
     from dlutil.definition import load_module
     path = tmp_path / 'planted_def.py'
     path.write_text(PLANTED_DEF)
     module = load_module(str(path))
-    return module, module.Model({}, device='cpu')
+    return module, module.Model({'background': background}, device='cpu')
 
 
 def random_dna(rng, n):

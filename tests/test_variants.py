@@ -215,3 +215,49 @@ def test_unknown_chromosomes_only_is_an_error_with_a_hint(tmp_path, genome):
     vcf = write_vcf(tmp_path / 'calls.vcf', [('1', 5, '.', 'A', 'C')])
     with pytest.raises(InputError, match='no allele scored.*did you mean chr1'):
         score_vcf(model, str(vcf), str(fasta), str(tmp_path / 'x.h5'), progress=False)
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_cli_vep_with_a_checkpoint(tmp_path, genome, cli):
+    from dlutil.search import results
+    fasta, chroms = genome
+    module, model = load_planted(tmp_path)
+    checkpoint = tmp_path / 'best.pt'
+    results.save_checkpoint(str(checkpoint), {'model': model.state_dict(), 'epoch': 1,
+                                              'config': {}})
+    vcf = write_vcf(tmp_path / 'calls.vcf', variant_rows(chroms['chr1']))
+    (tmp_path / 'data').mkdir()
+    code, err = cli('--model', tmp_path / 'planted_def.py', '--data', tmp_path / 'data',
+                    '--result', tmp_path / 'res', '--vep', vcf, '--genome', fasta,
+                    '--checkpoint', checkpoint, '--cpu', '--vep-top', 2)
+    assert code == 0, err
+    assert 'scored 8 of 10 alleles' in err
+    with h5py.File(tmp_path / 'res' / 'vep' / 'calls.h5') as f:
+        assert list(f.attrs['tasks']) == ['ap1', 'gc']  # the def.py's CLASS_NAMES
+        assert f['diff'].shape == (8, 2)
+    top = (tmp_path / 'res' / 'vep' / 'calls.top.tsv').read_text().splitlines()
+    assert len(top) == 3 and top[1].split('\t')[2] == 'breaks_ap1'
+
+
+def test_cli_vep_errors(tmp_path, genome, cli):
+    fasta, _ = genome
+    load_planted(tmp_path)
+    (tmp_path / 'data').mkdir()
+    base = ('--model', tmp_path / 'planted_def.py', '--data', tmp_path / 'data', '--result',
+            tmp_path / 'res')
+    with pytest.raises(SystemExit) as exit_info:
+        cli(*base, '--vep', fasta)
+    assert exit_info.value.code == 2
+    code, err = cli(*base, '--vep', fasta, '--genome', fasta)  # no trained model yet
+    assert code == 1 and 'no trained model there' in err and 'Traceback' not in err
+    code, err = cli(*base, '--vep', fasta, '--genome', fasta, '--checkpoint', fasta)
+    assert code == 1 and f'--checkpoint {fasta}: cannot load it' in err
+
+
+def test_a_file_that_is_not_a_vcf(tmp_path, genome):
+    fasta, _ = genome
+    _, model = load_planted(tmp_path)
+    vcf = tmp_path / 'bad.vcf'
+    vcf.write_text('this is not a VCF\n')
+    with pytest.raises(InputError, match=f'--vep {vcf}: cannot read it'):
+        score_vcf(model, str(vcf), str(fasta), str(tmp_path / 'x.h5'), progress=False)
