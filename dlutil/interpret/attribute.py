@@ -80,7 +80,7 @@ def top_sequences(generator, batch_size, scores, top):
 
 
 def run(definition, store, model, data_dir, batch_size, top=500, target=None, logos=5,
-        motifs=None, seed=0):
+        motifs=None, window=21, seed=0):
     """``--attribute`` on the best trial (or ``--checkpoint``); see the module docstring."""
     folder = store.path('interpret')
     os.makedirs(folder, exist_ok=True)
@@ -105,7 +105,7 @@ def run(definition, store, model, data_dir, batch_size, top=500, target=None, lo
     sequences = _logos(model, X, observed, index, rows, logos, folder, batch_size)
     patterns, matches, note = [], [], ''
     try:
-        patterns = find_motifs(X, result.attributions)
+        patterns = find_motifs(X, result.attributions, window=window)
     except (ValueError, IndexError) as error:  # too few seqlets to cluster, and the like
         note = f'TF-MoDISco found no patterns: {error}'
         log.warning(f'attribute: {note}')

@@ -48,7 +48,7 @@ def as_sequences(X):
     return X
 
 
-def ism(model, X, batch_size=64, length=None):
+def ism(model, X, batch_size=64, start=0, end=None, fast=True):
     """In-silico saturation mutagenesis: the change of every output for every single-letter edit.
 
     Parameters
@@ -58,26 +58,35 @@ def ism(model, X, batch_size=64, length=None):
         One-hot sequences.
     batch_size: int
         Edited sequences per forward pass.
+    start, end: int
+        Mutate positions [start, end) only (default: all).
+    fast: bool
+        Let tangermeme use fastISM (recompute only what an edit changes) on jobs longer than
+        about 30 s, after checking it against full forward passes; equal up to rounding.
 
     Returns
     -------
-    numpy.ndarray, float32, shape=(n, 4, L, tasks)
-        ``out[i, c, l, t]`` = logit t of sequence i with position l set to letter c, minus
-        logit t of sequence i; zero where c is the letter already there.
+    numpy.ndarray, float32, shape=(n, 4, end - start, tasks)
+        ``out[i, c, l, t]`` = logit t of sequence i with position start + l set to letter c,
+        minus logit t of sequence i; zero where c is the letter already there.
     """
     from tangermeme.saturation_mutagenesis import saturation_mutagenesis
     X = as_sequences(X)
+    end = X.shape[-1] if end is None else end
+    if not 0 <= start < end <= X.shape[-1]:
+        raise ValueError(f'ism: positions [{start}, {end}) are not inside sequences of '
+                         f'{X.shape[-1]}')
     network = network_of(model)
     was_training = network.training
     wrapped, device = wrap(model, X.shape[-1])
     try:
         y0, y_hat = saturation_mutagenesis(wrapped, X, batch_size=batch_size, raw_outputs=True,
-                                           device=device, fast=False)
+                                           start=start, end=end, device=device, fast=fast)
     finally:
         network.train(was_training)
     # y_hat: (n, 4, L, tasks) predictions of the edits; the unedited letter repeats y0
     delta = y_hat.float() - y0.float()[:, None, None, :]
-    return delta.mul_(1 - X[..., None]).numpy()
+    return delta.mul_(1 - X[:, :, start:end, None]).numpy()
 
 
 def ism_scores(effects, X):

@@ -25,7 +25,7 @@ def _trimmed(contrib, trim):
     return int(keep[0]), int(keep[-1]) + 1
 
 
-def find_motifs(X, hypothetical, alphabet='ACGT', window=21, flank=10, max_seqlets=2000,
+def find_motifs(X, hypothetical, alphabet='ACGT', window=21, flank=None, max_seqlets=2000,
                 leiden_runs=8, trim=0.3, **options):
     """TF-MoDISco patterns of attributions.
 
@@ -37,7 +37,10 @@ def find_motifs(X, hypothetical, alphabet='ACGT', window=21, flank=10, max_seqle
         Hypothetical contributions of every letter (``deep_lift_shap(..., hypothetical=True)``).
     window, flank: int
         modisco-lite's ``sliding_window_size`` and ``flank_size``: the width over which
-        attributions are summed to call seqlets, and the letters added on each side.
+        attributions are summed to call seqlets, and the letters added on each side (default
+        ``window // 2``). Its pattern trimming is scaled to them: ``trim_to_window_size`` =
+        min(30, window + flank) and ``initial_flank_to_add`` = min(10, flank), modisco-lite's
+        defaults at window 21 (a trimming window wider than the seqlets finds nothing).
     max_seqlets: int
         ``max_seqlets_per_metacluster``.
     leiden_runs: int
@@ -54,6 +57,14 @@ def find_motifs(X, hypothetical, alphabet='ACGT', window=21, flank=10, max_seqle
     (width, 4), trimmed), ``n_seqlets``, ``sign`` (+1 or -1)
     """
     import modiscolite
+    precompile = getattr(modiscolite, 'precompile', None)
+    if precompile is not None and hasattr(precompile, 'start'):
+        # compile the numba kernels in forked children, into numba's on-disk cache: later runs
+        # load them instead of compiling for a minute (a no-op where forking is not safe)
+        precompile.start()
+    flank = window // 2 if flank is None else flank
+    options.setdefault('trim_to_window_size', min(30, window + flank))
+    options.setdefault('initial_flank_to_add', min(10, flank))
     X, hypothetical = np.asarray(X, np.float32), np.asarray(hypothetical, np.float32)
     if X.ndim != 3 or X.shape[1] != 4 or hypothetical.shape != X.shape:
         raise ValueError(f'X has shape {X.shape} and hypothetical {hypothetical.shape}; both '

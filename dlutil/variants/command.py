@@ -56,6 +56,9 @@ def add_arguments(parser):
     group.add_argument('--attribute-logos', type=int, default=5, metavar='K',
                        help='--attribute: draw logos for the first K of them (default: '
                             '%(default)s)')
+    group.add_argument('--modisco-window', type=int, default=21, metavar='W',
+                       help='--attribute: TF-MoDISco\'s seqlet window (flank W // 2); about the '
+                            'width of the motifs sought (default: %(default)s)')
     group.add_argument('--motifs', metavar='MEME',
                        help='--attribute: match the TF-MoDISco motifs against this MEME file '
                             '(e.g. JASPAR) with TOMTOM')
@@ -72,7 +75,7 @@ def check(args):
         problems.append('--motifs is for --attribute')
     if not 0 <= args.max_ref_mismatch <= 1:
         problems.append(f'--max-ref-mismatch must be in [0, 1], got {args.max_ref_mismatch}')
-    for name in ('seq_len', 'vep_top', 'attribute_top'):
+    for name in ('seq_len', 'vep_top', 'attribute_top', 'modisco_window'):
         value = getattr(args, name)
         if value is not None and value < 1:
             problems.append(f'--{name.replace("_", "-")} must be at least 1, got {value}')
@@ -128,7 +131,8 @@ def run(args, definition, store, model):
         from dlutil.interpret import attribute  # deferred: tangermeme, modisco-lite
         attribute.run(definition, store, model, args.data, args.batch_size,
                       top=args.attribute_top, target=args.attribute_target,
-                      logos=args.attribute_logos, motifs=args.motifs)
+                      logos=args.attribute_logos, motifs=args.motifs,
+                      window=args.modisco_window)
     if args.vep:
         from dlutil.variants.effects import score_vcf
         out = store.path('vep', vep_name(args.vep) + '.h5')
