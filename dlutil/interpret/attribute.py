@@ -119,7 +119,7 @@ def run(definition, store, model, data_dir, batch_size, top=500, target=None, lo
         if motifs:
             matches = match_motifs(patterns, motifs)
             _write_matches(os.path.join(folder, 'modisco_tomtom.tsv'), matches)
-        log.info(f'attribute: TF-MoDISco: ' + ', '.join(
+        log.info('attribute: TF-MoDISco: ' + ', '.join(
             f'{p["name"]} {p["motif"].consensus} ({p["n_seqlets"]} seqlets)' for p in patterns))
     elif not note:
         note = 'TF-MoDISco found no patterns'

@@ -14,6 +14,7 @@ every sequence and says so: the sum of a sequence's attributions must equal its 
 mean output of its references (dinucleotide shuffles); :class:`Attributions` carries the
 largest absolute and relative gap, and ``check=True`` raises when it is above ``tolerance``.
 """
+import contextlib
 import warnings
 from typing import NamedTuple
 
@@ -27,13 +28,17 @@ __all__ = ['ism', 'ism_scores', 'gradient_x_input', 'deep_lift_shap', 'Attributi
            'as_sequences', 'wrap']
 
 
+@contextlib.contextmanager
 def wrap(model, length=None):
-    """``model`` as an ``nn.Module`` taking (n, 4, L) and returning logits (n, tasks), in eval
-    mode, and its device."""
+    """``(network, device)``: ``model`` as an ``nn.Module`` taking (n, 4, L) and returning logits
+    (n, tasks), in eval mode for the ``with`` block (its mode is restored after)."""
     network = network_of(model)
+    was_training = network.training
     shape = input_shape(model, length, what='attribution')
-    wrapped = OneHotNetwork(network, shape).eval()
-    return wrapped, device_of(network)
+    try:
+        yield OneHotNetwork(network, shape).eval(), device_of(network)
+    finally:
+        network.train(was_training)
 
 
 def as_sequences(X):
@@ -76,14 +81,9 @@ def ism(model, X, batch_size=64, start=0, end=None, fast=True):
     if not 0 <= start < end <= X.shape[-1]:
         raise ValueError(f'ism: positions [{start}, {end}) are not inside sequences of '
                          f'{X.shape[-1]}')
-    network = network_of(model)
-    was_training = network.training
-    wrapped, device = wrap(model, X.shape[-1])
-    try:
+    with wrap(model, X.shape[-1]) as (wrapped, device):
         y0, y_hat = saturation_mutagenesis(wrapped, X, batch_size=batch_size, raw_outputs=True,
                                            start=start, end=end, device=device, fast=fast)
-    finally:
-        network.train(was_training)
     # y_hat: (n, 4, L, tasks) predictions of the edits; the unedited letter repeats y0
     delta = y_hat.float() - y0.float()[:, None, None, :]
     return delta.mul_(1 - X[:, :, start:end, None]).numpy()
@@ -101,14 +101,9 @@ def gradient_x_input(model, X, target=0, batch_size=64):
     """Gradient of logit ``target`` with respect to the input, times the input: (n, 4, L)."""
     from tangermeme.saliency import saliency
     X = as_sequences(X)
-    network = network_of(model)
-    was_training = network.training
-    wrapped, device = wrap(model, X.shape[-1])
-    try:
+    with wrap(model, X.shape[-1]) as (wrapped, device):
         scores = saliency(wrapped, X, target=target, batch_size=batch_size,
                           gradient_correction=False, device=device)
-    finally:
-        network.train(was_training)
     return scores.float().numpy()
 
 
@@ -120,7 +115,7 @@ class Attributions(NamedTuple):
         reference output)
     output_difference: numpy.ndarray, shape=(n,): output − mean reference output
     max_delta: float, largest |delta|
-    relative_delta: float, largest |delta| / max(|output difference|, 1e-6)
+    relative_delta: float, largest |delta| / mean |output difference| (at least 1e-6)
     """
     attributions: np.ndarray
     delta: np.ndarray
@@ -159,10 +154,7 @@ def deep_lift_shap(model, X, target=0, n_shuffles=20, batch_size=64, seed=0,
     """
     from tangermeme.deep_lift_shap import deep_lift_shap as tangermeme_dls
     X = as_sequences(X)
-    network = network_of(model)
-    was_training = network.training
-    wrapped, device = wrap(model, X.shape[-1])
-    try:
+    with wrap(model, X.shape[-1]) as (wrapped, device):
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # we check convergence ourselves, below
             attributions, references = tangermeme_dls(
@@ -174,15 +166,14 @@ def deep_lift_shap(model, X, target=0, n_shuffles=20, batch_size=64, seed=0,
             refs = torch.as_tensor(references, dtype=torch.float32).reshape(-1, *X.shape[1:])
             ref_output = torch.cat([wrapped(b.to(device))[:, target].double().cpu()
                                     for b in refs.split(batch_size)])
-    finally:
-        network.train(was_training)
     attributions = attributions.float().numpy()
     observed = attributions * X.numpy() if hypothetical else attributions
     difference = (output - ref_output.reshape(len(X), -1).mean(1)).numpy()
     delta = observed.sum((1, 2)) - difference
     largest = float(np.abs(delta).max()) if len(delta) else 0.0
-    relative = float((np.abs(delta) / np.maximum(np.abs(difference), 1e-6)).max()) \
-        if len(delta) else 0.0
+    # relative to the typical difference: a sequence whose output happens to equal its
+    # references' would make a per-sequence ratio meaningless
+    relative = largest / max(float(np.abs(difference).mean()), 1e-6) if len(delta) else 0.0
     result = Attributions(attributions, delta, difference, largest, relative)
     if check and relative > tolerance:
         raise RuntimeError(f'{result.describe()}: above the tolerance {tolerance:g}; the network '
