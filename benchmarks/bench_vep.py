@@ -1,6 +1,6 @@
 """Variant effect prediction and ISM speed against hand-written batched PyTorch loops.
 
-    python benchmarks/bench_vep.py [--variants 256] [--rounds 3] [--ism-seqs 2] [--ism-span 100]
+    python benchmarks/bench_vep.py [--variants 128] [--rounds 3] [--ism-seqs 2] [--ism-span 100]
 
 The model is DeepSEA (``models/deepsea.py``) at 1000 bp with 50 sigmoid outputs and random
 weights, on the CPU. A synthetic genome (two chromosomes of 100 kb) and a VCF of random SNVs,
@@ -135,7 +135,7 @@ def hand_ism(network, X, start, end):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--variants', type=int, default=256)
+    parser.add_argument('--variants', type=int, default=128)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--ism-seqs', type=int, default=2)
     parser.add_argument('--ism-span', type=int, default=100)

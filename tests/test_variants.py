@@ -261,3 +261,28 @@ def test_a_file_that_is_not_a_vcf(tmp_path, genome):
     vcf.write_text('this is not a VCF\n')
     with pytest.raises(InputError, match=f'--vep {vcf}: cannot read it'):
         score_vcf(model, str(vcf), str(fasta), str(tmp_path / 'x.h5'), progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+def test_cuda_scores_equal_the_cpu_scores(tmp_path, genome):
+    fasta, chroms = genome
+    module, cpu_model = load_planted(tmp_path, background=1.0)
+    cuda_model = module.Model({'background': 1.0}, device='cuda')
+    vcf = write_vcf(tmp_path / 'calls.vcf', variant_rows(chroms['chr1'])[:7])
+    for name, model in (('cpu', cpu_model), ('cuda', cuda_model)):
+        score_vcf(model, str(vcf), str(fasta), str(tmp_path / f'{name}.h5'), progress=False,
+                  strand_average=True)
+    with h5py.File(tmp_path / 'cpu.h5') as a, h5py.File(tmp_path / 'cuda.h5') as b:
+        np.testing.assert_allclose(a['diff'][:], b['diff'][:], atol=1e-5)
+
+
+def test_a_failure_stops_the_reader_and_leaves_no_file(tmp_path, genome):
+    import threading
+    fasta, chroms = genome
+    _, model = load_planted(tmp_path)
+    vcf = write_vcf(tmp_path / 'calls.vcf', variant_rows(chroms['chr1']) * 20)
+    with pytest.raises(ValueError, match='1 task names for a model with 2 outputs'):
+        score_vcf(model, str(vcf), str(fasta), str(tmp_path / 'x.h5'), batch_size=2,
+                  tasks=['ap1'], progress=False)
+    assert not [t for t in threading.enumerate() if t.name == 'vep-windows']
+    assert not [p for p in tmp_path.iterdir() if 'x.h5' in p.name]

@@ -157,23 +157,29 @@ def _windows(sites, genome, sizes, length, batch_size, counts, vcf, max_ref_mism
 
 
 def _ahead(iterator, depth=2):
-    """Run ``iterator`` in a background thread, ``depth`` items ahead; errors re-raised here."""
+    """Run ``iterator`` in a background thread, ``depth`` items ahead; errors re-raised here.
+
+    Closing the returned generator (or leaving it early) stops the thread.
+    """
     items, done, stop = queue.Queue(maxsize=depth), object(), threading.Event()
+
+    def put(item):
+        while not stop.is_set():  # never blocks for good: the consumer may have gone
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
 
     def work():
         try:
             for item in iterator:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        pass
-                if stop.is_set():
+                if not put(item):
                     return
-            items.put(done)
+            put(done)
         except BaseException as error:  # handed to the consumer
-            items.put(error)
+            put(error)
 
     thread = threading.Thread(target=work, daemon=True, name='vep-windows')
     thread.start()
@@ -337,6 +343,7 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
                                'dlutil.variants.windows'})
         output = None
     finally:
+        batches.close()  # stops the reading thread, also when scoring failed
         bar.close()
         if output is not None:
             output.discard()
