@@ -10,8 +10,6 @@ writes ``RESULTS/interpret/attributions.html`` and its files.
 import os
 import pickle
 
-from dlutil.search import results
-
 __all__ = ['add_arguments', 'check', 'wanted', 'load_checkpoint_model', 'run']
 
 
@@ -95,6 +93,7 @@ def wanted(args):
 
 def load_checkpoint_model(definition, path, device):
     """The def.py's Model with the weights and config of the checkpoint at ``path``."""
+    from dlutil.search import results  # deferred: --help needs no torch
     try:
         checkpoint = results.load_checkpoint(path, map_location='cpu')
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
