@@ -189,6 +189,16 @@ def test_batch_size_and_strands(tmp_path, genome):
 
 
 def test_ref_mismatch_is_counted_and_an_error_above_the_threshold(tmp_path, genome, caplog):
+    import logging
+    logger = logging.getLogger('dlutil')  # the CLI's setup stops it propagating to caplog's
+    logger.addHandler(caplog.handler)
+    try:
+        check_ref_mismatch(tmp_path, genome, caplog)
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
+def check_ref_mismatch(tmp_path, genome, caplog):
     fasta, chroms = genome
     _, model = load_planted(tmp_path)
     rows = variant_rows(chroms['chr1'])[:7]
