@@ -53,8 +53,9 @@ def run(args):
     if not os.path.isdir(args.data):
         raise FileNotFoundError(f'--data {args.data}: no such directory')
     pred_paths = prediction_inputs(args.data, args.predict) if args.predict else []
+    attribute = getattr(args, 'attribute', False)
     definition = Definition.load(args.model, hyper=args.hyper,
-                                 eval=args.eval or args.interpret or args.attribute,
+                                 eval=args.eval or args.interpret or attribute,
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
     tune_malloc()
@@ -94,7 +95,7 @@ def _run_locked(args, definition, device, store, pred_paths):
     from dlutil.variants import command as variants_command
     if args.eval or args.predict or args.interpret or variants_command.wanted(args):
         model = variants_command.load_checkpoint_model(definition, args.checkpoint, device) \
-            if args.checkpoint else load_best_model(definition, store, device)
+            if getattr(args, 'checkpoint', None) else load_best_model(definition, store, device)
     if variants_command.wanted(args):  # before --interpret: its summary links attributions
         variants_command.run(args, definition, store, model)
     if args.eval:
