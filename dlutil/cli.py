@@ -127,6 +127,8 @@ def build_parser():
                         help='seed of the search: the same seed gives the same configurations, '
                              'brackets and (on CPU) results; default: a new one, recorded in '
                              'RESULT_DIR/search.json and reused when the search continues')
+    from dlutil.variants import command as variants_command  # light: no torch
+    variants_command.add_arguments(parser)
     return parser
 
 
@@ -173,6 +175,8 @@ def check_args(parser, args):
         problems.append(f'--seed must be a non-negative integer, got {args.seed}')
     if args.restart and not args.hyper:
         problems.append('--restart starts a search afresh: it needs -y/--hyper')
+    from dlutil.variants import command as variants_command
+    problems += variants_command.check(args)
     if problems:
         parser.error('; '.join(problems))
 

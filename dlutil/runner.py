@@ -27,14 +27,18 @@ def choose_device(cpu=False):
 
 def run(args):
     """Carry out the command line ``args`` (see :func:`main.build_parser`)."""
-    if not (args.hyper or args.eval or args.predict or args.interpret):
+    from dlutil.variants import command as variants_command
+    if not (args.hyper or args.eval or args.predict or args.interpret or
+            variants_command.wanted(args)):
         raise ValueError('nothing to do: pass -y/--hyper to search, -e/--eval to test the best '
                          'trial, --interpret to interpret it and/or -p/--predict PATTERN to '
-                         'predict')
+                         'predict (or --vep VCF, --attribute)')
     if not os.path.isdir(args.data):
         raise FileNotFoundError(f'--data {args.data}: no such directory')
     pred_paths = prediction_inputs(args.data, args.predict) if args.predict else []
-    definition = Definition.load(args.model, hyper=args.hyper, eval=args.eval or args.interpret,
+    attribute = getattr(args, 'attribute', False)
+    definition = Definition.load(args.model, hyper=args.hyper,
+                                 eval=args.eval or args.interpret or attribute,
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
     args.threads = cpu_threads(args.threads, args.workers)
@@ -92,12 +96,18 @@ def _run_locked(args, definition, device, store, pred_paths):
         log.info(f'best: trial {best["trial"]}, reward {summary["reward"]:.6g} at epoch '
                  f'{summary["epoch"]} (its best in {best["epochs"]} epochs; -e and -p use '
                  f'this epoch); config {summary["config"]}')
-    if args.eval or args.predict or args.interpret:
-        if not args.hyper:
-            settings.check_model(store, definition.path, args.data)
-            standing.refresh(store)  # best.json follows search.csv, whatever was cut short
-        model = load_best_model(definition, store, device)
+    from dlutil.variants import command as variants_command
+    if args.eval or args.predict or args.interpret or variants_command.wanted(args):
+        if getattr(args, 'checkpoint', None):
+            model = variants_command.load_checkpoint_model(definition, args.checkpoint, device)
+        else:
+            if not args.hyper:
+                settings.check_model(store, definition.path, args.data)
+                standing.refresh(store)  # best.json follows search.csv, whatever was cut short
+            model = load_best_model(definition, store, device)
         rng.seed_everything(data_seed)  # the test and prediction loaders, as in preflight
+    if variants_command.wanted(args):  # before --interpret: its summary links attributions
+        variants_command.run(args, definition, store, model)
     if args.eval:
         evaluate(definition, store, model, args.data, args.batch_size)
     if args.interpret:

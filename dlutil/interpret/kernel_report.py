@@ -276,6 +276,8 @@ def run(definition, store, model, data_dir, batch_size, top=None):
     y_true, y_pred, _ = model.predict_batches(generator, batch_size, with_loss=False)
     performance_report(y_true, model.prediction_output(y_pred), names, folder)
     links = [('performance (precision, recall, F1, ROC-AUC, PR-AUC)', 'performance.html')]
+    if os.path.exists(os.path.join(folder, 'attributions.html')):  # --attribute ran first
+        links.append(('attributions and TF-MoDISco motifs', 'attributions.html'))
     if activations['multilabel']:
         log.info('interpret: no clustering plot: clustering needs single-label classes')
     else:

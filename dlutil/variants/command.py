@@ -1,0 +1,141 @@
+"""The command-line side of variant effects and attributions: ``--vep`` and ``--attribute``.
+
+    python main.py -f def.py -d DATA -r RESULTS --vep calls.vcf.gz --genome hg38.fa
+    python main.py -f def.py -d DATA -r RESULTS --attribute --motifs JASPAR.meme
+
+Both use the best trial of RESULTS (or ``--checkpoint PATH``, a ``best.pt``/``last.pt`` of any
+trial). ``--vep`` writes ``RESULTS/vep/<vcf name>.h5`` and ``<vcf name>.top.tsv``; ``--attribute``
+writes ``RESULTS/interpret/attributions.html`` and its files.
+"""
+import os
+import pickle
+
+__all__ = ['add_arguments', 'check', 'wanted', 'load_checkpoint_model', 'run']
+
+
+def add_arguments(parser):
+    group = parser.add_argument_group(
+        'variant effects and attributions (best trial, or --checkpoint)')
+    group.add_argument('--vep', metavar='VCF',
+                       help='score every REF/ALT of a VCF/BCF: predictions for the reference and '
+                            'alternative windows (centred on each allele), alt - ref and, for '
+                            'probabilities, the log-odds difference, per task; writes '
+                            'RESULT_DIR/vep/<name>.h5 and <name>.top.tsv (largest effects). '
+                            'Needs --genome')
+    group.add_argument('--genome', metavar='FASTA',
+                       help='the reference genome of --vep (FASTA, plain or bgzipped; pyfaidx '
+                            'writes FASTA.fai beside it)')
+    group.add_argument('--checkpoint', metavar='PATH',
+                       help='use this checkpoint (a trial\'s best.pt or last.pt) instead of the '
+                            'best trial, for -e, -p, --interpret, --vep and --attribute')
+    group.add_argument('--seq-len', type=int, default=None, metavar='L',
+                       help='window length, when the network has no seq_len attribute and the '
+                            'config no seq_len key')
+    group.add_argument('--strand-average', action='store_true',
+                       help='--vep: average each window\'s prediction with its reverse '
+                            'complement\'s')
+    group.add_argument('--max-ref-mismatch', type=float, default=0.01, metavar='F',
+                       help='--vep: stop with an error when more than this fraction of alleles '
+                            'has a REF that does not match the genome (those are never scored; '
+                            'default: %(default)s)')
+    group.add_argument('--vep-top', type=int, default=1000, metavar='N',
+                       help='--vep: rows of the largest-effects TSV (default: %(default)s)')
+    group.add_argument('--attribute', action='store_true',
+                       help='DeepLIFT/SHAP (with its convergence check), gradient x input and '
+                            'saturation mutagenesis logos for the test set\'s top sequences, '
+                            'and TF-MoDISco motifs over them, in RESULT_DIR/interpret/'
+                            'attributions.html')
+    group.add_argument('--attribute-top', type=int, default=500, metavar='N',
+                       help='--attribute: the N test sequences with the highest target output '
+                            '(default: %(default)s)')
+    group.add_argument('--attribute-target', default=None, metavar='T',
+                       help='--attribute: the output to explain, an index or a CLASS_NAMES name '
+                            '(default: 0)')
+    group.add_argument('--attribute-logos', type=int, default=5, metavar='K',
+                       help='--attribute: draw logos for the first K of them (default: '
+                            '%(default)s)')
+    group.add_argument('--modisco-window', type=int, default=21, metavar='W',
+                       help='--attribute: TF-MoDISco\'s seqlet window (flank W // 2); about the '
+                            'width of the motifs sought (default: %(default)s)')
+    group.add_argument('--motifs', metavar='MEME',
+                       help='--attribute: match the TF-MoDISco motifs against this MEME file '
+                            '(e.g. JASPAR) with TOMTOM')
+
+
+def check(args):
+    """The problems with these options, as a list of messages."""
+    problems = []
+    if args.vep and not args.genome:
+        problems.append('--vep needs --genome FASTA')
+    if args.genome and not args.vep:
+        problems.append('--genome is for --vep; give --vep VCF too')
+    if args.motifs and not args.attribute:
+        problems.append('--motifs is for --attribute')
+    if not 0 <= args.max_ref_mismatch <= 1:
+        problems.append(f'--max-ref-mismatch must be in [0, 1], got {args.max_ref_mismatch}')
+    for name in ('seq_len', 'vep_top', 'attribute_top', 'modisco_window'):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            problems.append(f'--{name.replace("_", "-")} must be at least 1, got {value}')
+    if args.attribute_logos < 0:
+        problems.append(f'--attribute-logos must be at least 0, got {args.attribute_logos}')
+    for name in ('vep', 'genome', 'checkpoint', 'motifs'):
+        path = getattr(args, name)
+        if path and not os.path.isfile(path):
+            problems.append(f'--{name} {path}: no such file')
+    return problems
+
+
+def wanted(args):
+    """Whether the command line asks for --vep or --attribute."""
+    return bool(getattr(args, 'vep', None) or getattr(args, 'attribute', False))
+
+
+def load_checkpoint_model(definition, path, device):
+    """The def.py's Model with the weights and config of the checkpoint at ``path``."""
+    from dlutil.search import results  # deferred: --help needs no torch
+    try:
+        checkpoint = results.load_checkpoint(path, map_location='cpu')
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        raise ValueError(f'--checkpoint {path}: cannot load it as a PyTorch checkpoint '
+                         f'({str(error).splitlines()[0]})') from None
+    if not isinstance(checkpoint, dict) or 'model' not in checkpoint:
+        raise ValueError(f'--checkpoint {path}: not a checkpoint of this tool (expected a dict '
+                         f'with "model" and "config", as trials/<id>/best.pt)')
+    config = checkpoint.get('config')
+    if config is None:
+        config_path = os.path.join(os.path.dirname(path), 'config.json')
+        if not os.path.exists(config_path):
+            raise ValueError(f'--checkpoint {path}: it holds no config and there is no '
+                             f'config.json beside it')
+        config = results.read_json(config_path)
+    model = definition.Model(config, device=device)
+    model.load_state_dict(checkpoint['model'], optimizer=False)
+    return model
+
+
+def vep_name(vcf):
+    """``calls`` for calls.vcf, calls.vcf.gz, calls.vcf.bgz or calls.bcf."""
+    name = os.path.basename(vcf)
+    for suffix in ('.gz', '.bgz', '.vcf', '.bcf'):
+        if name.endswith(suffix):
+            name = name[:-len(suffix)]
+    return name or 'variants'
+
+
+def run(args, definition, store, model):
+    """Carry out ``--attribute`` and ``--vep`` with ``model``."""
+    names = getattr(definition.module, 'CLASS_NAMES', None) or getattr(model, 'task_names', None)
+    if args.attribute:
+        from dlutil.interpret import attribute  # deferred: tangermeme, modisco-lite
+        attribute.run(definition, store, model, args.data, args.batch_size,
+                      top=args.attribute_top, target=args.attribute_target,
+                      logos=args.attribute_logos, motifs=args.motifs,
+                      window=args.modisco_window)
+    if args.vep:
+        from dlutil.variants.effects import score_vcf
+        out = store.path('vep', vep_name(args.vep) + '.h5')
+        score_vcf(model, args.vep, args.genome, out, length=args.seq_len,
+                  batch_size=args.batch_size, strand_average=args.strand_average,
+                  max_ref_mismatch=args.max_ref_mismatch, top=args.vep_top,
+                  tasks=list(names) if names else None)
