@@ -21,7 +21,7 @@ import os
 import h5py
 import numpy as np
 
-from dlutil.prepare.h5_writer import _temporary
+from dlutil.files import temporary_file as _temporary
 
 MISSING = 255  # the missing-call code in ``data``
 FORMAT = 'dlutil-genotypes'
