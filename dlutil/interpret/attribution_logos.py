@@ -5,7 +5,8 @@ with logomaker in the nucleotide colours of :mod:`dlutil.interpret.motif`.
 """
 import numpy as np
 
-from dlutil.interpret.motif import default_colors, save_figure
+from dlutil.interpret.logos import default_colors
+from dlutil.interpret.motif import save_figure
 
 __all__ = ['attribution_logo', 'focus']
 

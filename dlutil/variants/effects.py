@@ -47,7 +47,8 @@ from dlutil.interpret.sequence_model import OneHotNetwork, input_shape, is_proba
     to_outputs
 from dlutil.search.results import atomic_write
 from dlutil.sequences.onehot import encode_batch, reverse_complement
-from dlutil.sequences.readers import InputError, open_genome, unknown_chrom
+from dlutil.sequences.intervals import open_genome, unknown_chrom
+from dlutil.sequences.readers import InputError
 from dlutil.variants.vcf import read_sites
 from dlutil.variants.windows import allele_windows, ref_matches
 

@@ -17,7 +17,7 @@ The rule (the same for SNVs, MNVs, insertions and deletions):
 
 The minus strand is the reverse complement of these windows (``onehot.reverse_complement``).
 """
-from dlutil.sequences.readers import cut, window
+from dlutil.sequences.intervals import cut, window
 
 __all__ = ['trim_alleles', 'allele_windows', 'ref_matches']
 
