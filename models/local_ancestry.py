@@ -129,6 +129,8 @@ class LocalAncestryModel(BaseModel):
     checkpoint, which stores its variant positions and shape.
     """
 
+    input_dtype = None  # alleles stay integers: the networks embed or one-hot them themselves
+
     # train accuracy from the epoch's first outputs only: an argmax over every training output
     # would cost a fifth of the epoch
     max_train_metric_values = 2 ** 18

@@ -155,7 +155,7 @@ def test_a_search_with_ddp_2_matches_one_process(cli, tmp_path):
     runs = {}
     for n in (1, 2):
         code, err = cli('-f', def_path, '-d', tmp_path, '-r', tmp_path / f'ddp{n}', '-y', '-c',
-                        '-ep', '3', '--trials', '2', '-bs', '8', '--seed', '4', '--threads', '1',
+                        '-ep', '3', '--keep-checkpoints', 'all', '--trials', '2', '-bs', '8', '--seed', '4', '--threads', '1',
                         '--ddp', n)
         assert code == 0, err
         runs[n] = results.read_csv(tmp_path / f'ddp{n}' / 'search.csv')

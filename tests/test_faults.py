@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from dlutil import files
 from dlutil.search import results
 from conftest import ROOT
 from test_search_state import CURVE, curve, search, state  # noqa: F401 (fixture)
@@ -93,17 +94,17 @@ def test_a_kill_between_any_two_writes_resumes_to_the_uninterrupted_result(cli, 
     def_path, data = curve
     flags = ('-ep', 3, '--trials', 2, '--seed', 3)  # 3 rung evaluations, one of 3 epochs
     count = fail_on_call(0, None)
-    monkeypatch.setattr(results, '_before_write', [count])
+    monkeypatch.setattr(files, '_before_write', [count])
     assert search(cli, def_path, data, tmp_path / 'full', *flags)[0] == 0
     reference, writes = state(tmp_path / 'full'), count.calls['n']
     assert writes >= 15  # search.json, configs, 3 files an epoch, search.csv, best.json
 
     for k in range(writes):  # killed after k writes, before write k + 1
         result = tmp_path / f'cut{k}'
-        monkeypatch.setattr(results, '_before_write', [fail_on_call(k + 1, Killed())])
+        monkeypatch.setattr(files, '_before_write', [fail_on_call(k + 1, Killed())])
         with pytest.raises(Killed):
             search(cli, def_path, data, result, *flags)
-        monkeypatch.setattr(results, '_before_write', [])
+        monkeypatch.setattr(files, '_before_write', [])
         code, err = search(cli, def_path, data, result, *flags)
         assert code == 0, f'killed after write {k}: {err}'
         assert state(result) == reference, f'killed after write {k}'

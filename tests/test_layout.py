@@ -157,7 +157,7 @@ def test_checkout_beside_a_users_models_and_metrics(h5_data, tmp_path):
     done = subprocess.run([sys.executable, '-c', CHECKOUT_PROBE], capture_output=True, text=True,
                           cwd=def_py.parent, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split('\n')[0] == "['models']"  # the def.py's neighbour, nothing else
+    assert done.stdout.split('\n')[0] == "['models', 'user_def']"  # the def.py itself and its neighbour, nothing else
 
 
 def readme_tree():

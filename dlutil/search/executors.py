@@ -157,7 +157,8 @@ def die_with_parent(parent, poll=1.0):
 
 def _init_worker(def_path, data_dir, batch_size, result_dir, devices, threads, counter, parent,
                  data_seed=None):
-    die_with_parent(parent)
+    # a forkserver's child: its parent is the server, which exits with the search process
+    die_with_parent(os.getppid() if parent is None else parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the search process stops us
     tune_malloc()
     with counter.get_lock():
@@ -195,7 +196,7 @@ class PoolExecutor:
         self.pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker,
             initargs=(os.path.abspath(definition.path), data_dir, batch_size, store.root,
-                      [str(d) for d in devices], threads, context.Value('i', 0), os.getpid(),
+                      [str(d) for d in devices], threads, context.Value('i', 0), None,
                       data_seed))
 
     def submit(self, job):

@@ -11,6 +11,7 @@ stops them), and, should the parent be killed, notice it within
 """
 import io
 import multiprocessing
+import importlib.util
 import pickle
 import queue
 import sys
@@ -31,9 +32,20 @@ class _Pickler(pickle.Pickler):
         if isinstance(obj, types.FunctionType) and '<' not in obj.__qualname__:
             module = sys.modules.get(obj.__module__)
             path = obj.__globals__.get('__file__')
-            if path and (module is None or module.__dict__ is not obj.__globals__):
+            if path and (module is None or module.__dict__ is not obj.__globals__
+                         or not _importable(obj.__module__)):
                 return load_function, (obj.__module__, path, obj.__qualname__)
         return NotImplemented
+
+
+def _importable(name):
+    """Whether another process can import ``name`` (a def.py registered in sys.modules under
+    a name of its own cannot)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin is not None
 
 
 def pickled(simulator):
