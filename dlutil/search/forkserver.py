@@ -12,7 +12,8 @@ This module imports nothing heavy: :mod:`dlutil.cli` calls :func:`start` first t
 import multiprocessing
 
 # what a worker needs before it trains; a module that fails to import is skipped by the server
-PRELOAD = ['numpy', 'torch', 'base_model', 'batch_generator', 'constraints',
+PRELOAD = ['dlutil.search._server_dies_with_parent', 'numpy', 'torch', 'base_model',
+           'batch_generator', 'constraints',
            'dlutil.search.trial', 'dlutil.search.executors']
 
 

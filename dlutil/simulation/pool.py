@@ -11,7 +11,7 @@ stops them), and, should the parent be killed, notice it within
 """
 import io
 import multiprocessing
-import importlib.util
+import importlib.machinery
 import pickle
 import queue
 import sys
@@ -41,11 +41,13 @@ class _Pickler(pickle.Pickler):
 def _importable(name):
     """Whether another process can import ``name`` (a def.py registered in sys.modules under
     a name of its own cannot)."""
-    try:
-        spec = importlib.util.find_spec(name)
+    top = name.partition('.')[0]
+    if top in sys.builtin_module_names:
+        return True
+    try:  # sys.path alone: sys.modules would answer for a def.py loaded from its path
+        return importlib.machinery.PathFinder.find_spec(top) is not None
     except (ImportError, ValueError):
         return False
-    return spec is not None and spec.origin is not None
 
 
 def pickled(simulator):
