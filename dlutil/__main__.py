@@ -1,6 +1,5 @@
 """``python -m dlutil``: the same command line as ``python main.py`` and ``dlutil``."""
-import sys
 
-from dlutil.cli import main
+from dlutil.cli import console
 
-sys.exit(main())
+console()

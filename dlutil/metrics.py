@@ -5,9 +5,20 @@ that is undefined on the data (AUROC with one class present, Pearson of a consta
 an exception: a validation set is allowed to be unlucky.
 """
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from dlutil.training.labels import class_indices
+
+
+# sklearn is imported on first use: it costs seconds of CPU, which every search process (and a
+# model that never reports an AUROC) would otherwise pay at start-up
+def roc_auc_score(*args, **kwargs):
+    from sklearn.metrics import roc_auc_score
+    return roc_auc_score(*args, **kwargs)
+
+
+def average_precision_score(*args, **kwargs):
+    from sklearn.metrics import average_precision_score
+    return average_precision_score(*args, **kwargs)
 
 
 def accuracy(y_true, y_pred):

@@ -91,7 +91,7 @@ def test_wheel_adds_only_the_contract_modules_and_dlutil(wheel):
     with zipfile.ZipFile(wheel) as archive:
         entry = next(n for n in archive.namelist() if n.endswith('entry_points.txt'))
         scripts = archive.read(entry).decode()
-    assert 'dlutil = dlutil.cli:main' in scripts
+    assert 'dlutil = dlutil.cli:console' in scripts
     assert 'dlutil-prepare = dlutil.prepare.cli:main' in scripts
 
 

@@ -12,8 +12,10 @@ This module imports nothing heavy: :mod:`dlutil.cli` calls :func:`start` first t
 import multiprocessing
 
 # what a worker needs before it trains; a module that fails to import is skipped by the server
-PRELOAD = ['dlutil.search._server_dies_with_parent', 'numpy', 'torch', 'base_model',
-           'batch_generator', 'constraints',
+# (torch._dynamo: the first optimizer a process makes imports it, over a second of CPU;
+# sklearn.metrics: the metrics the zoo's models report; hyperopt: every def.py imports it)
+PRELOAD = ['dlutil.search._server_dies_with_parent', 'numpy', 'torch', 'torch._dynamo',
+           'hyperopt', 'base_model', 'batch_generator', 'constraints',
            'dlutil.search.trial', 'dlutil.search.executors']
 
 
