@@ -57,17 +57,28 @@ def _hint(name, choices):
     return f' (did you mean {close[0]!r}?)' if close else ''
 
 
+def _named(value, where, table, kind, options, problems, expected):
+    """``(name, args)`` of a tuple whose first item is a key of ``table``, or None after
+    appending what is wrong to ``problems`` (``expected``: what a valid value looks like)."""
+    if not isinstance(value, (tuple, list)) or not value or not isinstance(value[0], str):
+        problems.append(f'{where} = {value!r}: {expected}')
+        return None
+    name = value[0]
+    if name not in table:
+        problems.append(f'{where} = {tuple(value)!r}: unknown {kind}{name!r}'
+                        f'{_hint(name, table)}; one of {options}')
+        return None
+    return name, tuple(value[1:])
+
+
 def parse_layer(layer, where, problems):
     """``layer`` as a normalised tuple, or None after appending what is wrong to ``problems``."""
-    if not isinstance(layer, (tuple, list)) or not layer or not isinstance(layer[0], str):
-        problems.append(f'{where} = {layer!r}: a layer is a tuple whose first item names it, '
-                        f'one of {", ".join(LAYERS)} (e.g. (\'fc\', 128))')
+    named = _named(layer, where, LAYERS, 'layer ', ', '.join(LAYERS), problems,
+                   f'a layer is a tuple whose first item names it, one of {", ".join(LAYERS)} '
+                   "(e.g. ('fc', 128))")
+    if named is None:
         return None
-    name, args = layer[0], tuple(layer[1:])
-    if name not in LAYERS:
-        problems.append(f'{where} = {tuple(layer)!r}: unknown layer {name!r}'
-                        f'{_hint(name, LAYERS)}; one of {", ".join(LAYERS)}')
-        return None
+    name, args = named
     wanted = {'conv': 2, 'fc': 1}.get(name, 0)
     if len(args) != wanted or not all(_is_int(a) for a in args):
         problems.append(f'{where} = {tuple(layer)!r}: {name} takes '
@@ -81,16 +92,12 @@ def parse_layer(layer, where, problems):
 def parse_g(g, rows, problems):
     """The symmetric function ``g`` as a normalised tuple, or None (``problems`` says why)."""
     options = ', '.join(POOLS.values())
-    if isinstance(g, str):
-        g = (g,)
-    if not isinstance(g, (tuple, list)) or not g or not isinstance(g[0], str):
-        problems.append(f'g = {g!r}: must be one of {options}')
+    named = _named((g,) if isinstance(g, str) else g, 'g', POOLS, '', options, problems,
+                   f'must be one of {options}')
+    if named is None:
         return None
-    name, args = g[0], tuple(g[1:])
-    if name not in POOLS:
-        problems.append(f'g = {tuple(g)!r}: unknown {name!r}{_hint(name, POOLS)}; one of '
-                        f'{options}')
-        return None
+    name, args = named
+    g = (name,) + args
     if name in ('max', 'sort') and args:
         problems.append(f'g = {tuple(g)!r}: {name} takes no arguments, {POOLS[name]}')
         return None

@@ -3,8 +3,6 @@
 The conversion is :func:`dlutil.genotypes.vcf.vcf_to_h5`; this module holds the subcommand's
 options and its summary.
 """
-import json
-import os
 
 from dlutil.genotypes.vcf import vcf_to_h5
 

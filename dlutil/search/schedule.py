@@ -67,10 +67,9 @@ def schedule(R, eta=3):
     if not isinstance(eta, int) or isinstance(eta, bool):
         raise TypeError(f'eta (--eta) must be an integer, got {eta!r}')
     s_max = integer_log(R, eta)
-    B = (s_max + 1) * R
     brackets = []
     for s in range(s_max, -1, -1):
-        # n = ⌈(B/R)·η^s/(s+1)⌉, exactly: B/R = s_max + 1
+        # n = ⌈(B/R)·η^s/(s+1)⌉ with Hyperband's budget B = (s_max + 1)·R, in integers
         n = -(-(s_max + 1) * eta ** s // (s + 1))
         rungs = []
         for i in range(s + 1):

@@ -21,7 +21,6 @@ Writes into ``--out``:
                               variants
 """
 import argparse
-import gzip
 import os
 import sys
 
