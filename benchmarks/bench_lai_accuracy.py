@@ -4,9 +4,9 @@ In one run, on the same data (``examples/local_ancestry/simulate.py``: msprime, 
 populations with split times, 40 reference individuals each, 20 individuals admixed 30
 generations ago, 10 Mb):
 
-1. the **window network** (``WindowLAI``), one configuration trained by the CLI through the
-   example's ``def.py`` (``LAI_CONFIG``, ``-ep``/``--eta`` so that Hyperband trains just it, early
-   stopping keeping the best epoch), tested with ``-e`` on ``test.h5``;
+1. the **window network** (``WindowLAI`` with its defaults), one configuration trained by the
+   CLI through the example's ``def.py`` (``LAI_CONFIG``, ``-ep``/``--eta`` so that Hyperband
+   trains just it, early stopping keeping the best epoch), tested with ``-e`` on ``test.h5``;
 2. deepLAI's **SegNet** the same way (a CPU-sized configuration: 4 filters in the first block,
    width 16, pool 4, 5 blocks, Adam 1e-3 for ``--segnet-epochs`` epochs);
 3. the **windowed allele-frequency naive Bayes** baseline, fitted on the whole reference panel,
@@ -15,7 +15,7 @@ generations ago, 10 Mb):
 
 Prints the per-variant accuracy of each.
 
-    python benchmarks/bench_lai_accuracy.py              # about 7 minutes on 2 cores
+    python benchmarks/bench_lai_accuracy.py              # 3-7 minutes on 2 cores
     python benchmarks/bench_lai_accuracy.py --data DIR   # data already simulated there
 """
 import argparse
