@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 sys.path.insert(0, HERE)
-CONFIG = {'network': 'window', 'window': 200, 'learning_rate': 3e-3}
+CONFIG = {'network': 'window', 'learning_rate': 3e-3}  # WINDOW_DEFAULTS: the example's network
 
 
 def peak_rss_mb():

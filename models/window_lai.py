@@ -22,8 +22,10 @@ from torch import nn
 
 from .local_ancestry import IGNORE, one_hot_alleles
 
-WINDOW_DEFAULTS = {'window': 200, 'hidden': 0, 'smoother_width': 15, 'smoother_channels': 32,
-                   'dropout': 0.0, 'input_dropout': 0.0, 'aux_weight': 1.0}
+# measured on the local-ancestry example (benchmarks/bench_lai_accuracy.py): windows of 100
+# variants, a smoother reaching 49 windows (~5k variants), input dropout 0.2
+WINDOW_DEFAULTS = {'window': 100, 'hidden': 0, 'smoother_width': 49, 'smoother_channels': 64,
+                   'dropout': 0.0, 'input_dropout': 0.2, 'aux_weight': 1.0}
 
 
 class WindowLAI(nn.Module):
@@ -53,8 +55,8 @@ class WindowLAI(nn.Module):
     Output: logits, shape=(n, n_classes, variants).
     """
 
-    def __init__(self, n_variants, n_classes, window=200, hidden=0, smoother_width=15,
-                 smoother_channels=32, dropout=0.0, input_dropout=0.0, aux_weight=1.0,
+    def __init__(self, n_variants, n_classes, window=100, hidden=0, smoother_width=49,
+                 smoother_channels=64, dropout=0.0, input_dropout=0.2, aux_weight=1.0,
                  n_alleles=2):
         super().__init__()
         for name, value in (('n_variants', n_variants), ('n_classes', n_classes),

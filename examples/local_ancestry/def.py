@@ -233,8 +233,11 @@ def get_config():
                 'n_filters': random.choice([4, 8]), 'pool_size': random.choice([2, 4]),
                 'n_blocks': random.choice([3, 4, 5]),
                 'learning_rate': random.choice([1e-4, 1e-3])}
-    return {'network': 'window', 'window': random.choice([100, 200, 400]),
-            'hidden': random.choice([0, 16]), 'smoother_width': random.choice([9, 15, 25]),
+    # the smoother reaches 2.5k-5k variants (1-2 Mb of this example): ancestry tracts of
+    # admixture a few tens of generations old are megabases long
+    window, smoother_width = random.choice([(100, 25), (100, 49), (200, 13), (200, 25)])
+    return {'network': 'window', 'window': window, 'hidden': random.choice([0, 16]),
+            'smoother_width': smoother_width,
             'smoother_channels': random.choice([32, 64]),
             'input_dropout': random.choice([0.0, 0.2]),
             'learning_rate': random.choice([3e-3, 1e-2])}
