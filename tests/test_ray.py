@@ -4,6 +4,7 @@ One cluster serves every test (it takes seconds to start). A trial logs each epo
 the file ``$EPOCH_LOG`` with its process and Ray node, so the tests see where trials ran, and
 ``$KILL_AT`` makes the worker that trains the cluster's KILL_AT-th epoch kill itself (SIGKILL).
 """
+import hashlib
 import json
 import os
 import pickle
@@ -94,34 +95,62 @@ def search(def_path, result, **kwargs):
     return comparable(result)
 
 
+def checkpoint_files(result):
+    """``{trial/name: (epoch, weights alone?, digest of the weights, hard-linked?)}`` of every
+    checkpoint: what --keep-checkpoints leaves, down to the bytes of the weights."""
+    out = {}
+    for trial in sorted(os.listdir(result / 'trials')):
+        for name in sorted(n for n in os.listdir(result / 'trials' / trial) if n.endswith('.pt')):
+            path = result / 'trials' / trial / name
+            state = results.load_checkpoint(path)
+            weights = b''.join(t.numpy().tobytes() for t in state['model']['network'].values())
+            out[f'{trial}/{name}'] = (state['epoch'], bool(state.get('weights_only')),
+                                      hashlib.sha256(weights).hexdigest(),
+                                      os.stat(path).st_nlink > 1)
+    return out
+
+
 @pytest.fixture(scope='module')
-def local_result(tmp_path_factory):
-    """The same search run in this process, without Ray: what every Ray run must reproduce."""
+def local(tmp_path_factory):
+    """The search run in this process without Ray, under --keep-checkpoints best and all:
+    ``{policy: (comparable results, checkpoint files)}``, what every Ray run must reproduce."""
     tmp = tmp_path_factory.mktemp('local')
     def_path = write_def(tmp, TINY_DEF)
     os.environ.pop('EPOCH_LOG', None)
     os.environ.pop('KILL_AT', None)
-    return search(def_path, tmp / 'result')
+    out = {}
+    for policy in ('best', 'all'):
+        out[policy] = (search(def_path, tmp / policy, keep_checkpoints=policy),
+                       checkpoint_files(tmp / policy))
+    assert out['best'][0] == out['all'][0]
+    assert 'last.pt' not in ''.join(out['best'][1]) and any(
+        key.endswith('last.pt') for key in out['all'][1])
+    return out
+
+
+@pytest.fixture(scope='module')
+def local_result(local):
+    return local['best'][0]
 
 
 def epoch_log(path):
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.mark.xfail(reason='issue 13, open: after the merge with --keep-checkpoints (issue 12) a Ray search '
-                          'leaves no last.pt for trials the local search keeps', strict=False)
-def test_a_search_on_two_nodes_gives_the_local_results(cluster, local_result, tmp_path,
-                                                      monkeypatch):
+def trained_epochs(out):
+    return sum(len(v) for k, v in out.items() if k.startswith('t') and '/' not in k)
+
+
+def test_a_search_on_two_nodes_gives_the_local_results_and_checkpoints(cluster, local, tmp_path,
+                                                                       monkeypatch):
     def_path = write_def(tmp_path, TINY_DEF)
     monkeypatch.setenv('EPOCH_LOG', str(tmp_path / 'epochs.log'))
-    out = search(def_path, tmp_path / 'result', ray=cluster.address)
-    assert out == local_result
+    out = search(def_path, tmp_path / 'result', ray=cluster.address)  # --keep-checkpoints best
+    assert out == local['best'][0]
     nodes = {node for _, node in epoch_log(tmp_path / 'epochs.log')}
     assert len(nodes) == 2, 'the trials should have run on both nodes'
-    # every epoch's checkpoint reached the driver's results directory
-    for trial in os.listdir(tmp_path / 'result' / 'trials'):
-        last = results.load_checkpoint(tmp_path / 'result' / 'trials' / trial / 'last.pt')
-        assert last['epoch'] == len(out[trial])
+    # the policy trimmed what the local search trims: best.pt of every trial, weights alone
+    assert checkpoint_files(tmp_path / 'result') == local['best'][1]
 
 
 def test_tasks_carry_no_path_into_the_results_directory(cluster, tmp_path):
@@ -144,6 +173,12 @@ def test_tasks_carry_no_path_into_the_results_directory(cluster, tmp_path):
     assert outcome['status'] == 'ok'
     last = results.load_checkpoint(store.trial_file('t0000', 'last.pt'))
     assert last['epoch'] == 2 and len(store.read_history('t0000')) == 2
+    # once closed (Ctrl-C on the driver), the sink writes nothing more
+    assert ray.get(executor.sink.close.remote())
+    with pytest.raises(ray.exceptions.RayTaskError, match='interrupted'):
+        ray.get(executor.sink.put.remote('t0000', {'history.csv': b'epoch\n'}))
+    assert len(store.read_history('t0000')) == 2
+    ray.kill(executor.sink)
 
 
 def test_a_worker_killed_mid_trial_resumes_from_its_last_epoch(cluster, local_result, tmp_path,
@@ -155,40 +190,83 @@ def test_a_worker_killed_mid_trial_resumes_from_its_last_epoch(cluster, local_re
     out = search(def_path, tmp_path / 'result', ray=cluster.address)
     assert out == local_result
     lines = epoch_log(log)
-    trained = sum(len(v) for k, v in out.items() if '/' not in k and k.startswith('t'))
     # the killed epoch is the only one trained twice: the retry resumed from the last checkpoint
-    assert len(lines) == trained + 1
+    assert len(lines) == trained_epochs(out) + 1
     assert lines[5][0] not in {pid for pid, _ in lines[6:]}
 
 
 def command(def_path, data, result, *extra):
     return [sys.executable, os.path.join(ROOT, 'main.py'), '-f', str(def_path), '-d', str(data),
-            '-r', str(result), '-y', '--keep-checkpoints', 'all', '-ep', str(R), '-bs', str(BATCH), '--seed', str(SEED),
+            '-r', str(result), '-y', '-ep', str(R), '-bs', str(BATCH), '--seed', str(SEED),
             '--trials', '7', '-c', '--threads', '1', *extra]
 
 
-@pytest.mark.xfail(reason='issue 13, open: after the merge with --keep-checkpoints (issue 12) a Ray search '
-                          'leaves no last.pt for trials the local search keeps', strict=False)
-def test_a_killed_driver_continues_when_run_again(cluster, local_result, tmp_path):
+def start_and_stop(args, result, sig, env, epochs=5):
+    """Start the command, send it ``sig`` once ``epochs`` epochs are in ``result``; returns the
+    finished process and its stderr."""
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env=env)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and epochs_done(result) < epochs and time.monotonic() < deadline:
+        time.sleep(0.02)  # polls the results directory; the search runs meanwhile
+    assert process.poll() is None, 'the search ended before it could be stopped'
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    return process, err
+
+
+def test_a_killed_driver_continues_when_run_again(cluster, local, tmp_path):
+    """SIGKILL: no chance to clean up; the results directory lies inside --data (-d . -r res)."""
     def_path = write_def(tmp_path, TINY_DEF)
     result = tmp_path / 'result'
     env = {k: v for k, v in os.environ.items() if k not in ('EPOCH_LOG', 'KILL_AT')}
-    process = subprocess.Popen(command(def_path, tmp_path, result, '--ray', cluster.address),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and epochs_done(result) < 5 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert process.poll() is None, 'the search ended before it could be killed'
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    args = command(def_path, tmp_path, result, '--ray', cluster.address,
+                   '--keep-checkpoints', 'all')
+    start_and_stop(args, result, signal.SIGKILL, env)
     done = epochs_done(result)
-    again = subprocess.run(command(def_path, tmp_path, result, '--ray', cluster.address),
-                           capture_output=True, text=True, timeout=300, env=env)
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0, again.stderr
-    assert comparable(result) == local_result
-    assert 0 < done < sum(len(v) for k, v in local_result.items() if k.startswith('t')
-                          and '/' not in k)
+    assert comparable(result) == local['all'][0]
+    assert checkpoint_files(result) == local['all'][1]
+    assert 0 < done < trained_epochs(local['all'][0])
     assert json.loads((result / 'search.json').read_text())['seed'] == SEED
+
+
+def alive(pid):
+    """Whether process ``pid`` runs (a zombie does not)."""
+    try:
+        with open(f'/proc/{pid}/stat') as handle:
+            return handle.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+def test_ctrl_c_stops_the_clusters_tasks_and_running_again_finishes(cluster, local, tmp_path):
+    def_path = write_def(tmp_path, TINY_DEF)
+    result, log = tmp_path / 'result', tmp_path / 'epochs.log'
+    env = {**{k: v for k, v in os.environ.items() if k != 'KILL_AT'}, 'EPOCH_LOG': str(log)}
+    args = command(def_path, tmp_path / 'data', result, '--ray', cluster.address)
+    (tmp_path / 'data').mkdir()
+    process, err = start_and_stop(args, result, signal.SIGINT, env)
+    assert process.returncode == 130, err
+    assert 'interrupted: re-run the same command to continue' in err
+    assert 'Traceback' not in err
+    # when the command has returned, the tasks that trained for it are gone
+    interrupted = epoch_log(log)
+    assert interrupted and not [pid for pid, _ in interrupted if alive(pid)]
+    done = epochs_done(result)
+    assert 0 < done < trained_epochs(local['best'][0])
+
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stderr
+    old = {pid for pid, _ in interrupted}
+    assert [line for line in epoch_log(log) if line[0] in old] == interrupted, \
+        'a task of the interrupted run trained on'
+    assert comparable(result) == local['best'][0]
+    assert checkpoint_files(result) == local['best'][1]
+    # the second run trained what the first had not finished (and the epochs cut short)
+    rerun = len(epoch_log(log)) - len(interrupted)
+    assert trained_epochs(local['best'][0]) - done <= rerun < trained_epochs(local['best'][0])
 
 
 def test_without_ray_the_flag_says_how_to_install_it(capsys, tmp_path, monkeypatch):
