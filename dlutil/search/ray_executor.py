@@ -243,6 +243,7 @@ class RayExecutor:
                              f'--gpus-per-trial 1 (or more), got {gpus}')
         cpus = resources.get('CPU', 1)
         per_cpus, per_gpus = threads * world, gpus * world
+        _check_fits(ray, per_cpus, per_gpus, threads, world)
         self.workers = max(1, int(cpus // per_cpus) if not gpus
                            else int(min(cpus // per_cpus, resources.get('GPU', 0) // per_gpus)))
         here = ray.get_runtime_context().get_node_id()
@@ -278,6 +279,21 @@ class RayExecutor:
             _quietly(self.ray.kill, self.sink)
         if self._started:
             self.ray.shutdown()
+
+
+def _check_fits(ray, cpus, gpus, threads, world):
+    """A ValueError unless one node of the cluster has ``cpus`` CPUs and ``gpus`` GPUs (Ray
+    would wait for such a node for ever)."""
+    nodes = [node.get('Resources', {}) for node in ray.nodes() if node.get('Alive')]
+    if any(n.get('CPU', 0) >= cpus and n.get('GPU', 0) >= gpus for n in nodes):
+        return
+    most = max((n.get('CPU', 0) for n in nodes), default=0)
+    need = f'{cpus:g} CPUs' + (f' and {gpus:g} GPUs' if gpus else '')
+    raise ValueError(f'a trial needs {need} on one node (--threads {threads}'
+                     + (f' x --ddp {world}' if world > 1 else '') + (', --gpus-per-trial'
+                                                                     if gpus else '')
+                     + f'), but no node of the Ray cluster has them (the largest has {most:g} '
+                     'CPUs): lower --threads or --ddp, or add larger nodes')
 
 
 def _quietly(call, *args, **kwargs):
