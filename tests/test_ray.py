@@ -80,11 +80,10 @@ R, SEED, BATCH = 3, 5, 16
 
 @pytest.fixture(scope='module')
 def cluster():
-    """A head node of two CPUs (room for a --ddp 2 trial) and a second node process of one,
-    stopped at the end."""
+    """A head node and a second node process, one CPU each, stopped at the end."""
     from ray.cluster_utils import Cluster
     cluster = Cluster(initialize_head=True,
-                      head_node_args={'num_cpus': 2, 'include_dashboard': False})
+                      head_node_args={'num_cpus': 1, 'include_dashboard': False})
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False)
@@ -168,7 +167,7 @@ def test_tasks_carry_no_path_into_the_results_directory(cluster, tmp_path):
     store = results.ResultStore(str(tmp_path / 'somewhere'))
     definition = Definition.load(str(def_path), hyper=True)
     executor = RayExecutor(definition, str(tmp_path), BATCH, store, threads=1, device='cpu')
-    assert executor.workers == 3  # one CPU per trial
+    assert executor.workers == 2  # one CPU per trial
     job = Job(0, 't0000', {'lr': 0.01}, 123, 2)
     assert str(tmp_path / 'somewhere').encode() not in pickle.dumps((executor.args, job))
     sink_node = ray.get(executor.sink.__ray_call__.remote(
@@ -305,10 +304,19 @@ def test_ctrl_c_and_a_killed_driver_each_continue_when_run_again(cluster, local,
     assert json.loads((result / 'search.json').read_text())['seed'] == SEED
 
 
-def test_ddp_2_on_ray_runs_each_group_in_one_task_as_ddp_2_here(cluster, tmp_path, monkeypatch):
-    """--ray --ddp 2: a task reserves 2 CPUs (only the head has them) and runs the trial's gloo
-    group; the search is the local --ddp 2 search, to float rounding."""
+def test_ddp_2_on_ray_runs_each_group_in_one_task_as_ddp_2_here(cluster, tmp_path, monkeypatch,
+                                                                 request):
+    """--ray --ddp 2: a task reserves 2 CPUs (only a third node, added here, has them) and runs
+    the trial's gloo group; the search is the local --ddp 2 search, to float rounding."""
     def_path = write_def(tmp_path, TINY_DEF)
+    definition = Definition.load(str(def_path), hyper=True)
+    with pytest.raises(ValueError, match=r'a trial needs 2 CPUs on one node \(--threads 1 x '
+                                         r'--ddp 2\).*the largest has 1 CPUs'):
+        RayExecutor(definition, str(tmp_path), BATCH, results.ResultStore(str(tmp_path / 'x')),
+                    threads=1, device='cpu', world=2)
+    node = cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    request.addfinalizer(lambda: cluster.remove_node(node))
     monkeypatch.setenv('EPOCH_LOG', str(tmp_path / 'here.log'))
     here = search(def_path, tmp_path / 'here', trials=3, ddp=2)
     monkeypatch.setenv('EPOCH_LOG', str(tmp_path / 'ray.log'))
@@ -328,7 +336,6 @@ def test_ddp_2_on_ray_runs_each_group_in_one_task_as_ddp_2_here(cluster, tmp_pat
     files = [checkpoint_files(tmp_path / name) for name in ('here', 'ray')]
     assert {k: v[:2] for k, v in files[1].items()} == {k: v[:2] for k, v in files[0].items()}
     # no node has 3 CPUs for --ddp 3: refused up front, not a task waiting for ever
-    definition = Definition.load(str(def_path), hyper=True)
     with pytest.raises(ValueError, match=r'a trial needs 3 CPUs on one node \(--threads 1 x '
                                          r'--ddp 3\).*the largest has 2 CPUs'):
         RayExecutor(definition, str(tmp_path), BATCH, results.ResultStore(str(tmp_path / 'x')),
