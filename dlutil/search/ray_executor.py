@@ -18,9 +18,9 @@ When a node dies mid-trial, Ray runs the task again (``max_retries``) and the ne
 resumes from the last epoch the sink holds. Ctrl-C on the driver closes the sink (nothing more
 is written), kills the search's running tasks and waits until they are gone; re-running the
 command continues the search from ``--result``. With ``--ddp N`` a task reserves N times a
-trial's resources on one node and runs the trial's process group inside it. The data must be readable on
-every node at the ``--data`` path (shared storage, or the same copy on each node); the def.py
-travels with the tasks, as do the environment variables it reads.
+trial's resources on one node and runs the trial's process group inside it. The data must be
+readable on every node at the ``--data`` path (shared storage, or the same copy on each node);
+the def.py travels with the tasks, as do the environment variables it reads.
 """
 import concurrent.futures
 import hashlib
