@@ -55,8 +55,9 @@ def _rank(rank, world, device, def_path, data_dir, batch_size, root, job, thread
     if rank == 0 and report_epochs:  # the launching process passes them on (a Ray task)
         from dlutil.search.ray_executor import trial_files
 
-        def after_epoch(epoch):
+        def report_files(epoch):
             ddp.report(trial_files(store, job.trial))
+        after_epoch = report_files
     try:
         return evaluate(_ParallelModels(definition), _Generators(definition, data_dir, batch_size),
                         store, job, device, batch_size, progress=False, after_epoch=after_epoch)
