@@ -94,13 +94,16 @@ def build_parser():
                              '--result (see README). Needs pip install dlutil[ray]')
     parser.add_argument('--gpus-per-trial', type=float, default=None, metavar='G',
                         help='with --ray: GPUs per trial, a fraction shares one '
-                             '(default: 1 on a cluster with GPUs, unless --cpu)')
+                             '(default: 1 on a cluster with GPUs, unless --cpu); with --ddp N, '
+                             'per process: a task reserves N times this and N times --threads '
+                             'CPUs, on one node')
     parser.add_argument('--ddp', type=int, default=1, metavar='N',
                         help='train each trial with N data-parallel processes (torch.distributed: '
                              'NCCL, one GPU each, on CUDA; gloo on the CPU). Each batch of '
                              '--batch-size rows is shared among them, so results match one '
                              'process to float rounding; evaluation covers every sample once. '
-                             'With --workers W, W groups run at once on N GPUs each '
+                             'With --workers W, W groups run at once on N GPUs each; with '
+                             '--ray, each trial is one task running its group on one node '
                              '(default: %(default)s)')
     parser.add_argument('--sampler', choices=['random', 'tpe'], default=None,
                         help='how configurations are drawn: random (default), or tpe: '
@@ -157,8 +160,6 @@ def check_args(parser, args):
     if args.ddp < 1:
         problems.append(f'--ddp must be at least 1, got {args.ddp}')
     if args.ray is not None:
-        if args.ddp > 1:
-            problems.append('--ddp with --ray is not supported yet: use --ddp on one machine')
         if args.workers > 1:
             problems.append('--workers and --ray do not go together: on Ray, the cluster\'s '
                             'CPUs (or GPUs) divided by --threads (or --gpus-per-trial) set how '

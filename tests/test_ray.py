@@ -2,10 +2,14 @@
 
 One cluster serves every test (it takes seconds to start). A trial logs each epoch it trains to
 the file ``$EPOCH_LOG`` with its process and Ray node, so the tests see where trials ran, and
-``$KILL_AT`` makes the worker that trains the cluster's KILL_AT-th epoch kill itself (SIGKILL).
+``$KILL_AT`` makes the worker that trains the cluster's KILL_AT-th epoch kill itself (SIGKILL);
+while the file ``$HOLD`` exists, the cluster's third epoch does not end.
 """
+import concurrent.futures
+import hashlib
 import json
 import os
+import pathlib
 import pickle
 import signal
 import subprocess
@@ -27,6 +31,7 @@ from test_resume_parallel import comparable, epochs_done  # noqa: E402
 TINY_DEF = '''
 import os
 import signal
+import time
 
 import numpy as np
 import torch
@@ -60,6 +65,9 @@ class Model(RegressionModel):
                 count = len(handle.readlines())
             if count == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)  # a node dying mid-epoch
+            hold = os.environ.get('HOLD')
+            while count == 3 and hold and os.path.exists(hold):  # a long epoch
+                time.sleep(0.01)
         return super().run_epoch(*args, **kwargs)
 
 
@@ -86,42 +94,70 @@ def cluster():
         cluster.shutdown()
 
 
-def search(def_path, result, **kwargs):
+def search(def_path, result, trials=7, **kwargs):
     definition = Definition.load(str(def_path), hyper=True)
     store = results.ResultStore(str(result))
     HyperbandSearch(definition, store, R, 3, SEED, BATCH, str(result), 'cpu', threads=1,
-                    trials=7, report_every=1e9, **kwargs).run()
+                    trials=trials, report_every=1e9, **kwargs).run()
     return comparable(result)
 
 
+def checkpoint_files(result):
+    """``{trial/name: (epoch, weights alone?, digest of the weights, hard-linked?)}`` of every
+    checkpoint: what --keep-checkpoints leaves, down to the bytes of the weights."""
+    out = {}
+    for trial in sorted(os.listdir(result / 'trials')):
+        for name in sorted(n for n in os.listdir(result / 'trials' / trial) if n.endswith('.pt')):
+            path = result / 'trials' / trial / name
+            state = results.load_checkpoint(path)
+            weights = b''.join(t.numpy().tobytes() for t in state['model']['network'].values())
+            out[f'{trial}/{name}'] = (state['epoch'], bool(state.get('weights_only')),
+                                      hashlib.sha256(weights).hexdigest(),
+                                      os.stat(path).st_nlink > 1)
+    return out
+
+
 @pytest.fixture(scope='module')
-def local_result(tmp_path_factory):
-    """The same search run in this process, without Ray: what every Ray run must reproduce."""
+def local(tmp_path_factory):
+    """The search run in this process without Ray, under --keep-checkpoints best and all:
+    ``{policy: (comparable results, checkpoint files)}``, what every Ray run must reproduce."""
     tmp = tmp_path_factory.mktemp('local')
     def_path = write_def(tmp, TINY_DEF)
     os.environ.pop('EPOCH_LOG', None)
     os.environ.pop('KILL_AT', None)
-    return search(def_path, tmp / 'result')
+    out = {}
+    for policy in ('best', 'all'):
+        out[policy] = (search(def_path, tmp / policy, keep_checkpoints=policy),
+                       checkpoint_files(tmp / policy))
+    assert out['best'][0] == out['all'][0]
+    assert 'last.pt' not in ''.join(out['best'][1]) and any(
+        key.endswith('last.pt') for key in out['all'][1])
+    return out
+
+
+@pytest.fixture(scope='module')
+def local_result(local):
+    return local['best'][0]
 
 
 def epoch_log(path):
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.mark.xfail(reason='issue 13, open: after the merge with --keep-checkpoints (issue 12) a Ray search '
-                          'leaves no last.pt for trials the local search keeps', strict=False)
-def test_a_search_on_two_nodes_gives_the_local_results(cluster, local_result, tmp_path,
-                                                      monkeypatch):
+def trained_epochs(out):
+    return sum(len(v) for k, v in out.items() if k.startswith('t') and '/' not in k)
+
+
+def test_a_search_on_two_nodes_gives_the_local_results_and_checkpoints(cluster, local, tmp_path,
+                                                                       monkeypatch):
     def_path = write_def(tmp_path, TINY_DEF)
     monkeypatch.setenv('EPOCH_LOG', str(tmp_path / 'epochs.log'))
-    out = search(def_path, tmp_path / 'result', ray=cluster.address)
-    assert out == local_result
+    out = search(def_path, tmp_path / 'result', ray=cluster.address)  # --keep-checkpoints best
+    assert out == local['best'][0]
     nodes = {node for _, node in epoch_log(tmp_path / 'epochs.log')}
     assert len(nodes) == 2, 'the trials should have run on both nodes'
-    # every epoch's checkpoint reached the driver's results directory
-    for trial in os.listdir(tmp_path / 'result' / 'trials'):
-        last = results.load_checkpoint(tmp_path / 'result' / 'trials' / trial / 'last.pt')
-        assert last['epoch'] == len(out[trial])
+    # the policy trimmed what the local search trims: best.pt of every trial, weights alone
+    assert checkpoint_files(tmp_path / 'result') == local['best'][1]
 
 
 def test_tasks_carry_no_path_into_the_results_directory(cluster, tmp_path):
@@ -131,7 +167,7 @@ def test_tasks_carry_no_path_into_the_results_directory(cluster, tmp_path):
     store = results.ResultStore(str(tmp_path / 'somewhere'))
     definition = Definition.load(str(def_path), hyper=True)
     executor = RayExecutor(definition, str(tmp_path), BATCH, store, threads=1, device='cpu')
-    assert executor.workers == 2
+    assert executor.workers == 2  # one CPU per trial
     job = Job(0, 't0000', {'lr': 0.01}, 123, 2)
     assert str(tmp_path / 'somewhere').encode() not in pickle.dumps((executor.args, job))
     sink_node = ray.get(executor.sink.__ray_call__.remote(
@@ -144,6 +180,12 @@ def test_tasks_carry_no_path_into_the_results_directory(cluster, tmp_path):
     assert outcome['status'] == 'ok'
     last = results.load_checkpoint(store.trial_file('t0000', 'last.pt'))
     assert last['epoch'] == 2 and len(store.read_history('t0000')) == 2
+    # once closed (Ctrl-C on the driver), the sink writes nothing more
+    assert ray.get(executor.sink.close.remote())
+    with pytest.raises(ray.exceptions.RayTaskError, match='interrupted'):
+        ray.get(executor.sink.put.remote('t0000', {'history.csv': b'epoch\n'}))
+    assert len(store.read_history('t0000')) == 2
+    ray.kill(executor.sink)
 
 
 def test_a_worker_killed_mid_trial_resumes_from_its_last_epoch(cluster, local_result, tmp_path,
@@ -155,40 +197,149 @@ def test_a_worker_killed_mid_trial_resumes_from_its_last_epoch(cluster, local_re
     out = search(def_path, tmp_path / 'result', ray=cluster.address)
     assert out == local_result
     lines = epoch_log(log)
-    trained = sum(len(v) for k, v in out.items() if '/' not in k and k.startswith('t'))
     # the killed epoch is the only one trained twice: the retry resumed from the last checkpoint
-    assert len(lines) == trained + 1
+    assert len(lines) == trained_epochs(out) + 1
     assert lines[5][0] not in {pid for pid, _ in lines[6:]}
 
 
 def command(def_path, data, result, *extra):
     return [sys.executable, os.path.join(ROOT, 'main.py'), '-f', str(def_path), '-d', str(data),
-            '-r', str(result), '-y', '--keep-checkpoints', 'all', '-ep', str(R), '-bs', str(BATCH), '--seed', str(SEED),
+            '-r', str(result), '-y', '-ep', str(R), '-bs', str(BATCH), '--seed', str(SEED),
             '--trials', '7', '-c', '--threads', '1', *extra]
 
 
-@pytest.mark.xfail(reason='issue 13, open: after the merge with --keep-checkpoints (issue 12) a Ray search '
-                          'leaves no last.pt for trials the local search keeps', strict=False)
-def test_a_killed_driver_continues_when_run_again(cluster, local_result, tmp_path):
+def running_trials(log):
+    """Processes of ``log`` that run a trial task now (Ray titles a worker by its task)."""
+    out = set()
+    for pid, _ in epoch_log(log):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as handle:
+                if handle.read().startswith(b'ray::run_trial'):
+                    out.add(pid)
+        except OSError:  # gone
+            pass
+    return out
+
+
+def start_and_stop(args, result, sig, env, epochs):
+    """Start the command, send it ``sig`` once ``result`` holds ``epochs`` epochs; returns the
+    finished process, its stderr and the trial tasks seen running meanwhile."""
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env=env)
+    deadline, seen = time.monotonic() + 120, set()
+    while process.poll() is None and epochs_done(result) < epochs and time.monotonic() < deadline:
+        seen |= running_trials(pathlib.Path(env['EPOCH_LOG']))
+        time.sleep(0.02)  # polls the results directory; the search runs meanwhile
+    if process.poll() is not None:
+        raise AssertionError('the search ended before it could be stopped: '
+                             + process.communicate()[1])
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    return process, err, seen
+
+
+def test_an_interrupted_search_has_stopped_its_tasks_when_it_returns(cluster, tmp_path,
+                                                                   monkeypatch):
+    """In a process that stays connected to the cluster (a notebook, or the CLI before it exits),
+    Ctrl-C while a trial trains: when the search has raised, its task runs no more."""
     def_path = write_def(tmp_path, TINY_DEF)
-    result = tmp_path / 'result'
-    env = {k: v for k, v in os.environ.items() if k not in ('EPOCH_LOG', 'KILL_AT')}
-    process = subprocess.Popen(command(def_path, tmp_path, result, '--ray', cluster.address),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and epochs_done(result) < 5 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert process.poll() is None, 'the search ended before it could be killed'
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done = epochs_done(result)
-    again = subprocess.run(command(def_path, tmp_path, result, '--ray', cluster.address),
-                           capture_output=True, text=True, timeout=300, env=env)
+    log, hold = tmp_path / 'epochs.log', tmp_path / 'hold'
+    monkeypatch.setenv('EPOCH_LOG', str(log))
+    monkeypatch.setenv('HOLD', str(hold))
+    hold.touch()
+    wait, held = concurrent.futures.wait, []
+
+    def ctrl_c_once_held(futures, return_when):
+        """The search waits for its tasks: Ctrl-C comes once the third epoch is under way."""
+        while not held:
+            done, _ = wait(futures, timeout=0.02, return_when=return_when)
+            if done:
+                return done, set(futures) - done
+            held[:] = sorted(running_trials(log)) if len(epoch_log(log)) >= 3 else []
+        raise KeyboardInterrupt
+    monkeypatch.setattr(concurrent.futures, 'wait', ctrl_c_once_held)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search(def_path, tmp_path / 'result', ray=cluster.address)
+        assert epoch_log(log)[2][0] in held  # the held epoch's task, and maybe others
+        assert not running_trials(log) and ray.is_initialized()
+    finally:
+        hold.unlink()
+
+
+def test_ctrl_c_and_a_killed_driver_each_continue_when_run_again(cluster, local, tmp_path):
+    """Ctrl-C (SIGINT) stops the cluster's tasks for good; after SIGKILL (no chance to clean up)
+    the search continues too; the results directory lies inside --data (-d . -r res)."""
+    def_path = write_def(tmp_path, TINY_DEF)
+    data, log = tmp_path / 'data', tmp_path / 'epochs.log'
+    data.mkdir()
+    result = data / 'res'
+    env = {**{k: v for k, v in os.environ.items() if k != 'KILL_AT'}, 'EPOCH_LOG': str(log)}
+    args = command(def_path, data, result, '--ray', cluster.address,
+                   '--keep-checkpoints', 'all')
+    total = trained_epochs(local['all'][0])
+
+    process, err, seen = start_and_stop(args, result, signal.SIGINT, env, epochs=3)
+    assert process.returncode == 130, err
+    assert 'interrupted: re-run the same command to continue' in err and 'Traceback' not in err
+    # when the command has returned, the tasks that trained for it are gone
+    assert seen and not running_trials(log)
+    interrupted = epoch_log(log)
+    after_interrupt = epochs_done(result)
+    assert 0 < after_interrupt < total
+
+    start_and_stop(args, result, signal.SIGKILL, env, epochs=after_interrupt + 3)
+    after_kill = epochs_done(result)
+    assert after_interrupt < after_kill < total
+
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0, again.stderr
-    assert comparable(result) == local_result
-    assert 0 < done < sum(len(v) for k, v in local_result.items() if k.startswith('t')
-                          and '/' not in k)
+    old = {pid for pid, _ in interrupted}
+    assert [line for line in epoch_log(log) if line[0] in old] == interrupted, \
+        'a task of the interrupted run trained on'
+    assert comparable(result) == local['all'][0]
+    assert checkpoint_files(result) == local['all'][1]
+    # each run trained what the ones before had not finished (and the epochs cut short)
+    assert total <= len(epoch_log(log)) < total + 6
     assert json.loads((result / 'search.json').read_text())['seed'] == SEED
+
+
+def test_ddp_2_on_ray_runs_each_group_in_one_task_as_ddp_2_here(cluster, tmp_path, monkeypatch,
+                                                                 request):
+    """--ray --ddp 2: a task reserves 2 CPUs (only a third node, added here, has them) and runs
+    the trial's gloo group; the search is the local --ddp 2 search, to float rounding."""
+    def_path = write_def(tmp_path, TINY_DEF)
+    definition = Definition.load(str(def_path), hyper=True)
+    with pytest.raises(ValueError, match=r'a trial needs 2 CPUs on one node \(--threads 1 x '
+                                         r'--ddp 2\).*the largest has 1 CPUs'):
+        RayExecutor(definition, str(tmp_path), BATCH, results.ResultStore(str(tmp_path / 'x')),
+                    threads=1, device='cpu', world=2)
+    node = cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    request.addfinalizer(lambda: cluster.remove_node(node))
+    monkeypatch.setenv('EPOCH_LOG', str(tmp_path / 'here.log'))
+    here = search(def_path, tmp_path / 'here', trials=3, ddp=2)
+    monkeypatch.setenv('EPOCH_LOG', str(tmp_path / 'ray.log'))
+    there = search(def_path, tmp_path / 'ray', trials=3, ddp=2, ray=cluster.address)
+    # two processes trained every epoch
+    assert len(epoch_log(tmp_path / 'ray.log')) == 2 * trained_epochs(there) > 0
+    rows = [results.read_csv(tmp_path / name / 'search.csv') for name in ('here', 'ray')]
+    assert [{k: v for k, v in r.items() if k != 'reward'} for r in rows[1]] == \
+        [{k: v for k, v in r.items() if k != 'reward'} for r in rows[0]]
+    assert [r['reward'] for r in rows[1]] == pytest.approx([r['reward'] for r in rows[0]],
+                                                           rel=1e-6)
+    assert there.keys() == here.keys()
+    for key in here:
+        if key.startswith('t') and '/' not in key:
+            assert [r['val_loss'] for r in there[key]] == \
+                pytest.approx([r['val_loss'] for r in here[key]], rel=1e-6)
+    files = [checkpoint_files(tmp_path / name) for name in ('here', 'ray')]
+    assert {k: v[:2] for k, v in files[1].items()} == {k: v[:2] for k, v in files[0].items()}
+    # no node has 3 CPUs for --ddp 3: refused up front, not a task waiting for ever
+    with pytest.raises(ValueError, match=r'a trial needs 3 CPUs on one node \(--threads 1 x '
+                                         r'--ddp 3\).*the largest has 2 CPUs'):
+        RayExecutor(definition, str(tmp_path), BATCH, results.ResultStore(str(tmp_path / 'x')),
+                    threads=1, device='cpu', world=3)
 
 
 def test_without_ray_the_flag_says_how_to_install_it(capsys, tmp_path, monkeypatch):

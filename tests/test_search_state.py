@@ -350,3 +350,19 @@ def test_text_files_are_utf8_whatever_the_locale(curve, tmp_path):
     assert failed
     text = (tmp_path / 'res' / 'trials' / failed[0] / 'error.txt').read_bytes().decode('utf-8')
     assert 'cluster\u2019s scratch disk' in text
+
+
+def test_a_results_directory_inside_the_data_is_not_data(cli, curve, tmp_path):
+    """``-d . -r results``: the search's own files (and old searches moved aside) do not change
+    the data's fingerprint, so the search continues; a real data file still does."""
+    def_path, data = curve
+    result = data / 'res'
+    assert search(cli, def_path, data, result, '-ep', 3, '--seed', 3)[0] == 0
+    code, err = search(cli, def_path, data, result, '--restart')
+    assert code == 0, err
+    assert len(moved_aside(result)) == 1
+    code, err = search(cli, def_path, data, result)
+    assert code == 0 and 'other settings' not in err, err
+    np.save(data / 'extra.npy', np.zeros(1))
+    code, err = search(cli, def_path, data, result)
+    assert code == 1 and 'added extra.npy' in err and 'added res' not in err

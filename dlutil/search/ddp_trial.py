@@ -6,7 +6,9 @@ loads the def.py, makes its generators and trains the trial with
 :class:`dlutil.training.ddp.DataParallel`. Rank 0 reads and writes the results directory; the
 other ranks resume from a copy of ``last.pt`` and write into a scratch directory that is thrown
 away, so the checkpoints are written once. ``--workers W`` runs W groups at once, each on its
-own N GPUs of ``--gpus`` on CUDA.
+own N GPUs of ``--gpus`` on CUDA. On Ray (``--ray``) a task runs the group
+(:func:`run_group`): rank 0 trains in the task's scratch directory and hands each epoch's files
+to the task, which sends them to the driver's node.
 """
 import concurrent.futures
 import os
@@ -35,7 +37,8 @@ class _ParallelModels:
         return model
 
 
-def _rank(rank, world, device, def_path, data_dir, batch_size, root, job, threads):
+def _rank(rank, world, device, def_path, data_dir, batch_size, root, job, threads,
+          report_epochs=False):
     tune_malloc()
     torch.set_num_threads(threads)
     definition = Definition(def_path, load_module(def_path))
@@ -48,12 +51,40 @@ def _rank(rank, world, device, def_path, data_dir, batch_size, root, job, thread
         if os.path.exists(last):
             os.makedirs(store.trial_dir(job.trial))
             shutil.copyfile(last, store.trial_file(job.trial, 'last.pt'))
+    after_epoch = None
+    if rank == 0 and report_epochs:  # the launching process passes them on (a Ray task)
+        from dlutil.search.ray_executor import trial_files
+
+        def report_files(epoch):
+            ddp.report(trial_files(store, job.trial))
+        after_epoch = report_files
     try:
         return evaluate(_ParallelModels(definition), _Generators(definition, data_dir, batch_size),
-                        store, job, device, batch_size, progress=False)
+                        store, job, device, batch_size, progress=False, after_epoch=after_epoch)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_group(world, def_path, data_dir, batch_size, store, job, threads, devices,
+              on_epoch=None, cancel=None):
+    """One rung evaluation on a group of ``world`` processes; returns its outcome.
+
+    Parameters
+    ----------
+    store: results.ResultStore
+        Rank 0 trains there (the results directory, or a Ray task's scratch directory).
+    devices: list of str
+        The group's devices (one GPU per rank, or ``['cpu']``).
+    on_epoch: callable or None
+        ``on_epoch(files)`` in this process after each epoch, with rank 0's files of the trial
+        (``{name: bytes}``, see :func:`dlutil.search.ray_executor.trial_files`).
+    cancel: threading.Event or None
+        See :func:`dlutil.training.ddp.launch`.
+    """
+    return ddp.launch(world, _rank, (os.path.abspath(def_path), data_dir, batch_size, store.root,
+                                     job, threads, on_epoch is not None),
+                      devices, cancel=cancel, on_report=on_epoch)
 
 
 def device_groups(world, workers, devices):
@@ -73,8 +104,8 @@ class DDPExecutor:
     def __init__(self, definition, data_dir, batch_size, store, workers, devices, threads,
                  world):
         self.workers, self.world = workers, world
-        self.args = (os.path.abspath(definition.path), data_dir, batch_size, store.root)
-        self.threads = threads
+        self.definition, self.data_dir, self.batch_size = definition, data_dir, batch_size
+        self.store, self.threads = store, threads
         self.groups = queue.Queue()
         for group in device_groups(world, workers, devices):
             self.groups.put(group)
@@ -84,8 +115,8 @@ class DDPExecutor:
     def _run(self, job):
         group = self.groups.get()
         try:
-            return ddp.launch(self.world, _rank, (*self.args, job, self.threads), group,
-                              cancel=self.cancel)
+            return run_group(self.world, self.definition.path, self.data_dir, self.batch_size,
+                             self.store, job, self.threads, group, cancel=self.cancel)
         finally:
             self.groups.put(group)
 

@@ -136,7 +136,8 @@ class HyperbandSearch:
     gpus_per_trial: float or None
         GPUs a Ray task asks for (``--gpus-per-trial``); None: 1 on a cluster with GPUs.
     ddp: int
-        Processes per trial (``--ddp``): each rung evaluation trains data-parallel.
+        Processes per trial (``--ddp``): each rung evaluation trains data-parallel (on Ray, a
+        task reserves ``ddp`` times ``threads`` CPUs and ``gpus_per_trial`` GPUs).
     report_every: float
         Seconds between rewrites of ``report.html`` while searching.
     restart: bool
@@ -206,7 +207,8 @@ class HyperbandSearch:
         if self.ray is not None:
             from dlutil.search.ray_executor import RayExecutor
             return RayExecutor(self.definition, self.data_dir, self.batch_size, self.store,
-                               self.threads, self.device, self.ray or None, self.gpus_per_trial)
+                               self.threads, self.device, self.ray or None, self.gpus_per_trial,
+                               self.ddp)
         if self.ddp > 1:
             from dlutil.search.ddp_trial import DDPExecutor
             return DDPExecutor(self.definition, self.data_dir, self.batch_size, self.store,

@@ -15,10 +15,12 @@ node-local temporary directory, and the files travel through Ray's object store 
   ``--result`` always holds the trial's last finished epoch, exactly as a local run would.
 
 When a node dies mid-trial, Ray runs the task again (``max_retries``) and the new attempt
-resumes from the last epoch the sink holds. Ctrl-C on the driver cancels the cluster's tasks;
-re-running the command continues the search from ``--result``. The data must be readable on
-every node at the ``--data`` path (shared storage, or the same copy on each node); the def.py
-travels with the tasks, as do the environment variables it reads.
+resumes from the last epoch the sink holds. Ctrl-C on the driver closes the sink (nothing more
+is written), kills the search's running tasks and waits until they are gone; re-running the
+command continues the search from ``--result``. With ``--ddp N`` a task reserves N times a
+trial's resources on one node and runs the trial's process group inside it. The data must be
+readable on every node at the ``--data`` path (shared storage, or the same copy on each node);
+the def.py travels with the tasks, as do the environment variables it reads.
 """
 import concurrent.futures
 import hashlib
@@ -32,6 +34,7 @@ INSTALL_HINT = ("--ray needs Ray: pip install 'dlutil[ray]' (or pip install -e '
                 "checkout), on the driver and on every node of the cluster")
 LINK_TO_LAST = b'\0same as last.pt\0'  # sent for best.pt when the best epoch is the last one
 MAX_RETRIES = 3
+STOP_SECONDS = 30  # how long an interrupted search waits for its tasks to be killed
 
 
 def import_ray():
@@ -54,9 +57,21 @@ class ResultSink:
 
     def __init__(self, root):
         self.store = results.ResultStore(root)
+        self.closed = False
+
+    def close(self):
+        """Write nothing more: the driver was interrupted. A Ray actor runs one call at a time,
+        so once this returns no write is under way and none will follow."""
+        self.closed = True
+        return True
+
+    def _check_open(self):
+        if self.closed:
+            raise RuntimeError('the search was interrupted: its results directory is closed')
 
     def fetch(self, trial):
         """The trial's ``last.pt`` as bytes, or None before its first epoch."""
+        self._check_open()
         path = self.store.trial_file(trial, 'last.pt')
         if not os.path.exists(path):
             return None
@@ -66,6 +81,7 @@ class ResultSink:
     def put(self, trial, files):
         """Write ``files`` ({name: bytes}) of ``trial`` atomically, in the order a local trial
         writes them: history first, then last.pt, then best.pt."""
+        self._check_open()
         order = ['history.csv', 'error.txt', 'last.pt', 'best.pt']
         for name in sorted(files, key=order.index):
             path = self.store.trial_file(trial, name)
@@ -81,26 +97,31 @@ def _read(path):
         return handle.read()
 
 
+def trial_files(store, trial, checkpoint=True):
+    """What :meth:`ResultSink.put` needs of ``trial`` in the scratch ``store``: {name: bytes}."""
+    files, path = {}, store.trial_file
+    for name in ('history.csv', 'error.txt'):
+        if os.path.exists(path(trial, name)):
+            files[name] = _read(path(trial, name))
+    if checkpoint and os.path.exists(path(trial, 'last.pt')):
+        files['last.pt'] = _read(path(trial, 'last.pt'))
+        best = path(trial, 'best.pt')
+        if os.path.exists(best) and os.path.samefile(best, path(trial, 'last.pt')):
+            files['best.pt'] = LINK_TO_LAST
+    return files
+
+
 class _Uploader:
     """Sends a trial's files from the task's scratch directory to the sink after each epoch."""
 
     def __init__(self, ray, sink, store, trial):
         self.ray, self.sink, self.store, self.trial = ray, sink, store, trial
 
-    def files(self, checkpoint=True):
-        files, path = {}, self.store.trial_file
-        for name in ('history.csv', 'error.txt'):
-            if os.path.exists(path(self.trial, name)):
-                files[name] = _read(path(self.trial, name))
-        if checkpoint and os.path.exists(path(self.trial, 'last.pt')):
-            files['last.pt'] = _read(path(self.trial, 'last.pt'))
-            best = path(self.trial, 'best.pt')
-            if os.path.exists(best) and os.path.samefile(best, path(self.trial, 'last.pt')):
-                files['best.pt'] = LINK_TO_LAST
-        return files
+    def send(self, files):
+        self.ray.get(self.sink.put.remote(self.trial, files))
 
     def __call__(self, epoch=None, checkpoint=True):
-        self.ray.get(self.sink.put.remote(self.trial, self.files(checkpoint)))
+        self.send(trial_files(self.store, self.trial, checkpoint))
 
 
 _LOADED = {}  # per worker process: (def digest, environment, data, batch size) -> (def, generators)
@@ -134,8 +155,12 @@ def _definition(source, def_path, environment, data_dir, batch_size):
     return _LOADED[key]
 
 
-def run_trial(source, def_path, environment, data_dir, batch_size, job, threads, sink):
+def run_trial(source, def_path, environment, data_dir, batch_size, job, threads, sink, world=1):
     """A Ray task: one rung evaluation in a node-local scratch directory; returns the outcome.
+
+    With ``world`` > 1 the task runs the trial's ``--ddp`` group: ``world`` processes on this
+    node (:func:`dlutil.search.ddp_trial.run_group`); rank 0 trains in the scratch directory and
+    hands each epoch's files to this process, which sends them to the sink.
 
     Parameters
     ----------
@@ -150,13 +175,16 @@ def run_trial(source, def_path, environment, data_dir, batch_size, job, threads,
         torch CPU threads.
     sink: ray.actor.ActorHandle
         The :class:`ResultSink`.
+    world: int
+        Processes of the trial's data-parallel group (``--ddp``).
     """
     import ray
     import torch
     from dlutil.search.executors import evaluate, tune_malloc
     tune_malloc()
     torch.set_num_threads(threads)
-    device = torch.device('cuda' if ray.get_gpu_ids() and torch.cuda.is_available() else 'cpu')
+    gpus = ray.get_gpu_ids() if torch.cuda.is_available() else []
+    device = torch.device('cuda' if gpus else 'cpu')
     definition, generators = _definition(source, def_path, environment, data_dir, batch_size)
     scratch = tempfile.mkdtemp(prefix=f'dlutil-{job.trial}-')
     try:
@@ -166,8 +194,15 @@ def run_trial(source, def_path, environment, data_dir, batch_size, job, threads,
             results.atomic_write(store.trial_file(job.trial, 'last.pt'),
                                  lambda f: f.write(last), mode='wb')
         upload = _Uploader(ray, sink, store, job.trial)
-        outcome = evaluate(definition, generators, store, job, device, batch_size,
-                           progress=False, after_epoch=upload)
+        if world > 1:
+            from dlutil.search.ddp_trial import run_group
+            # Ray shows this task only its own GPUs (CUDA_VISIBLE_DEVICES): one per rank
+            devices = [f'cuda:{i}' for i in range(len(gpus))] if gpus else ['cpu']
+            outcome = run_group(world, definition.path, data_dir, batch_size, store, job,
+                                threads, devices, on_epoch=upload.send)
+        else:
+            outcome = evaluate(definition, generators, store, job, device, batch_size,
+                               progress=False, after_epoch=upload)
         upload(checkpoint=False)  # the final history (and error.txt of a failed trial)
         return outcome
     finally:
@@ -184,10 +219,13 @@ class RayExecutor:
     gpus: float or None
         GPUs per trial (a fraction shares one); None: 1 when the cluster has GPUs and ``device``
         is not the CPU, else 0.
+    world: int
+        ``--ddp``: each task runs a group of ``world`` processes and reserves ``world`` times
+        ``threads`` CPUs and ``gpus`` GPUs, on one node.
     """
 
     def __init__(self, definition, data_dir, batch_size, store, threads, device=None,
-                 address=None, gpus=None):
+                 address=None, gpus=None, world=1):
         ray = self.ray = import_ray()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         if not ray.is_initialized():
@@ -200,9 +238,14 @@ class RayExecutor:
         if gpus is None:
             on_cpu = device is not None and str(device) == 'cpu'
             gpus = 1.0 if resources.get('GPU', 0) and not on_cpu else 0.0
+        if world > 1 and gpus and gpus != int(gpus):
+            raise ValueError(f'--ddp {world} on GPUs needs whole GPUs per process: '
+                             f'--gpus-per-trial 1 (or more), got {gpus}')
         cpus = resources.get('CPU', 1)
-        self.workers = max(1, int(cpus // threads) if not gpus
-                           else int(min(cpus // threads, resources.get('GPU', 0) // gpus)))
+        per_cpus, per_gpus = threads * world, gpus * world
+        _check_fits(ray, per_cpus, per_gpus, threads, world)
+        self.workers = max(1, int(cpus // per_cpus) if not gpus
+                           else int(min(cpus // per_cpus, resources.get('GPU', 0) // per_gpus)))
         here = ray.get_runtime_context().get_node_id()
         self.sink = ray.remote(num_cpus=0)(ResultSink).options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
@@ -210,27 +253,55 @@ class RayExecutor:
         from dlutil.search.identity import read_environment
         self.args = (_read(definition.path), os.path.abspath(definition.path),
                      read_environment(definition.path), os.path.abspath(data_dir), batch_size)
-        self.threads = threads
-        self.task = ray.remote(run_trial).options(num_cpus=threads, num_gpus=gpus,
+        self.threads, self.world = threads, world
+        self.task = ray.remote(run_trial).options(num_cpus=per_cpus, num_gpus=per_gpus,
                                                   max_retries=MAX_RETRIES, retry_exceptions=False)
         self.pending = {}
 
     def submit(self, job):
-        ref = self.task.remote(*self.args, job, self.threads, self.sink)
+        ref = self.task.remote(*self.args, job, self.threads, self.sink, self.world)
         future = ref.future()
         self.pending[future] = ref
         future.add_done_callback(lambda f: self.pending.pop(f, None))
         return _unwrapping(future)
 
     def stop(self, wait=True):
-        if not wait:  # interrupted: the cluster's tasks stop now
-            for ref in list(self.pending.values()):
-                try:
-                    self.ray.cancel(ref, force=True)
-                except Exception:
-                    pass
+        """End the search's use of the cluster; ``wait=False`` (interrupted): first close the
+        sink, so nothing more reaches ``--result``, then kill the running tasks and wait (at
+        most :data:`STOP_SECONDS`) until they are gone."""
+        if not wait:
+            refs = list(self.pending.values())
+            _quietly(lambda: self.ray.get(self.sink.close.remote(), timeout=STOP_SECONDS))
+            for ref in refs:
+                _quietly(self.ray.cancel, ref, force=True)
+            if refs:
+                _quietly(self.ray.wait, refs, num_returns=len(refs), timeout=STOP_SECONDS)
+            _quietly(self.ray.kill, self.sink)
         if self._started:
             self.ray.shutdown()
+
+
+def _check_fits(ray, cpus, gpus, threads, world):
+    """A ValueError unless one node of the cluster has ``cpus`` CPUs and ``gpus`` GPUs (Ray
+    would wait for such a node for ever)."""
+    nodes = [node.get('Resources', {}) for node in ray.nodes() if node.get('Alive')]
+    if any(n.get('CPU', 0) >= cpus and n.get('GPU', 0) >= gpus for n in nodes):
+        return
+    most = max((n.get('CPU', 0) for n in nodes), default=0)
+    need = f'{cpus:g} CPUs' + (f' and {gpus:g} GPUs' if gpus else '')
+    raise ValueError(f'a trial needs {need} on one node (--threads {threads}'
+                     + (f' x --ddp {world}' if world > 1 else '') + (', --gpus-per-trial'
+                                                                     if gpus else '')
+                     + f'), but no node of the Ray cluster has them (the largest has {most:g} '
+                     'CPUs): lower --threads or --ddp, or add larger nodes')
+
+
+def _quietly(call, *args, **kwargs):
+    """``call(*args, **kwargs)``, whatever it raises: a node or the sink may be gone already."""
+    try:
+        call(*args, **kwargs)
+    except Exception:
+        pass
 
 
 def _unwrapping(future):

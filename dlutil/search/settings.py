@@ -89,7 +89,7 @@ class Settings:
 
     def __init__(self, store, def_path, data_dir, flags, seed=None, restart=False):
         self.store, self.flags = store, dict(flags)
-        self.now = identity.current(def_path, data_dir)
+        self.now = identity.current(def_path, data_dir, store.root)
         saved = read(store)
         self.move_aside, self.reason = restart and _has_files(store), '--restart'
         if saved is not None and not restart:
@@ -144,7 +144,7 @@ def check_model(store, def_path, data_dir):
     saved = read(store)
     if saved is None:
         return
-    now = identity.current(def_path, data_dir)
+    now = identity.current(def_path, data_dir, store.root)
     changed = identity.model_changes(saved, now)
     if changed:
         raise SearchSettingsError(

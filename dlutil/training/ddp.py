@@ -24,6 +24,7 @@ the N processes (from the preloaded forkserver, so they start in milliseconds).
 import os
 import queue as queue_module
 import shutil
+import signal
 import tempfile
 import traceback
 
@@ -157,7 +158,22 @@ def backend_for(device):
     return 'nccl' if torch.device(device).type == 'cuda' else 'gloo'
 
 
+_REPORT = []  # in a rank's process: (queue, rank) for report()
+
+
+def report(value):
+    """Hand ``value`` to the ``on_report`` of the :func:`launch` that started this rank (in the
+    launching process, in the order reported); rank 0 uses it to pass each epoch's files on."""
+    queue, rank = _REPORT[0]
+    queue.put((rank, 'report', value))
+
+
 def _entry(rank, world, init_file, devices, target, args, queue):
+    from dlutil.search.executors import die_with_parent
+    # a forkserver's child: its parent is the server, which exits with the launching process
+    die_with_parent(os.getppid())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the launching process stops us
+    _REPORT[:] = [(queue, rank)]
     device = torch.device(devices[rank % len(devices)])
     try:
         if device.type == 'cuda':
@@ -173,7 +189,7 @@ def _entry(rank, world, init_file, devices, target, args, queue):
             dist.destroy_process_group()
 
 
-def launch(world, target, args=(), devices=('cpu',), cancel=None):
+def launch(world, target, args=(), devices=('cpu',), cancel=None, on_report=None):
     """Run ``target(rank, world, device, *args)`` in ``world`` processes of one process group.
 
     Parameters
@@ -186,6 +202,8 @@ def launch(world, target, args=(), devices=('cpu',), cancel=None):
         Rank r uses ``devices[r % len(devices)]``: one GPU per rank on CUDA, the CPU otherwise.
     cancel: threading.Event or None
         Once set, the ranks are stopped and this raises KeyboardInterrupt.
+    on_report: callable or None
+        ``on_report(value)`` for each :func:`report` of a rank, called here as it arrives.
 
     Returns
     -------
@@ -217,6 +235,10 @@ def launch(world, target, args=(), devices=('cpu',), cancel=None):
                 continue
             if status == 'error':
                 raise RuntimeError(f'--ddp rank {rank} failed: {value}')
+            if status == 'report':
+                if on_report is not None:
+                    on_report(value)
+                continue
             reported += 1
             if rank == 0:
                 result = value
