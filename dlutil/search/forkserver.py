@@ -13,7 +13,8 @@ import multiprocessing
 
 # what a worker needs before it trains; a module that fails to import is skipped by the server
 # (torch._dynamo: the first optimizer a process makes imports it, over a second of CPU;
-# sklearn.metrics: the metrics the zoo's models report; hyperopt: every def.py imports it)
+# hyperopt: every def.py imports it. Not sklearn: a worker that needs it imports it alongside
+# the others, where preloading it would delay every worker's start)
 PRELOAD = ['dlutil.search._server_dies_with_parent', 'numpy', 'torch', 'torch._dynamo',
            'hyperopt', 'base_model', 'batch_generator', 'constraints',
            'dlutil.search.trial', 'dlutil.search.executors']

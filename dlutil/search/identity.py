@@ -9,7 +9,7 @@ under ``--data``. ``search.json`` records them; a later run compares.
 - ``--data`` is compared by its resolved path and a fingerprint of the files under it (relative
   name, size, modification time), cheap whatever their size: at most :data:`MAX_FILES` files
   are listed. A results directory inside ``--data`` (``-d . -r results``) and the old searches
-  moved aside beside it (``results.<timestamp>``) are not data.
+  moved aside beside it are not data (the caller says which folders those are).
 """
 import ast
 import hashlib
@@ -74,25 +74,18 @@ def definition_digest(def_path):
     return {'digest': whole, 'parts': digests}
 
 
-def data_fingerprint(data_dir, result_dir=None):
+def data_fingerprint(data_dir, skip=None):
     """``{'path', 'files', 'digest', 'listing'}`` of the files under ``data_dir``.
 
     ``listing`` maps relative names to ``[size, mtime_ns]`` (None above :data:`MAX_LISTED`
     files); at most :data:`MAX_FILES` files are visited, so a huge folder costs little.
-    ``result_dir`` (``--result``), and its moved-aside ``<result_dir>.<timestamp>`` folders,
-    are left out when they lie under ``data_dir``.
+    Folders for which ``skip(path)`` is true are left out.
     """
     root = os.path.realpath(data_dir)
-    results = (re.compile(re.escape(os.path.realpath(result_dir)) + r'(\.\d{8}-\d{6}(-\d+)?)?')
-               if result_dir else None)
-
-    def is_results(path):
-        return results is not None and results.fullmatch(path) is not None
-
     entries = []
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = sorted(s for s in subfolders
-                               if not is_results(os.path.realpath(os.path.join(folder, s))))
+                               if skip is None or not skip(os.path.join(folder, s)))
         for name in sorted(names):
             path = os.path.join(folder, name)
             try:
@@ -110,12 +103,12 @@ def data_fingerprint(data_dir, result_dir=None):
     return {'path': root, 'files': len(entries), 'digest': digest, 'listing': listing}
 
 
-def current(def_path, data_dir, result_dir=None):
+def current(def_path, data_dir, skip=None):
     """The identity of a search run now with ``def_path`` and ``data_dir`` (without flags);
-    ``result_dir`` is not part of the data (see :func:`data_fingerprint`)."""
+    folders under ``data_dir`` for which ``skip(path)`` is true are not data."""
     return {'model': os.path.abspath(def_path), 'definition': definition_digest(def_path),
             'environment': read_environment(def_path),
-            'data': data_fingerprint(data_dir, result_dir)}
+            'data': data_fingerprint(data_dir, skip)}
 
 
 def _names(names, most=4):

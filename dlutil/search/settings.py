@@ -11,6 +11,7 @@
 import logging
 import os
 import random
+import re
 import time
 
 from dlutil.search import identity
@@ -60,7 +61,7 @@ def fill_flags(args, store):
 
 def archive(store):
     """Move everything in ``store`` (but its lock) to ``<root>.<timestamp>``; returns that path."""
-    stamp = time.strftime('%Y%m%d-%H%M%S')
+    stamp = time.strftime('%Y%m%d-%H%M%S')  # the names ours() knows
     target, number = f'{store.root}.{stamp}', 1
     while os.path.exists(target):
         number += 1
@@ -89,7 +90,7 @@ class Settings:
 
     def __init__(self, store, def_path, data_dir, flags, seed=None, restart=False):
         self.store, self.flags = store, dict(flags)
-        self.now = identity.current(def_path, data_dir, store.root)
+        self.now = identity.current(def_path, data_dir, ours(store))
         saved = read(store)
         self.move_aside, self.reason = restart and _has_files(store), '--restart'
         if saved is not None and not restart:
@@ -133,6 +134,13 @@ class Settings:
                            {**self.flags, 'seed': self.seed, **self.now})
 
 
+def ours(store):
+    """``skip(path)``: true for ``store``'s folder and for the searches :func:`archive` moved
+    aside beside it, which are not data even inside ``--data`` (``-d . -r results``)."""
+    pattern = re.compile(re.escape(os.path.realpath(store.root)) + r'(\.\d{8}-\d{6}(-\d+)?)?')
+    return lambda path: pattern.fullmatch(os.path.realpath(path)) is not None
+
+
 def _has_files(store):
     return any(name != '.lock' for name in os.listdir(store.root)) \
         if os.path.isdir(store.root) else False
@@ -144,7 +152,7 @@ def check_model(store, def_path, data_dir):
     saved = read(store)
     if saved is None:
         return
-    now = identity.current(def_path, data_dir, store.root)
+    now = identity.current(def_path, data_dir, ours(store))
     changed = identity.model_changes(saved, now)
     if changed:
         raise SearchSettingsError(
