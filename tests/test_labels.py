@@ -8,7 +8,7 @@ from torch import nn
 from base_model import DataShapeError, LabelShapeError, RegressionModel
 from batch_generator import MatrixBatchGenerator
 from conftest import cuda, onehot_motif_data
-from dlutil import metrics
+from dlutil.training import metrics
 from dlutil.sequences.onehot import decode, one_hot, reverse_complement
 from dlutil.training import labels
 from test_base_model import Classifier

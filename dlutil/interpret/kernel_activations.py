@@ -16,7 +16,7 @@ import torch
 from dlutil.interpret.first_layer import (NOT_FIRST, FirstLayerHooks, as_sequences, check_first,
                                           conv1d, conv1d_form, device_of, main_output,
                                           network_of)
-from dlutil.training.batches import iterate, split_batch, to_tensor
+from dlutil.data.batches import iterate, split_batch, to_tensor
 from dlutil.training.labels import label_matrix
 
 

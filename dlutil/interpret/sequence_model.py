@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from dlutil.interpret.kernel_activations import device_of, main_output, network_of
+from dlutil.training.tasks import ClassificationModel, MultiLabelModel
 
 __all__ = ['OneHotNetwork', 'input_shape', 'is_probability_model', 'to_outputs']
 
@@ -84,7 +85,6 @@ def input_shape(model, length=None, what='--vep'):
 
 def is_probability_model(model):
     """Whether the model's predictions are probabilities (classification, multi-label)."""
-    from base_model import ClassificationModel, MultiLabelModel
     return isinstance(model, (ClassificationModel, MultiLabelModel))
 
 

@@ -44,7 +44,7 @@ import os
 
 import numpy as np
 
-from batch_generator import MatrixBatchGenerator
+from dlutil.data.matrix import MatrixBatchGenerator
 from dlutil.sequences.alphabets import (DNA, PROTEIN, RNA, channel_names, infer_alphabet,
                                         letter_counts)
 from dlutil.sequences.fasta_records import (decode, encode_records, parse_labels, read_fasta,

@@ -8,7 +8,6 @@ trial). ``--vep`` writes ``RESULTS/vep/<vcf name>.h5`` and ``<vcf name>.top.tsv`
 writes ``RESULTS/interpret/attributions.html`` and its files.
 """
 import os
-import pickle
 
 __all__ = ['add_arguments', 'check', 'wanted', 'load_checkpoint_model', 'run']
 
@@ -93,12 +92,16 @@ def wanted(args):
 
 def load_checkpoint_model(definition, path, device):
     """The def.py's Model with the weights and config of the checkpoint at ``path``."""
-    from dlutil.search import results  # deferred: --help needs no torch
+    from dlutil import files, torchfile
+    from dlutil.errors import CorruptFileError, UnsafeFileError
     try:
-        checkpoint = results.load_checkpoint(path, map_location='cpu')
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        checkpoint = torchfile.load(path, '--checkpoint')
+    except UnsafeFileError:
+        raise
+    except CorruptFileError as error:
+        reason = str(error).rpartition(' (')[2].rstrip(')')
         raise ValueError(f'--checkpoint {path}: cannot load it as a PyTorch checkpoint '
-                         f'({str(error).splitlines()[0]})') from None
+                         f'({reason})') from None
     if not isinstance(checkpoint, dict) or 'model' not in checkpoint:
         raise ValueError(f'--checkpoint {path}: not a checkpoint of this tool (expected a dict '
                          f'with "model" and "config", as trials/<id>/best.pt)')
@@ -108,7 +111,7 @@ def load_checkpoint_model(definition, path, device):
         if not os.path.exists(config_path):
             raise ValueError(f'--checkpoint {path}: it holds no config and there is no '
                              f'config.json beside it')
-        config = results.read_json(config_path)
+        config = files.read_json(config_path)
     model = definition.Model(config, device=device)
     model.load_state_dict(checkpoint['model'], optimizer=False)
     return model

@@ -45,7 +45,7 @@ import torch
 from dlutil.interpret.kernel_activations import device_of, network_of
 from dlutil.interpret.sequence_model import OneHotNetwork, input_shape, is_probability_model, \
     to_outputs
-from dlutil.search.results import atomic_write
+from dlutil.files import atomic_write
 from dlutil.sequences.onehot import encode_batch, reverse_complement
 from dlutil.sequences.intervals import open_genome, unknown_chrom
 from dlutil.sequences.readers import InputError
