@@ -207,8 +207,11 @@ class BaseModel:
     def compute_loss(self, y_true_t, y_pred_t):
         """The criterion in float32, outside autocast: fp16/bf16 outputs are cast up and the
         targets never cast down (a count above 65504 is inf in fp16)."""
-        with torch.autocast(self.device.type, enabled=False):
+        if self.amp is None:  # nothing to switch off (entering autocast costs every batch)
             loss = self.criterion(to_float32(y_true_t), to_float32(y_pred_t))
+        else:
+            with torch.autocast(self.device.type, enabled=False):
+                loss = self.criterion(to_float32(y_true_t), to_float32(y_pred_t))
         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
             shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
             raise ValueError(f'the criterion must return a scalar tensor, got {shape}')
