@@ -3,6 +3,6 @@
 A facade of :mod:`dlutil.models.pysster` (the same objects).
 """
 from dlutil.models.pysster import (DataLayoutError, PYSSTER_DEFAULTS, LAYOUT_KEYS, PADDINGS,
-                                   pysster_params, layer_lengths, check_lengths, RecurrentLayer,
-                                   PyssterNetwork, PyssterModel, PyssterMultiLabelModel,
-                                   pysster_model_class)
+                                   GENERAL_KEYS, pysster_params, layer_lengths, check_lengths,
+                                   RecurrentLayer, PyssterNetwork, PyssterModel,
+                                   PyssterMultiLabelModel, pysster_model_class)

@@ -150,3 +150,27 @@ def test_root_facades_hold_no_logic():
             assert isinstance(node, allowed), f'{path}: {ast.dump(node)[:80]}'
             if isinstance(node, ast.Assign):
                 assert [t.id for t in node.targets] == ['__all__'], path
+
+
+def defined_names(path):
+    """The public names a module defines at its top level (defs, classes, assignments)."""
+    names = []
+    for node in ast.parse(open(path, encoding='utf-8').read()).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return [n for n in names if not n.startswith('_')]
+
+
+def test_each_zoo_facade_reexports_every_public_name_of_its_module():
+    """models/<name>.py gives the same objects as dlutil.models.<name>, all of them."""
+    import importlib
+    folder = os.path.join(ROOT, 'dlutil', 'models')
+    for file in sorted(f for f in os.listdir(folder) if f.endswith('.py') and f != '__init__.py'):
+        name = file[:-3]
+        real = importlib.import_module(f'dlutil.models.{name}')
+        facade = importlib.import_module(f'models.{name}')
+        missing = [n for n in defined_names(os.path.join(folder, file))
+                   if getattr(facade, n, None) is not getattr(real, n)]
+        assert missing == [], f'models/{name}.py lacks {missing}'

@@ -17,7 +17,8 @@ max-norm ``kernel_constraint`` on the weights of every layer, learning rate halv
 ``patience_stopping`` such epochs (the search then reports and uses the best epoch, best.pt).
 
 Every hyperparameter of pysster's tables, with its defaults, is in :data:`PYSSTER_DEFAULTS`; a
-configuration names the ones it changes. Where the PyTorch port differs from pysster (Keras):
+configuration names the ones it changes, by pysster's names or by the keys every ready model of the
+tool understands (:data:`GENERAL_KEYS`: ``lr``, ``reduce_lr_patience``, ``early_stopping_patience``). Where the PyTorch port differs from pysster (Keras):
 
 - ``conv.0`` (the first convolution, the first registered module) outputs pre-activations; the
   ReLU is applied in ``forward``. pysster's "activations" of a kernel are the ReLU of them.
@@ -80,6 +81,9 @@ _INT_AT_LEAST = {'conv_num': 0, 'dense_num': 0, 'kernel_num': 1, 'kernel_len': 1
                  'rnn_units': 1}
 _DROPOUTS = ('dropout_input', 'dropout_conv', 'dropout_dense', 'rnn_dropout_input',
              'rnn_dropout_recurrent')
+#: the keys every ready model of the tool understands -> pysster's own names for them
+GENERAL_KEYS = {'lr': 'learning_rate', 'reduce_lr_patience': 'patience_lr',
+                'early_stopping_patience': 'patience_stopping'}
 
 
 def pysster_params(config, allowed=()):
@@ -96,6 +100,12 @@ def pysster_params(config, allowed=()):
     """
     problems = []
     allowed = set(allowed)
+    both = [f'{general!r} and {own!r}' for general, own in GENERAL_KEYS.items()
+            if general in config and own in config]
+    if both:
+        raise ValueError('pysster parameters: ' + '; '.join(both) + ' are one setting '
+                         '(the general key and pysster\'s); give one of them')
+    config = {GENERAL_KEYS.get(key, key): value for key, value in config.items()}
     for key in config:
         if key not in PYSSTER_DEFAULTS and key not in allowed:
             close = difflib.get_close_matches(key, list(PYSSTER_DEFAULTS), n=1)
