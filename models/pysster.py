@@ -2,7 +2,7 @@
 
 A facade of :mod:`dlutil.models.pysster` (the same objects).
 """
-from dlutil.models.pysster import (DataLayoutError, PYSSTER_DEFAULTS, LAYOUT_KEYS, PADDINGS,
-                                   GENERAL_KEYS, pysster_params, layer_lengths, check_lengths,
-                                   RecurrentLayer, PyssterNetwork, PyssterModel,
+from dlutil.models.pysster import (DataLayoutError, RecurrentLayer, PYSSTER_DEFAULTS, LAYOUT_KEYS,
+                                   PADDINGS, GENERAL_KEYS, pysster_params, layer_lengths,
+                                   check_lengths, PyssterNetwork, PyssterModel,
                                    PyssterMultiLabelModel, pysster_model_class)
