@@ -21,8 +21,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from dlutil.interpret.kernel_activations import device_of, network_of
 from dlutil.interpret.sequence_model import OneHotNetwork, input_shape
+from dlutil.training.evaluation import device_of, evaluating, network_of
 
 __all__ = ['ism', 'ism_scores', 'gradient_x_input', 'deep_lift_shap', 'Attributions',
            'as_sequences', 'wrap']
@@ -31,14 +31,19 @@ __all__ = ['ism', 'ism_scores', 'gradient_x_input', 'deep_lift_shap', 'Attributi
 @contextlib.contextmanager
 def wrap(model, length=None):
     """``(network, device)``: ``model`` as an ``nn.Module`` taking (n, 4, L) and returning logits
-    (n, tasks), in eval mode for the ``with`` block (its mode is restored after)."""
+    (n, tasks), in eval mode for the ``with`` block (every module's mode is restored after).
+
+    It scores through :func:`dlutil.training.evaluation.forward` with the model's input dtype
+    and memory format, on the strand given and in float32: DeepLIFT's rules need each layer
+    called once per forward pass (strand averaging calls it twice) and its summation check
+    needs float32 (not ``amp``); ISM and gradient x input explain the same function, so the
+    three logos of one sequence agree.
+    """
     network = network_of(model)
-    was_training = network.training
     shape = input_shape(model, length, what='attribution')
-    try:
-        yield OneHotNetwork(network, shape).eval(), device_of(network)
-    finally:
-        network.train(was_training)
+    with evaluating(network, grad=True):
+        yield (OneHotNetwork(model, shape, strand_average=False, autocast=False),
+               device_of(network))
 
 
 def as_sequences(X):
