@@ -7,11 +7,17 @@ import torch
 
 from dlutil.sequences.onehot import decode, encode_batch, reverse_complement
 from dlutil.sequences.readers import InputError
-from dlutil.variants.effects import log_odds, score_vcf
+from dlutil.variants.effects import score_vcf
 from dlutil.variants.windows import allele_windows, trim_alleles
 from planted_motif import LENGTH, MOTIF, MOTIF2, load_planted, random_dna
 
 CHROM = 'ACGTACGTAC'
+
+
+def log_odds(p):
+    """logit(p) = log(p / (1 - p)) of probabilities, clipped to [1e-7, 1 - 1e-7]."""
+    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
 
 
 def windows(pos, ref, alt, length, chrom=CHROM):
