@@ -23,14 +23,15 @@ ONE_HOT = 'one-hot DNA, shape (n, 4, L) or (n, 4, 1, L)'
 def one_hot_input(model, x):
     """One-hot windows the tool builds itself (float32, N as 0.25) as the model's inputs.
 
-    They are cast to the model's ``input_dtype`` when that is a floating type, as integer
-    one-hot data would be, then moved by its ``to_input``.
+    They are moved by the model's ``to_input``, then cast to its ``input_dtype`` when that is a
+    floating type, as integer one-hot data would be.
     """
-    x = torch.as_tensor(x)
+    x = model_input(model, torch.as_tensor(x))
     dtype = getattr(model, 'input_dtype', None)
-    if dtype is not None and dtype.is_floating_point and x.dtype != dtype:
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and dtype is not None \
+            and dtype.is_floating_point and x.dtype != dtype:
         x = x.to(dtype)
-    return model_input(model, x)
+    return x
 
 
 class OneHotNetwork(nn.Module):
