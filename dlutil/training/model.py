@@ -60,7 +60,9 @@ class BaseModel:
     cudnn_benchmark: bool
         Let cuDNN pick the fastest convolution algorithms for the input shapes seen.
     strand_average: bool
-        Evaluate and predict on both strands of one-hot DNA (ACGT order) and average the outputs.
+        Evaluate and predict on both strands of one-hot DNA (ACGT order) and average each output
+        tensor; ``-e``, ``-p``, ``--vep`` and ``--attribute`` all do
+        (:mod:`dlutil.training.evaluation`).
     max_train_metric_values: int
         ``train_metrics`` gets the outputs of the epoch's first batches, up to this many values.
     input_dtype: torch.dtype or None
