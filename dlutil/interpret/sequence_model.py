@@ -14,8 +14,7 @@ from dlutil.training.evaluation import evaluating, forward, main_output, model_i
     network_of
 from dlutil.training.tasks import ClassificationModel, MultiLabelModel
 
-__all__ = ['OneHotNetwork', 'input_shape', 'is_probability_model', 'log_odds_kind',
-           'one_hot_input']
+__all__ = ['OneHotNetwork', 'input_shape', 'log_odds_kind', 'one_hot_input']
 
 ONE_HOT = 'one-hot DNA, shape (n, 4, L) or (n, 4, 1, L)'
 
@@ -118,11 +117,6 @@ def input_shape(model, length=None, what='--vep'):
             return shape
     raise ValueError(f'{what}: the network takes neither (n, 4, {length}) nor (n, 4, 1, '
                      f'{length}) one-hot input; ' + '; '.join(errors))
-
-
-def is_probability_model(model):
-    """Whether the model's predictions are probabilities (classification, multi-label)."""
-    return log_odds_kind(model) is not None
 
 
 def log_odds_kind(model):
