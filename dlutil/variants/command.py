@@ -17,8 +17,9 @@ def add_arguments(parser):
         'variant effects and attributions (best trial, or --checkpoint)')
     group.add_argument('--vep', metavar='VCF',
                        help='score every REF/ALT of a VCF/BCF: predictions for the reference and '
-                            'alternative windows (centred on each allele), alt - ref and, for '
-                            'probabilities, the log-odds difference, per task; writes '
+                            'alternative windows (centred on each allele) as -p predicts them, '
+                            'alt - ref and, for probabilities, the log-odds difference (from '
+                            'the logits), per task; writes '
                             'RESULT_DIR/vep/<name>.h5 and <name>.top.tsv (largest effects). '
                             'Needs --genome')
     group.add_argument('--genome', metavar='FASTA',
