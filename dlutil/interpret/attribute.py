@@ -24,11 +24,11 @@ import numpy as np
 from dlutil.interpret.attribution_logos import attribution_logo
 from dlutil.interpret.attributions import as_sequences, deep_lift_shap, gradient_x_input, ism, \
     ism_scores
-from dlutil.interpret.kernel_activations import main_output
 from dlutil.interpret.modisco import find_motifs, match_motifs
 from dlutil.interpret.motif import write_meme
 from dlutil import files
 from dlutil.data.batches import iterate, split_batch, to_numpy
+from dlutil.training.evaluation import main_output
 
 log = logging.getLogger('dlutil')
 

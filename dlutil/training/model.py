@@ -19,14 +19,12 @@ import time
 import torch
 from torch import nn
 
-from dlutil.sequences.onehot import reverse_complement
-from dlutil.training import aids, labels
+from dlutil.training import aids, evaluation, labels
 from dlutil.data.batches import (concat, detach, iterate, numel, resolve_device, rows,
                                      scalar_metrics, split_batch, to_float32, to_input, to_numpy,
                                      to_tensor)
 from dlutil import torchfile
 from dlutil.data.checks import scan_finite
-from dlutil.errors import DataShapeError
 
 
 class BaseModel:
@@ -62,7 +60,9 @@ class BaseModel:
     cudnn_benchmark: bool
         Let cuDNN pick the fastest convolution algorithms for the input shapes seen.
     strand_average: bool
-        Evaluate and predict on both strands of one-hot DNA (ACGT order) and average the outputs.
+        Evaluate and predict on both strands of one-hot DNA (ACGT order) and average each output
+        tensor; ``-e``, ``-p``, ``--vep`` and ``--attribute`` all do
+        (:mod:`dlutil.training.evaluation`).
     max_train_metric_values: int
         ``train_metrics`` gets the outputs of the epoch's first batches, up to this many values.
     input_dtype: torch.dtype or None
@@ -186,19 +186,10 @@ class BaseModel:
             constraint(self.network)
 
     def forward_eval(self, x):
-        """The network's output in evaluation, averaged over both strands with
-        :attr:`strand_average`."""
-        if self.strand_average:
-            _check_strands(type(self).__name__, x)
-        with self.autocast():
-            y_pred = self.network(self.prepare_input(x))
-            if self.strand_average:
-                other = self.network(self.prepare_input(reverse_complement(x)))
-                if isinstance(y_pred, dict):
-                    y_pred = {k: (v + other[k]) / 2 for k, v in y_pred.items()}
-                else:
-                    y_pred = (y_pred + other) / 2
-        return y_pred
+        """The network's output in evaluation for inputs on the device (after :meth:`to_input`):
+        under :meth:`autocast`, averaged over both strands with :attr:`strand_average`. Every
+        command scores through it (:func:`dlutil.training.evaluation.forward`)."""
+        return evaluation.forward(self, x)
 
     def to_input(self, x):
         """A batch's inputs on the device, integer and bool ones cast to :attr:`input_dtype`."""
@@ -252,23 +243,20 @@ class BaseModel:
         values.setdefault('loss', mean_loss)
         return values
 
-    @torch.no_grad()
     def predict_batches(self, generator, batch_size=None, with_loss=True):
-        """Run the network over a whole generator in eval mode.
+        """Run the network over a whole generator in eval mode (restored afterwards).
 
         Returns
         -------
         (y_true, y_pred, loss): labels (None without), outputs as numpy, mean loss (or None)
         """
-        was_training = self.network.training
-        self.network.eval()
-        try:
-            trues, preds = [], []
-            loss_sum, n = 0.0, 0
-            batches = iterate(generator, batch_size)
+        trues, preds = [], []
+        loss_sum, n = 0.0, 0
+        batches = iterate(generator, batch_size)
+        with evaluation.evaluating(self.network):
             for batch in batches if self.parallel is None else self.parallel.deal(batches):
                 x, y = split_batch(batch)
-                y_pred = self.forward_eval(self.to_input(x))
+                y_pred = evaluation.score(self, x)
                 if y is not None and with_loss:
                     with self.autocast():
                         loss = self.compute_loss(to_tensor(y, self.device), y_pred)
@@ -277,8 +265,6 @@ class BaseModel:
                     trues.append(y)
                 preds.append(to_numpy(y_pred))  # to the CPU now: a test set may not fit a GPU
                 n += rows(x)
-        finally:
-            self.network.train(was_training)
         if self.parallel is not None:  # every rank's batches, back in order
             trues, preds, loss_sum, n = self.parallel.gather(trues, preds, loss_sum, n)
         if n == 0:
@@ -386,10 +372,3 @@ class BaseModel:
             state = state['model']['network']
         self.network.load_state_dict(state)
 
-
-def _check_strands(owner, x):
-    """Strand averaging needs one-hot DNA, shape=(n, 4, length) or (n, 4, 1, length)."""
-    if not (isinstance(x, torch.Tensor) and x.dim() in (3, 4) and x.shape[1] == 4):
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise DataShapeError(f'{owner}.strand_average needs one-hot DNA in ACGT order, shape '
-                             f'(n, 4, length) or (n, 4, 1, length), got inputs of shape {shape}')

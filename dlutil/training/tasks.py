@@ -91,10 +91,10 @@ class ClassificationModel(TaskModel):
         Every batch's labels are checked (:mod:`dlutil.training.labels`): on the CPU at once, on
         CUDA once per epoch, without a CPU-GPU sync per batch.
         """
-        n, n_classes = logits.shape[0], logits.shape[-1]
         if logits.dim() != 2:
             raise LabelShapeError(f'a classification network must output shape (n, classes), '
                                   f'got {tuple(logits.shape)}')
+        n, n_classes = logits.shape
         target, fault = labels.class_targets(y_true_t, n_classes, n)
         self.label_faults.add(fault, n_classes)
         return target

@@ -17,8 +17,9 @@ def add_arguments(parser):
         'variant effects and attributions (best trial, or --checkpoint)')
     group.add_argument('--vep', metavar='VCF',
                        help='score every REF/ALT of a VCF/BCF: predictions for the reference and '
-                            'alternative windows (centred on each allele), alt - ref and, for '
-                            'probabilities, the log-odds difference, per task; writes '
+                            'alternative windows (centred on each allele) as -p predicts them, '
+                            'alt - ref and, for probabilities, the log-odds difference (from '
+                            'the logits), per task; writes '
                             'RESULT_DIR/vep/<name>.h5 and <name>.top.tsv (largest effects). '
                             'Needs --genome')
     group.add_argument('--genome', metavar='FASTA',
@@ -31,8 +32,9 @@ def add_arguments(parser):
                        help='window length, when the network has no seq_len attribute and the '
                             'config no seq_len key')
     group.add_argument('--strand-average', action='store_true',
-                       help='--vep: average each window\'s prediction with its reverse '
-                            'complement\'s')
+                       help='--vep: average each window\'s outputs with its reverse '
+                            'complement\'s, as a model with strand_average = True does in '
+                            '-e and -p (such a model averages in --vep without this flag)')
     group.add_argument('--max-ref-mismatch', type=float, default=0.01, metavar='F',
                        help='--vep: stop with an error when more than this fraction of alleles '
                             'has a REF that does not match the genome (those are never scored; '
@@ -139,6 +141,7 @@ def run(args, definition, store, model):
         from dlutil.variants.effects import score_vcf
         out = store.path('vep', vep_name(args.vep) + '.h5')
         score_vcf(model, args.vep, args.genome, out, length=args.seq_len,
-                  batch_size=args.batch_size, strand_average=args.strand_average,
+                  batch_size=args.batch_size,
+                  strand_average=True if args.strand_average else None,
                   max_ref_mismatch=args.max_ref_mismatch, top=args.vep_top,
                   tasks=list(names) if names else None)
