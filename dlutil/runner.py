@@ -5,7 +5,8 @@ import os
 import torch
 
 from dlutil import preflight, rng
-from dlutil.search import checkpoints, results, settings, standing
+from dlutil.search import checkpoints, results, settings
+from dlutil.search.best import refresh as refresh_best
 from dlutil.definition import Definition, DefinitionError
 from dlutil.search.hyperband import HyperbandSearch
 from dlutil.processes import tune_malloc
@@ -103,7 +104,7 @@ def _run_locked(args, definition, device, store, pred_paths):
         else:
             if not args.hyper:
                 settings.check_model(store, definition.path, args.data)
-                standing.refresh(store)  # best.json follows search.csv, whatever was cut short
+                refresh_best(store)  # best.json follows search.csv, whatever was cut short
             model = load_best_model(definition, store, device)
         rng.seed_everything(data_seed)  # the test and prediction loaders, as in preflight
     if variants_command.wanted(args):  # before --interpret: its summary links attributions

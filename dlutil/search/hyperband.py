@@ -21,7 +21,7 @@ from dlutil.search import checkpoints
 from dlutil.search import schedule
 from dlutil.search import report
 from dlutil.search import results
-from dlutil.search import standing
+from dlutil.search.best import best_row, write_best
 from dlutil.search.settings import SearchSettingsError, Settings  # noqa: F401 (re-exported)
 from dlutil import rng
 from dlutil.threads import default_threads
@@ -315,7 +315,7 @@ class HyperbandSearch:
         self.rows[(job.trial, job.epochs)] = row
         rows = {**self.store.read_search(), **self.rows}
         self.store.write_search(sorted(rows.values(), key=self._order))
-        standing.write_best(self.store, self.best(rows))
+        write_best(self.store, self.best(rows))
         if outcome['status'] == 'error':
             log.warning(f'trial {job.trial} failed: {outcome["message"]} '
                         f'(see {self.store.trial_file(job.trial, "error.txt")})')
@@ -335,20 +335,20 @@ class HyperbandSearch:
         rows = sorted(self.rows.values(), key=self._order)
         if rows != sorted(self.store.read_search().values(), key=self._order):
             self.store.write_search(rows)
-            standing.write_best(self.store, self.best())
+            write_best(self.store, self.best())
 
     def _order(self, row):
         # a trial of no planned bracket (an edited search.csv) sorts last rather than crashing
         return self.position.get(row['trial'], len(self.plan)), row['rung'], row['trial']
 
     def best(self, rows=None):
-        """The best rung evaluation (see :func:`standing.best_row`), or None."""
+        """The best rung evaluation (see :func:`dlutil.search.best.best_row`), or None."""
         rows = self.rows if rows is None else rows
-        return standing.best_row(sorted(rows.values(), key=self._order))
+        return best_row(sorted(rows.values(), key=self._order))
 
     def _refresh(self, done):
         """Rewrite best.json (and the report, if older) from search.csv as it stands."""
-        standing.write_best(self.store, self.best(done))
+        write_best(self.store, self.best(done))
         page, csv = self.store.path('report.html'), self.store.search_csv
         if os.path.exists(csv) and (not os.path.exists(page)
                                     or os.path.getmtime(page) < os.path.getmtime(csv)):

@@ -231,7 +231,7 @@ class RayExecutor:
         self.sink = ray.remote(num_cpus=0)(ResultSink).options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
         ).remote(store.root)
-        from dlutil.search.identity import read_environment
+        from dlutil.search.fingerprint import read_environment
         self.args = (results.read_bytes(definition.path), os.path.abspath(definition.path),
                      read_environment(definition.path), os.path.abspath(data_dir), batch_size)
         self.threads, self.world = threads, world

@@ -14,7 +14,7 @@ import random
 import re
 import time
 
-from dlutil.search import identity
+from dlutil.search import fingerprint
 from dlutil.search import results
 from dlutil.errors import SearchSettingsError  # noqa: F401 (re-exported)
 
@@ -87,7 +87,7 @@ class Settings:
 
     def __init__(self, store, def_path, data_dir, flags, seed=None, restart=False):
         self.store, self.flags = store, dict(flags)
-        self.now = identity.current(def_path, data_dir, ours(store))
+        self.now = fingerprint.current(def_path, data_dir, ours(store))
         saved = read(store)
         self.move_aside, self.reason = restart and _has_files(store), '--restart'
         if saved is not None and not restart:
@@ -100,15 +100,15 @@ class Settings:
     def _check(self, saved, seed, def_path):
         saved = {**{k: DEFAULTS[k] for k in SEARCH_FLAGS}, **saved}
         flags = dict(self.flags, **({'seed': seed} if seed is not None else {}))
-        changed = identity.changes(saved, self.now, flags)
+        changed = fingerprint.changes(saved, self.now, flags)
         if 'definition' not in saved and saved.get('def_sha256') not in (
-                None, identity.file_sha256(def_path)):
+                None, fingerprint.file_sha256(def_path)):
             changed.append(f'{self.now["model"]} (changed; recorded by an older version)')
         if not changed:
             return
         finished = [row for row in self.store.read_search().values() if row['status'] == 'ok']
         if finished:
-            only_data = changed == identity.data_changes(saved.get('data'), self.now['data'])
+            only_data = changed == fingerprint.data_changes(saved.get('data'), self.now['data'])
             raise SearchSettingsError(
                 f'{self.store.root} holds a search made with other settings: '
                 + '; '.join(changed) + f'. Its {len(finished)} finished rung evaluations depend '
@@ -149,15 +149,15 @@ def check_model(store, def_path, data_dir):
     saved = read(store)
     if saved is None:
         return
-    now = identity.current(def_path, data_dir, ours(store))
-    changed = identity.model_changes(saved, now)
+    now = fingerprint.current(def_path, data_dir, ours(store))
+    changed = fingerprint.model_changes(saved, now)
     if changed:
         raise SearchSettingsError(
             f'the model in {store.root} was trained with another def.py or environment: '
             + '; '.join(changed) + '. Restore them, or re-run the search (-y --restart)')
-    notes = identity.definition_changes(saved.get('definition'), now['definition'])
+    notes = fingerprint.definition_changes(saved.get('definition'), now['definition'])
     notes = [f'{", ".join(notes)} in {def_path}'] if notes else []
-    notes += identity.data_changes(saved.get('data'), now['data'])
+    notes += fingerprint.data_changes(saved.get('data'), now['data'])
     if notes:
         log.info('since the search: ' + '; '.join(notes) + ' changed (the trained model is '
                  'the same; its inputs are read with the new loaders and data)')

@@ -11,7 +11,7 @@ Checkpoint contents (``torch.load(path, weights_only=True)`` reads them)::
      'best': {'epoch', 'reward'}, 'stopped': bool, 'seed': int}
 
 A rung evaluation reports the highest reward of the trial's first ``epochs`` epochs, whose
-weights best.pt holds (:mod:`standing`); a trial that early stopping ended
+weights best.pt holds (:mod:`best`); a trial that early stopping ended
 (``BaseModel.early_stopping_patience``) trains no further in later rungs and reports the same.
 """
 import logging
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from dlutil.search import results
-from dlutil.search import standing
+from dlutil.search.best import best_epoch
 from dlutil import rng
 
 log = logging.getLogger('dlutil')
@@ -130,8 +130,8 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
             bar.update(1)
     finally:
         bar.close()
-    # the rung's statistic: the best reward so far, whose weights best.pt holds (see standing)
-    epoch, reward = standing.best_epoch(history, epochs)
+    # the rung's statistic: the best reward so far, whose weights best.pt holds (see dlutil.search.best)
+    epoch, reward = best_epoch(history, epochs)
     return Outcome(reward=reward, status='ok', epochs=epoch)
 
 
