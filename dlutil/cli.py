@@ -162,7 +162,7 @@ def check_args(parser, args):
                             'many trials run at once')
         import importlib.util
         if importlib.util.find_spec('ray') is None:
-            from dlutil.search.ray_executor import INSTALL_HINT
+            from dlutil.search.executors.ray import INSTALL_HINT
             problems.append(INSTALL_HINT)
     if args.gpus_per_trial is not None and (args.ray is None or args.gpus_per_trial < 0):
         problems.append(f'--gpus-per-trial must be a number >= 0, with --ray; got '

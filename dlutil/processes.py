@@ -29,7 +29,7 @@ from dlutil import files
 # the others, where preloading it would delay every worker's start)
 PRELOAD = ['dlutil._server_dies_with_parent', 'numpy', 'torch', 'torch._dynamo',
            'hyperopt', 'base_model', 'batch_generator', 'constraints',
-           'dlutil.search.trial', 'dlutil.search.executors']
+           'dlutil.search.trial', 'dlutil.search.executors.local']
 
 
 def worker_context():

@@ -5,13 +5,16 @@ import os
 import torch
 
 from dlutil import preflight, rng
+from dlutil.definition import Definition, DefinitionError
+from dlutil.predictions import predict, prediction_inputs
+from dlutil.processes import tune_malloc
 from dlutil.search import checkpoints, results, settings
 from dlutil.search.best import refresh as refresh_best
-from dlutil.definition import Definition, DefinitionError
+from dlutil.search.executors import make_executor
 from dlutil.search.hyperband import HyperbandSearch
-from dlutil.processes import tune_malloc
-from dlutil.predictions import predict, prediction_inputs
-from dlutil.threads import default_threads
+from dlutil.search.report import BackgroundReport
+from dlutil.search.settings import SearchSettings, choose_threads
+from dlutil.threads import usable_cores
 
 log = logging.getLogger('dlutil')
 
@@ -36,27 +39,34 @@ def run(args):
                          'predict (or --vep VCF, --attribute)')
     if not os.path.isdir(args.data):
         raise FileNotFoundError(f'--data {args.data}: no such directory')
+    if not args.hyper and not getattr(args, 'checkpoint', None) and \
+            not os.path.isdir(args.result):
+        raise FileNotFoundError(f'--result {args.result}: no such directory, so no trained '
+                                f'model; run the search there with -y first (or give '
+                                f'--checkpoint PATH)')
     pred_paths = prediction_inputs(args.data, args.predict) if args.predict else []
     attribute = getattr(args, 'attribute', False)
     definition = Definition.load(args.model, hyper=args.hyper,
                                  eval=args.eval or args.interpret or attribute,
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
-    args.threads = cpu_threads(args.threads, args.workers)
+    if args.hyper and args.ray is None:
+        check_ddp(args.ddp, device)
     tune_malloc()
     store = results.ResultStore(args.result)
     with store.lock():
         _run_locked(args, definition, device, store, pred_paths)
 
 
-def cpu_threads(threads, workers):
-    """``--threads``, or the default of :mod:`dlutil.threads`; set for this process too
-    (``-e``, ``-p`` and ``--interpret`` run here)."""
-    if threads is None:
-        threads, why = default_threads(workers)
-        log.info(f'torch CPU threads per trial: {threads} ({why}; --threads T to choose)')
-    torch.set_num_threads(threads)
-    return threads
+def check_ddp(world, device):
+    """Refuse a ``--ddp`` group on the CPU larger than the cores this process may use: its
+    processes would only take turns on them (on CUDA, each rank needs a GPU of ``--gpus``,
+    which the executor checks)."""
+    cores = usable_cores()
+    if device.type == 'cpu' and world > cores:
+        raise ValueError(f'--ddp {world}: a group of {world} processes on the CPU needs a core '
+                         f'each, and this process may use {cores}; use --ddp {cores} or fewer '
+                         f'(any N gives the same results, to float rounding)')
 
 
 def worker_devices(device, gpus):
@@ -76,18 +86,30 @@ def worker_devices(device, gpus):
 
 def _run_locked(args, definition, device, store, pred_paths):
     settings.fill_flags(args, store)  # flags left out: the existing search's
-    search = None
+    args.threads = choose_threads(args.threads, args.workers, args.hyper and args.ray is not None)
+    torch.set_num_threads(args.threads)  # -e, -p and --interpret run in this process
+    search = executor = None
     if args.hyper:
-        search = HyperbandSearch(definition, store, args.epoch, args.eta, args.seed,
-                                 args.batch_size, args.data, device, workers=args.workers,
-                                 devices=worker_devices(device, args.gpus),
-                                 sampler=args.sampler, trials=args.trials,
-                                 threads=args.threads, restart=args.restart,
-                                 keep_checkpoints=args.keep_checkpoints, ray=args.ray,
-                                 gpus_per_trial=args.gpus_per_trial, ddp=args.ddp)
-    data_seed = _preflight(args, definition, device, store, search, pred_paths)
+        wanted = SearchSettings(
+            max_epochs=args.epoch, eta=args.eta, seed=args.seed, batch_size=args.batch_size,
+            data_dir=args.data, device=device, workers=args.workers,
+            devices=worker_devices(device, args.gpus), sampler=args.sampler,
+            trials=args.trials, threads=args.threads, ray=args.ray,
+            gpus_per_trial=args.gpus_per_trial, ddp=args.ddp, restart=args.restart,
+            keep_checkpoints=args.keep_checkpoints)
+        search = HyperbandSearch(definition, store, wanted, watchers=[
+            checkpoints.CheckpointKeeper(store, args.keep_checkpoints),
+            BackgroundReport(store.root, wanted.report_every)])
+        # before anything is written: a refused executor (Ray) leaves no search.json
+        executor = make_executor(search.settings, definition, store)
+    try:
+        data_seed = _preflight(args, definition, device, store, search, pred_paths)
+    except BaseException:
+        if executor is not None:
+            executor.stop(wait=False)
+        raise
     if args.hyper:
-        best = search.run()
+        best = search.run(executor)
         usage = checkpoints.disk_usage(store.root)
         log.info(f'{store.root} uses {checkpoints.human_bytes(usage["total"])}, '
                  f'{checkpoints.human_bytes(usage["checkpoints"])} of it in '

@@ -22,10 +22,11 @@ import ray  # the [test] extra installs it
 
 from conftest import ROOT, write_def  # noqa: E402
 from dlutil.definition import Definition  # noqa: E402
-from dlutil.search import results  # noqa: E402
-from dlutil.search.executors import Job  # noqa: E402
+from dlutil.search import checkpoints, results  # noqa: E402
+from dlutil.search.executors import Job, make_executor  # noqa: E402
+from dlutil.search.executors.ray import RayExecutor  # noqa: E402
 from dlutil.search.hyperband import HyperbandSearch  # noqa: E402
-from dlutil.search.ray_executor import RayExecutor  # noqa: E402
+from dlutil.search.settings import SearchSettings  # noqa: E402
 from test_resume_parallel import comparable, epochs_done  # noqa: E402
 
 TINY_DEF = '''
@@ -97,8 +98,12 @@ def cluster():
 def search(def_path, result, trials=7, **kwargs):
     definition = Definition.load(str(def_path), hyper=True)
     store = results.ResultStore(str(result))
-    HyperbandSearch(definition, store, R, 3, SEED, BATCH, str(result), 'cpu', threads=1,
-                    trials=trials, report_every=1e9, **kwargs).run()
+    wanted = SearchSettings(max_epochs=R, eta=3, seed=SEED, batch_size=BATCH,
+                            data_dir=str(result), device='cpu', threads=1, trials=trials,
+                            **kwargs)
+    keeper = checkpoints.CheckpointKeeper(store, wanted.keep_checkpoints)
+    hyperband = HyperbandSearch(definition, store, wanted, watchers=[keeper])
+    hyperband.run(make_executor(hyperband.settings, definition, store))
     return comparable(result)
 
 

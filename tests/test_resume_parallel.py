@@ -9,7 +9,7 @@ import time
 import pytest
 
 from dlutil.search import results
-from dlutil.search import hyperband as search
+from dlutil.search import schedule
 from conftest import CLASSIFIER_DEF, ROOT, write_def
 
 LEARNING_CURVE = os.path.join(ROOT, 'benchmarks', 'defs', 'learning_curve.py')
@@ -135,7 +135,7 @@ def test_tpe_proposes_from_observations_and_is_reproducible(cli, tmp_path):
     tpe = run_learning_curve(cli, tmp_path, 'tpe', '--sampler', 'tpe', '--trials', 60)
     config = lambda result, i: json.loads(
         (result / 'trials' / results.trial_id(i) / 'config.json').read_text())
-    first_bracket = search.plan(9, 3, 60)[0].sizes[0]
+    first_bracket = schedule.plan(9, 3, 60)[0].sizes[0]
     # the first bracket has nothing to learn from: random; later ones differ from random
     assert all(config(rand, i) == config(tpe, i) for i in range(first_bracket))
     later = range(first_bracket, 60)
@@ -152,17 +152,17 @@ def test_tpe_needs_a_space(cli, classifier_def, h5_data, tmp_path):
 
 
 def test_trials_budget_repeats_and_cuts_iterations():
-    one = search.plan(9, 3)
+    one = schedule.plan(9, 3)
     assert [(p.s, p.sizes) for p in one] == [(2, (9, 3, 1)), (1, (5, 1)), (0, (3,))]
-    capped = search.plan(9, 3, trials=12)
+    capped = schedule.plan(9, 3, trials=12)
     assert [(p.s, p.sizes) for p in capped] == [(2, (9, 3, 1)), (1, (3, 1))]
-    longer = search.plan(9, 3, trials=40)
+    longer = schedule.plan(9, 3, trials=40)
     assert sum(p.sizes[0] for p in longer) == 40
     assert [p.iteration for p in longer] == [0, 0, 0, 1, 1, 1, 2]
     assert [p.first for p in longer][:4] == [0, 9, 14, 17]
     assert longer[-1].sizes == (6, 2, 1) and longer[-1].first == 34
     with pytest.raises(ValueError, match='--trials must be at least 1'):
-        search.plan(9, 3, trials=0)
+        schedule.plan(9, 3, trials=0)
 
 
 HOLD = """
