@@ -20,7 +20,7 @@ from dlutil.search.best import best_row, write_best
 from dlutil.search.brackets import BracketState
 from dlutil.search.executors import Job
 from dlutil.search.sampling import Sampler
-from dlutil.search.schedule import plan
+from dlutil.search.schedule import plan, totals
 from dlutil.search.settings import Settings
 
 log = logging.getLogger('dlutil')
@@ -129,18 +129,19 @@ class HyperbandSearch:
 
     def _announce(self, executor, done):
         settings = self.settings
-        evaluations = sum(sum(p.sizes) for p in self.plan)
+        configs, evaluations = totals(settings.max_epochs, settings.eta, settings.trials)[:2]
         log.info(f'Hyperband: R={settings.max_epochs}, eta={settings.eta}, seed={self.seed}, '
                  f'sampler={settings.sampler}, '
                  f'workers={"Ray" if settings.ray is not None else executor.workers}'
                  + (f', ddp={settings.ddp}' if settings.ddp > 1 else '') + f': {len(self.plan)} '
-                 f'brackets, {sum(p.sizes[0] for p in self.plan)} configurations, '
+                 f'brackets, {configs} configurations, '
                  f'{evaluations} rung evaluations' + (f' ({done} done before)' if done else ''))
 
     def _loop(self, executor, states, done, retry):
         """Replay what ``done`` holds, hand the rest to ``executor``, until every bracket ends."""
         pending = {}
-        bar = tqdm(total=sum(sum(p.sizes) for p in self.plan), desc='search', unit='eval',
+        bar = tqdm(total=totals(self.settings.max_epochs, self.settings.eta,
+                                self.settings.trials)[1], desc='search', unit='eval',
                    disable=None, position=0)
         with bar:
             while True:
