@@ -39,11 +39,6 @@ def run(args):
                          'predict (or --vep VCF, --attribute)')
     if not os.path.isdir(args.data):
         raise FileNotFoundError(f'--data {args.data}: no such directory')
-    if not args.hyper and not getattr(args, 'checkpoint', None) and \
-            not os.path.isdir(args.result):
-        raise FileNotFoundError(f'--result {args.result}: no such directory, so no trained '
-                                f'model; run the search there with -y first (or give '
-                                f'--checkpoint PATH)')
     pred_paths = prediction_inputs(args.data, args.predict) if args.predict else []
     attribute = getattr(args, 'attribute', False)
     definition = Definition.load(args.model, hyper=args.hyper,
@@ -53,6 +48,10 @@ def run(args):
     if args.hyper and args.ray is None:
         check_ddp(args.ddp, device)
     tune_malloc()
+    if not args.hyper and not getattr(args, 'checkpoint', None) and \
+            not os.path.isdir(args.result):  # refused before the lock makes the folder
+        raise FileNotFoundError(f'--result {args.result}: no trained model there (no such '
+                                f'directory); run with -y first, or give --checkpoint PATH')
     store = results.ResultStore(args.result)
     with store.lock():
         _run_locked(args, definition, device, store, pred_paths)
@@ -136,7 +135,7 @@ def _run_locked(args, definition, device, store, pred_paths):
     if args.interpret:
         from dlutil.interpret import kernel_report as interpret  # deferred: matplotlib and scipy only when asked for
         interpret.run(definition, store, model, args.data, args.batch_size,
-                      top=args.interpret_top)
+                      top=args.interpret_kernels)
     if args.predict:
         predict(definition, store, model, pred_paths, args.data, args.batch_size)
 

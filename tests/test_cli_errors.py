@@ -121,7 +121,7 @@ def test_bad_numbers_are_reported_together(cli, classifier_def, h5_data, tmp_pat
         cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'r', '-y', '--eta', 1,
             '-ep', 0)
     assert exit_info.value.code == 2
-    assert_clean_error(2, capsys.readouterr().err, '-ep/--epoch must be at least 1, got 0',
+    assert_clean_error(2, capsys.readouterr().err, '--epoch must be at least 1, got 0',
                        '--eta must be at least 2, got 1')
 
 
@@ -154,7 +154,7 @@ def test_help_shows_every_flag_and_the_contract():
     out = run_cli('--help').stdout
     for flag in ('-f DEF_PY, --model', '-d DATA_DIR, --data', '-r RESULT_DIR, --result',
                  '-p PATTERN, --predict', '-y, --hyper', '-e, --eval', '--debug', '-c, --cpu',
-                 '-ep R, --epoch', '-bs N, --batch-size', '--eta', '--seed',
+                 '--epoch R', '--batch-size N', '--eta', '--seed',
                  'get_train_generator(data_dir, batch_size)', 'get_pred_generator(pred_path)',
                  'save_prediction(pred_path, Y)', 'get_hyperband_reward'):
         assert flag in out, flag

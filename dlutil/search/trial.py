@@ -14,8 +14,10 @@ A rung evaluation reports the highest reward of the trial's first ``epochs`` epo
 weights best.pt holds (:mod:`best`); a trial that early stopping ended
 (``BaseModel.early_stopping_patience``) trains no further in later rungs and reports the same.
 """
+import inspect
 import logging
 import math
+import numbers
 import os
 from dataclasses import dataclass
 
@@ -24,6 +26,8 @@ from tqdm.auto import tqdm
 from dlutil.search import results
 from dlutil.search.best import best_epoch
 from dlutil import rng
+from dlutil.contract import RUN_EPOCH_KEYS
+from dlutil.errors import DefinitionError
 
 log = logging.getLogger('dlutil')
 
@@ -102,6 +106,7 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
                            unit='batch', leave=False, disable=show, position=2)
             with batches:
                 row = model.run_epoch(train_generator, val_generator, batch_size, batches)
+            check_row(model, row)
             done += 1
             row = {'epoch': done, **row}
             history.append(row)
@@ -133,6 +138,24 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
     # the rung's statistic: the best reward so far, whose weights best.pt holds (see dlutil.search.best)
     epoch, reward = best_epoch(history, epochs)
     return Outcome(reward=reward, status='ok', epochs=epoch)
+
+
+def check_row(model, row):
+    """A :class:`DefinitionError` unless ``row`` (what ``model.run_epoch`` returned) holds the
+    numbers the contract asks for (:data:`dlutil.contract.RUN_EPOCH_KEYS`)."""
+    method = type(model).run_epoch
+    where = f'{inspect.getsourcefile(method) or "def.py"}: {method.__qualname__}'
+    if not isinstance(row, dict):
+        raise DefinitionError(f'{where} returned {type(row).__name__}; it must return a dict '
+                              f'with {" and ".join(RUN_EPOCH_KEYS)}')
+    for key in RUN_EPOCH_KEYS:
+        if key not in row:
+            raise DefinitionError(f'{where} returned a row without {key} (it has '
+                                  f'{", ".join(map(str, row)) or "nothing"}); it must return a '
+                                  f'dict with {" and ".join(RUN_EPOCH_KEYS)}')
+        value = row[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise DefinitionError(f'{where} returned {key}={value!r}; it must be a number')
 
 
 def describe(model, generator):

@@ -9,13 +9,15 @@ import traceback
 from dataclasses import dataclass
 
 from dlutil import rng
-from dlutil.errors import STOPS_SEARCH
+from dlutil.errors import STOPS_SEARCH, DefinitionError
 from dlutil.search import results
 from dlutil.search.trial import train_trial
 
 # errors that are not one configuration's fault: they stop the search instead of failing a trial
-# (a disk fault that torch.save wraps in a RuntimeError arrives as StorageError, an OSError)
-FATAL = STOPS_SEARCH
+# (a disk fault that torch.save wraps in a RuntimeError arrives as StorageError, an OSError; a
+# def.py that breaks the contract, such as a run_epoch row without train_loss, is a
+# DefinitionError: every trial would fail the same way)
+FATAL = STOPS_SEARCH + (DefinitionError,)
 
 
 @dataclass(frozen=True)
