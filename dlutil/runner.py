@@ -5,7 +5,7 @@ import os
 import torch
 
 from dlutil import preflight, rng
-from dlutil.definition import Definition, DefinitionError
+from dlutil.definition import Definition, DefinitionError, exit_error
 from dlutil.predictions import predict, prediction_inputs
 from dlutil.processes import tune_malloc
 from dlutil.search import checkpoints, results, settings
@@ -30,7 +30,17 @@ def choose_device(cpu=False):
 
 
 def run(args):
-    """Carry out the command line ``args`` (see :func:`main.build_parser`)."""
+    """Carry out the command line ``args`` (see :func:`main.build_parser`).
+
+    Only a def.py can call ``sys.exit`` on the way: that is a :class:`DefinitionError`.
+    """
+    try:
+        _run(args)
+    except SystemExit as exit:
+        raise exit_error(args.model, exit) from None
+
+
+def _run(args):
     from dlutil.variants import command as variants_command
     if not (args.hyper or args.eval or args.predict or args.interpret or
             variants_command.wanted(args)):

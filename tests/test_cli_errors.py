@@ -229,3 +229,12 @@ def test_the_ray_timeout_in_help_is_the_one_used():
     from dlutil import cli
     from dlutil.search.executors import ray
     assert cli.RAY_CONNECT_SECONDS == ray.CONNECT_SECONDS
+
+
+def test_sys_exit_in_init_model_is_an_error_naming_the_def_py(cli, h5_data, tmp_path):
+    path = write_def(tmp_path, CLASSIFIER_DEF.replace(
+        '    def init_model(self):\n', '    def init_model(self):\n        import sys\n'
+                                      '        sys.exit(0)\n'))
+    code, err = cli('-f', path, '-d', h5_data, '-r', tmp_path / 'r', '-y', '-ep', 1)
+    assert_clean_error(code, err, f'{path}, line ', 'sys.exit(0) was called; a def.py must not '
+                                                    'end the program')

@@ -3,7 +3,8 @@
 One cluster serves every test (it takes seconds to start). A trial logs each epoch it trains to
 the file ``$EPOCH_LOG`` with its process and Ray node, so the tests see where trials ran, and
 ``$KILL_AT`` makes the worker that trains the cluster's KILL_AT-th epoch kill itself (SIGKILL);
-while the file ``$HOLD`` exists, the cluster's third epoch does not end.
+while the file ``$HOLD`` exists, the cluster's ``$HOLD_AT``-th epoch (default: third) and every
+later one do not end, so the search stands still with a known number of epochs done.
 """
 import concurrent.futures
 import hashlib
@@ -66,8 +67,8 @@ class Model(RegressionModel):
                 count = len(handle.readlines())
             if count == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)  # a node dying mid-epoch
-            hold = os.environ.get('HOLD')
-            while count == 3 and hold and os.path.exists(hold):  # a long epoch
+            hold, hold_at = os.environ.get('HOLD'), int(os.environ.get('HOLD_AT') or 3)
+            while count >= hold_at and hold and os.path.exists(hold):  # held epochs
                 time.sleep(0.01)
         return super().run_epoch(*args, **kwargs)
 
@@ -226,20 +227,33 @@ def running_trials(log):
     return out
 
 
-def start_and_stop(args, result, sig, env, epochs):
-    """Start the command, send it ``sig`` once ``result`` holds ``epochs`` epochs; returns the
-    finished process, its stderr and the trial tasks seen running meanwhile."""
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, env=env)
-    deadline, seen = time.monotonic() + 120, set()
-    while process.poll() is None and epochs_done(result) < epochs and time.monotonic() < deadline:
-        seen |= running_trials(pathlib.Path(env['EPOCH_LOG']))
-        time.sleep(0.02)  # polls the results directory; the search runs meanwhile
-    if process.poll() is not None:
-        raise AssertionError('the search ended before it could be stopped: '
-                             + process.communicate()[1])
-    process.send_signal(sig)
-    _, err = process.communicate(timeout=120)
+def start_and_stop(args, result, sig, env, hold):
+    """Start the command with every epoch from the cluster's ``env['HOLD_AT']``-th on held (the
+    file ``hold`` exists), send it ``sig`` once the epochs before are in ``result``, then let
+    go of the hold; returns the finished process, its stderr and the trial tasks seen running.
+
+    The search cannot get past the held epochs, so what it has done when the signal comes does
+    not depend on how fast the machine is."""
+    hold.touch()
+    try:
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True, env={**env, 'HOLD': str(hold)})
+        done = epochs_done(result) + int(env['HOLD_AT']) - len(epoch_log(
+            pathlib.Path(env['EPOCH_LOG']))) - 1
+        deadline, seen = time.monotonic() + 120, set()
+        while process.poll() is None and epochs_done(result) < done and \
+                time.monotonic() < deadline:
+            seen |= running_trials(pathlib.Path(env['EPOCH_LOG']))
+            time.sleep(0.02)  # polls the results directory; the search runs meanwhile
+        if process.poll() is not None:
+            raise AssertionError('the search ended before it could be stopped: '
+                                 + process.communicate()[1])
+        assert epochs_done(result) == done, 'the hold did not hold the search'
+        seen |= running_trials(pathlib.Path(env['EPOCH_LOG']))  # held: running
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=120)
+    finally:
+        hold.unlink()
     return process, err, seen
 
 
@@ -284,7 +298,9 @@ def test_ctrl_c_and_a_killed_driver_each_continue_when_run_again(cluster, local,
                    '--keep-checkpoints', 'all')
     total = trained_epochs(local['all'][0])
 
-    process, err, seen = start_and_stop(args, result, signal.SIGINT, env, epochs=3)
+    hold = tmp_path / 'hold'
+    env['HOLD_AT'] = '3'  # stopped with the cluster's first two epochs done
+    process, err, seen = start_and_stop(args, result, signal.SIGINT, env, hold)
     assert process.returncode == 130, err
     assert 'interrupted: re-run the same command to continue' in err and 'Traceback' not in err
     # when the command has returned, the tasks that trained for it are gone
@@ -293,11 +309,13 @@ def test_ctrl_c_and_a_killed_driver_each_continue_when_run_again(cluster, local,
     after_interrupt = epochs_done(result)
     assert 0 < after_interrupt < total
 
-    start_and_stop(args, result, signal.SIGKILL, env, epochs=after_interrupt + 3)
+    env['HOLD_AT'] = str(len(epoch_log(log)) + 3)  # killed with two more epochs done
+    start_and_stop(args, result, signal.SIGKILL, env, hold)
     after_kill = epochs_done(result)
     assert after_interrupt < after_kill < total
 
-    again = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300,
+                           env={k: v for k, v in env.items() if k != 'HOLD_AT'})
     assert again.returncode == 0, again.stderr
     old = {pid for pid, _ in interrupted}
     assert [line for line in epoch_log(log) if line[0] in old] == interrupted, \

@@ -21,6 +21,7 @@ import numbers
 import os
 from dataclasses import dataclass
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from dlutil.search import results
@@ -104,7 +105,9 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
                 val_generator.reseed(rng.derive_seed(seed, 3, done + 1))
             batches = tqdm(total=_num_batches(train_generator), desc=f'epoch {done + 1}',
                            unit='batch', leave=False, disable=show, position=2)
-            with batches:
+            # a diverging trial's NaN and inf reach numpy's metrics: the row says so, once,
+            # rather than numpy's RuntimeWarnings on stderr
+            with batches, np.errstate(all='ignore'):
                 row = model.run_epoch(train_generator, val_generator, batch_size, batches)
             check_row(model, row)
             done += 1
