@@ -211,14 +211,39 @@ def test_workers_die_with_their_killed_parent_and_write_nothing_after(tmp_path):
         assert [row['epoch'] for row in results.read_csv(history)] == [1]
 
 
-def test_a_diverging_trial_is_reported_once_without_numpy_warnings(tmp_path, h5_data):
-    """lr 1e30 sends the loss to NaN: the trial is marked diverged in one line, and numpy's
-    RuntimeWarnings about the NaN in its metrics never reach stderr."""
-    from conftest import CLASSIFIER_DEF, run_cli, write_def
-    path = write_def(tmp_path, CLASSIFIER_DEF.replace("'lr': random.choice([0.003, 0.01, 0.03])",
-                                                      "'lr': 1e30"))
-    done = run_cli('-f', path, '-d', h5_data, '-r', tmp_path / 'r', '-y', '-c', '-ep', 1,
-                   '--trials', 2, '--threads', 1, '--seed', 0)
+DIVERGING_DEF = """
+import numpy as np
+from torch import nn, optim
+
+from base_model import ClassificationModel
+from batch_generator import MatrixBatchGenerator
+
+
+def get_train_generator(data_dir, batch_size):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 8)).astype(np.float32)
+    Y = (X[:, 0] > 0).astype(np.int64)
+    return MatrixBatchGenerator.get_train_val_generator(X, Y, 0.25, batch_size)
+
+
+class Model(ClassificationModel):
+    def init_model(self):
+        network = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+        super().init_model(network, optim.Adam(network.parameters(), lr=self.config['lr']))
+
+
+def get_config():
+    return {'lr': 1e30}
+"""
+
+
+def test_a_diverging_trial_is_reported_once_without_numpy_warnings(tmp_path):
+    """lr 1e30 sends the logits to infinity: the trial is marked diverged in one line, and
+    numpy's RuntimeWarnings about inf - inf in its metrics never reach stderr."""
+    from conftest import run_cli, write_def
+    path = write_def(tmp_path, DIVERGING_DEF)
+    done = run_cli('-f', path, '-d', tmp_path, '-r', tmp_path / 'r', '-y', '-c', '-ep', 1,
+                   '--trials', 2, '--threads', 1, '--seed', 0)  # one batch an epoch
     assert done.returncode == 1 and 'every trial failed' in done.stderr
     assert 'Warning' not in done.stderr, done.stderr
     assert [line for line in done.stderr.splitlines() if 'diverged (' in line] == \
