@@ -21,6 +21,8 @@ import signal
 import threading
 import time
 
+from tqdm.std import tqdm
+
 from dlutil import files
 
 # what a worker needs before it trains; a module that fails to import is skipped by the server
@@ -66,6 +68,16 @@ def tune_malloc():
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     mallopt(M_MMAP_THRESHOLD, 32 * 2 ** 20)
     mallopt(M_TRIM_THRESHOLD, 2 ** 30)
+
+
+def thread_lock_for_tqdm():
+    """Give tqdm a thread lock in a worker process.
+
+    Otherwise tqdm makes a multiprocessing lock for its bars (hidden ones too): a named
+    semaphore, which a worker ended by a signal (as an interrupted search ends its workers)
+    leaves behind, and multiprocessing's resource tracker then warns about it on stderr.
+    """
+    tqdm.set_lock(threading.RLock())
 
 
 PR_SET_PDEATHSIG = 1

@@ -28,7 +28,7 @@ from dlutil.search.executors import Job, make_executor  # noqa: E402
 from dlutil.search.executors.ray import RayExecutor  # noqa: E402
 from dlutil.search.hyperband import HyperbandSearch  # noqa: E402
 from dlutil.search.settings import SearchSettings  # noqa: E402
-from test_resume_parallel import comparable, epochs_done  # noqa: E402
+from test_resume_parallel import comparable, default_sigint, epochs_done  # noqa: E402
 
 TINY_DEF = '''
 import os
@@ -237,7 +237,8 @@ def start_and_stop(args, result, sig, env, hold):
     hold.touch()
     try:
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True, env={**env, 'HOLD': str(hold)})
+                                   text=True, env={**env, 'HOLD': str(hold)},
+                                   preexec_fn=default_sigint)
         done = epochs_done(result) + int(env['HOLD_AT']) - len(epoch_log(
             pathlib.Path(env['EPOCH_LOG']))) - 1
         deadline, seen = time.monotonic() + 120, set()

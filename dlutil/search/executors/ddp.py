@@ -21,7 +21,7 @@ import torch
 
 from dlutil.definition import Definition, load_module
 from dlutil.search import results
-from dlutil.processes import tune_malloc
+from dlutil.processes import thread_lock_for_tqdm, tune_malloc
 from dlutil.search.executors._job import TrialData, run_job
 from dlutil.training import ddp
 
@@ -40,6 +40,7 @@ class _ParallelModels:
 
 def _rank(rank, world, device, def_path, data_dir, batch_size, root, job, threads,
           report_epochs=False):
+    thread_lock_for_tqdm()
     tune_malloc()
     torch.set_num_threads(threads)
     definition = Definition(def_path, load_module(def_path))

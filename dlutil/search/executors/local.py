@@ -15,7 +15,7 @@ import signal
 import torch
 
 from dlutil.definition import Definition, load_module
-from dlutil.processes import die_with_parent, tune_malloc, worker_context
+from dlutil.processes import die_with_parent, thread_lock_for_tqdm, tune_malloc, worker_context
 from dlutil.search.executors._job import TrialData, run_job
 from dlutil.search.results import ResultStore
 
@@ -53,6 +53,7 @@ def _init_worker(def_path, data_dir, batch_size, result_dir, devices, threads, c
     # a forkserver's child: its parent is the server, which exits with the search process
     die_with_parent(os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the search process stops us
+    thread_lock_for_tqdm()
     with counter.get_lock():
         number = counter.value
         counter.value += 1
