@@ -3,8 +3,9 @@
 One cluster serves every test (it takes seconds to start). A trial logs each epoch it trains to
 the file ``$EPOCH_LOG`` with its process and Ray node, so the tests see where trials ran, and
 ``$KILL_AT`` makes the worker that trains the cluster's KILL_AT-th epoch kill itself (SIGKILL);
-while the file ``$HOLD`` exists, the cluster's ``$HOLD_AT``-th epoch (default: third) and every
-later one do not end, so the search stands still with a known number of epochs done.
+while the file ``$HOLD`` exists, the cluster's N-th epoch (N: the file's text, default 3) and
+every later one do not end, so the search stands still with a known number of epochs done (the
+number is in the file, not in the environment, which is part of a search's identity).
 """
 import concurrent.futures
 import hashlib
@@ -50,6 +51,15 @@ def get_train_generator(data_dir, batch_size):
     return MatrixBatchGenerator.get_train_val_generator(X, Y, 0.25, batch_size)
 
 
+def held_from(hold):
+    """The first epoch of the cluster that the file ``hold`` holds (its text; empty: the third)."""
+    try:
+        with open(hold) as handle:
+            return int(handle.read() or 3)
+    except (FileNotFoundError, ValueError):  # let go of, or being written
+        return float('inf')
+
+
 class Model(RegressionModel):
     def init_model(self):
         network = nn.Sequential(nn.Linear(5, 8), nn.Dropout(0.2), nn.ReLU(), nn.Linear(8, 1))
@@ -67,8 +77,8 @@ class Model(RegressionModel):
                 count = len(handle.readlines())
             if count == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)  # a node dying mid-epoch
-            hold, hold_at = os.environ.get('HOLD'), int(os.environ.get('HOLD_AT') or 3)
-            while count >= hold_at and hold and os.path.exists(hold):  # held epochs
+            hold = os.environ.get('HOLD')
+            while hold and os.path.exists(hold) and count >= held_from(hold):  # held epochs
                 time.sleep(0.01)
         return super().run_epoch(*args, **kwargs)
 
@@ -227,30 +237,30 @@ def running_trials(log):
     return out
 
 
-def start_and_stop(args, result, sig, env, hold):
-    """Start the command with every epoch from the cluster's ``env['HOLD_AT']``-th on held (the
-    file ``hold`` exists), send it ``sig`` once the epochs before are in ``result``, then let
-    go of the hold; returns the finished process, its stderr and the trial tasks seen running.
+def start_and_stop(args, result, sig, env, hold, held_from):
+    """Start the command with every epoch from the cluster's ``held_from``-th on held (the file
+    ``hold``), send it ``sig`` once the epochs before are in ``result``, then let go of the
+    hold; returns the finished process, its stderr and the trial tasks seen running.
 
     The search cannot get past the held epochs, so what it has done when the signal comes does
     not depend on how fast the machine is."""
-    hold.touch()
+    log = pathlib.Path(env['EPOCH_LOG'])
+    done = epochs_done(result) + held_from - len(epoch_log(log)) - 1
+    hold.write_text(str(held_from))
     try:
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    text=True, env={**env, 'HOLD': str(hold)},
                                    preexec_fn=default_sigint)
-        done = epochs_done(result) + int(env['HOLD_AT']) - len(epoch_log(
-            pathlib.Path(env['EPOCH_LOG']))) - 1
         deadline, seen = time.monotonic() + 120, set()
         while process.poll() is None and epochs_done(result) < done and \
                 time.monotonic() < deadline:
-            seen |= running_trials(pathlib.Path(env['EPOCH_LOG']))
+            seen |= running_trials(log)
             time.sleep(0.02)  # polls the results directory; the search runs meanwhile
         if process.poll() is not None:
             raise AssertionError('the search ended before it could be stopped: '
                                  + process.communicate()[1])
         assert epochs_done(result) == done, 'the hold did not hold the search'
-        seen |= running_trials(pathlib.Path(env['EPOCH_LOG']))  # held: running
+        seen |= running_trials(log)  # held: running
         process.send_signal(sig)
         _, err = process.communicate(timeout=120)
     finally:
@@ -300,8 +310,9 @@ def test_ctrl_c_and_a_killed_driver_each_continue_when_run_again(cluster, local,
     total = trained_epochs(local['all'][0])
 
     hold = tmp_path / 'hold'
-    env['HOLD_AT'] = '3'  # stopped with the cluster's first two epochs done
-    process, err, seen = start_and_stop(args, result, signal.SIGINT, env, hold)
+    env['HOLD'] = str(hold)  # the same in every run: the environment is part of the search
+    # stopped with the cluster's first two epochs done
+    process, err, seen = start_and_stop(args, result, signal.SIGINT, env, hold, 3)
     assert process.returncode == 130, err
     assert 'interrupted: re-run the same command to continue' in err and 'Traceback' not in err
     # when the command has returned, the tasks that trained for it are gone
@@ -310,13 +321,12 @@ def test_ctrl_c_and_a_killed_driver_each_continue_when_run_again(cluster, local,
     after_interrupt = epochs_done(result)
     assert 0 < after_interrupt < total
 
-    env['HOLD_AT'] = str(len(epoch_log(log)) + 3)  # killed with two more epochs done
-    start_and_stop(args, result, signal.SIGKILL, env, hold)
+    # killed with two more epochs done
+    start_and_stop(args, result, signal.SIGKILL, env, hold, len(epoch_log(log)) + 3)
     after_kill = epochs_done(result)
     assert after_interrupt < after_kill < total
 
-    again = subprocess.run(args, capture_output=True, text=True, timeout=300,
-                           env={k: v for k, v in env.items() if k != 'HOLD_AT'})
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert again.returncode == 0, again.stderr
     old = {pid for pid, _ in interrupted}
     assert [line for line in epoch_log(log) if line[0] in old] == interrupted, \
