@@ -34,9 +34,27 @@ PRELOAD = ['dlutil._server_dies_with_parent', 'numpy', 'torch', 'torch._dynamo',
            'dlutil.search.trial', 'dlutil.search.executors.local']
 
 
+# the folder that holds the dlutil package (a checkout, or site-packages)
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _children_import_this_package():
+    """Put :data:`PACKAGE_ROOT` first on ``PYTHONPATH``, for the processes we start.
+
+    A forkserver (Python 3.11) starts with the current folder on its path, not this process's
+    ``sys.path``: run as ``python /checkout/main.py`` from another folder, it would find no
+    dlutil, or another installed copy, and every worker would die unpickling its first job.
+    """
+    paths = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+    if not paths or paths[0] != PACKAGE_ROOT:
+        os.environ['PYTHONPATH'] = os.pathsep.join(
+            [PACKAGE_ROOT] + [p for p in paths if p != PACKAGE_ROOT])
+
+
 def worker_context():
     """The multiprocessing context for worker processes: the preloaded forkserver, else spawn
-    (where there is no forkserver: not POSIX)."""
+    (where there is no forkserver: not POSIX); either imports this process's dlutil."""
+    _children_import_this_package()
     if 'forkserver' not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context('spawn')
     context = multiprocessing.get_context('forkserver')

@@ -214,3 +214,16 @@ def test_ctrl_c_stops_the_workers_and_the_search_continues(tmp_path):
         run = subprocess.run(args(name, workers), capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
     assert comparable(tmp_path / 'cut') == comparable(tmp_path / 'full')
+
+
+def test_workers_import_this_checkout_when_run_from_another_folder(tmp_path):
+    """python /checkout/main.py from elsewhere, nothing on PYTHONPATH: the forkserver the workers
+    come from starts with its own path, and must still import this checkout's dlutil."""
+    (tmp_path / 'data').mkdir()
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    run = subprocess.run([sys.executable, os.path.join(ROOT, 'main.py'), '-f', LEARNING_CURVE,
+                          '-d', 'data', '-r', 'res', '-y', '-ep', '3', '--trials', '2',
+                          '--seed', '1', '-c', '--threads', '1', '--workers', '2'],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert len(results.read_csv(tmp_path / 'res' / 'search.csv')) >= 2
