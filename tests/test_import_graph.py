@@ -10,7 +10,7 @@ FACADES = {'base_model', 'batch_generator', 'constraints', 'models', 'main'}
 
 # lowest first; a module may import its own layer and those before it
 LAYERS = [
-    {'errors', 'files', 'torchfile', 'rng', '_program', 'processes', 'threads', 'contract',
+    {'errors', 'files', 'torchfile', 'rng', '_program', 'processes', 'threads', 'contract', 'flags',
      '_server_dies_with_parent'},
     {'data', 'sequences'},
     {'training', 'genotypes', 'simulation'},
