@@ -19,10 +19,9 @@ import re
 import time
 from dataclasses import dataclass
 
-from dlutil.search import fingerprint
-from dlutil.search import results
-from dlutil.threads import default_threads
 from dlutil.errors import SearchSettingsError  # noqa: F401 (re-exported)
+from dlutil.search import fingerprint, results
+from dlutil.threads import default_threads
 
 log = logging.getLogger('dlutil')
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from dlutil.search import results
-from dlutil.search.best import best_epoch
 from dlutil import rng
 from dlutil.contract import RUN_EPOCH_KEYS
 from dlutil.errors import DefinitionError
+from dlutil.search import results
+from dlutil.search.best import best_epoch
 
 log = logging.getLogger('dlutil')
 

@@ -20,8 +20,8 @@ import threading
 import torch
 
 from dlutil.definition import Definition, load_module
-from dlutil.search import results
 from dlutil.processes import thread_lock_for_tqdm, tune_malloc
+from dlutil.search import results
 from dlutil.search.executors._job import TrialData, run_job
 from dlutil.training import ddp
 

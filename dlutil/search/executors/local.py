@@ -15,7 +15,12 @@ import signal
 import torch
 
 from dlutil.definition import Definition, load_module
-from dlutil.processes import die_with_parent, thread_lock_for_tqdm, tune_malloc, worker_context
+from dlutil.processes import (
+    die_with_parent,
+    thread_lock_for_tqdm,
+    tune_malloc,
+    worker_context,
+)
 from dlutil.search.executors._job import TrialData, run_job
 from dlutil.search.results import ResultStore
 

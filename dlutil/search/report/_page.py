@@ -8,7 +8,7 @@ import os
 import time
 
 from dlutil.search import checkpoints, schedule
-from dlutil.search.report._data import FAILED, constants, as_number, flatten, as_text
+from dlutil.search.report._data import FAILED, as_number, as_text, constants, flatten
 
 
 def page(root, search, images):

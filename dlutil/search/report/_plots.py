@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from dlutil.search.report._data import FAILED, constants, as_number, as_text
+from dlutil.search.report._data import FAILED, as_number, as_text, constants
 
 
 def _bracket_colors(trials):
@@ -42,7 +42,9 @@ def _clip_low(ax, values):
 
 def plot_rewards(search):
     """Validation reward against epoch, one line per trial, coloured by bracket; best in black."""
-    from matplotlib.figure import Figure  # no pyplot: no backend switch, nothing left open
+    from matplotlib.figure import (
+        Figure,  # no pyplot: no backend switch, nothing left open
+    )
     from matplotlib.ticker import MaxNLocator, NullLocator
     trials = [t for t in search['trials'] if any(r is not None for r in t['rewards'])]
     if not trials:
