@@ -11,6 +11,7 @@ import sys
 
 from dlutil._program import program_name
 from dlutil.contract import CONTRACT
+from dlutil.flags import add_renamed
 
 
 def build_parser():
@@ -46,10 +47,11 @@ def build_parser():
                              'whose first layer is a convolution over one-hot sequences; the '
                              'letters are ALPHABET from def.py (e.g. ALPHABET = "ACGU"), '
                              'default ACGT for 4 channels')
-    parser.add_argument('--interpret-top', type=int, default=None, metavar='N',
+    parser.add_argument('--interpret-kernels', type=int, default=None, metavar='N',
                         help='--interpret: draw the plots of the N most important kernels only '
                              '(summary.html still lists every kernel in its index, and '
                              'motifs.meme holds them all); default: every kernel')
+    add_renamed(parser, '--interpret-top', '--interpret-kernels', 'interpret_kernels', int)
     parser.add_argument('--debug', action='store_true',
                         help='verbose log, and full tracebacks on errors')
     parser.add_argument('--check', action='store_true',
@@ -58,13 +60,17 @@ def build_parser():
                              'no data is read and nothing is written')
     parser.add_argument('-c', '--cpu', action='store_true',
                         help='use the CPU even when CUDA is available')
-    parser.add_argument('-ep', '--epoch', type=int, default=None, metavar='R',
+    parser.add_argument('--epoch', type=int, default=None, metavar='R',
                         help="Hyperband's R: the most epochs one configuration trains "
                              '(default: 27, or the existing search\'s)')
-    parser.add_argument('-bs', '--batch-size', type=int, default=None, metavar='N',
+    parser.add_argument('-ep', dest='epoch', type=int, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)  # the older spelling, kept
+    parser.add_argument('--batch-size', type=int, default=None, metavar='N',
                         help='training batch size, passed to get_train_generator; also the '
                              'batch size of evaluation and prediction (default: 128, or the '
                              'existing search\'s)')
+    parser.add_argument('-bs', dest='batch_size', type=int, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)  # the older spelling, kept
     parser.add_argument('--eta', type=int, default=None,
                         help="Hyperband's eta: keep 1/eta of the configurations at each rung "
                              '(default: 3, or the existing search\'s)')
@@ -73,12 +79,15 @@ def build_parser():
                              'results are the same for any N. On CPU the cores are split '
                              'between workers; on CUDA each worker takes a GPU of --gpus')
     parser.add_argument('--threads', type=int, default=None, metavar='T',
-                        help='torch CPU threads per trial (default: OMP_NUM_THREADS if set, '
-                             'else the idle cores now (cores less the load average), at most '
-                             '4; divided by --workers. On a shared machine one thread is often '
-                             'the fastest). Results are bit-identical for any --workers at the '
-                             'same --threads; another thread count may change the last bits')
-    parser.add_argument('--gpus', default=None, metavar='IDS',
+                        help='torch CPU threads per trial (default: the existing search\'s; '
+                             'else OMP_NUM_THREADS if set, else the idle cores now (cores less '
+                             'the load average), at most 4, divided by --workers; 1 per task '
+                             'with --ray. On a shared machine one thread is often the fastest). '
+                             'The number is recorded in RESULT_DIR/search.json: results are '
+                             'bit-identical for any --workers at the same --threads, while '
+                             'another thread count may change the last bits, so a search that '
+                             'holds results refuses another one, like other flags')
+    parser.add_argument('--gpus', type=_gpu_ids, default=None, metavar='IDS',
                         help='comma-separated CUDA device ids for the workers, e.g. 0,1 '
                              '(default: all visible)')
     parser.add_argument('--ray', nargs='?', const='', default=None, metavar='ADDRESS',
@@ -87,7 +96,9 @@ def build_parser():
                              'alone uses RAY_ADDRESS, else starts Ray on this machine. Same '
                              'results as a local run with the same --seed and --threads '
                              '(default 1 CPU per trial); no shared filesystem is needed for '
-                             '--result (see README). Needs pip install dlutil[ray]')
+                             '--result (see README). A HOST:PORT where no head node answers '
+                             f'within {RAY_CONNECT_SECONDS} s is refused. Needs pip install '
+                             'dlutil[ray]')
     parser.add_argument('--gpus-per-trial', type=float, default=None, metavar='G',
                         help='with --ray: GPUs per trial, a fraction shares one '
                              '(default: 1 on a cluster with GPUs, unless --cpu); with --ddp N, '
@@ -99,7 +110,8 @@ def build_parser():
                              '--batch-size rows is shared among them, so results match one '
                              'process to float rounding; evaluation covers every sample once. '
                              'With --workers W, W groups run at once on N GPUs each; with '
-                             '--ray, each trial is one task running its group on one node '
+                             '--ray, each trial is one task running its group on one node. On '
+                             'the CPU, N may not exceed the cores this process may use '
                              '(default: %(default)s)')
     parser.add_argument('--sampler', choices=['random', 'tpe'], default=None,
                         help='how configurations are drawn: random (default), or tpe: '
@@ -124,35 +136,43 @@ def build_parser():
                              'the best weights (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=None,
                         help='seed of the search: the same seed gives the same configurations, '
-                             'brackets and (on CPU) results; default: a new one, recorded in '
-                             'RESULT_DIR/search.json and reused when the search continues')
+                             'brackets and (on CPU, at the same --threads) results. Left out: '
+                             'the existing search\'s seed, else a new one drawn at random; '
+                             'either way it is recorded in RESULT_DIR/search.json')
     from dlutil.variants import command as variants_command  # light: no torch
     variants_command.add_arguments(parser)
     return parser
 
 
+RAY_CONNECT_SECONDS = 5  # dlutil.search.executors.ray.CONNECT_SECONDS: --help needs no torch
+
+
+def _gpu_ids(text):
+    """``--gpus 0,1`` → ``[0, 1]``."""
+    try:
+        return [int(g) for g in text.split(',') if g.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected comma-separated integers like 0,1, '
+                                         f'got {text!r}') from None
+
+
 def check_args(parser, args):
-    """Every problem with the numbers at once, before any work."""
+    """Every problem with the numbers at once, before any work (``args`` is left as it is)."""
     problems = []
     if args.epoch is not None and args.epoch < 1:
-        problems.append(f'-ep/--epoch must be at least 1, got {args.epoch}')
+        problems.append(f'--epoch must be at least 1, got {args.epoch}')
     if args.eta is not None and args.eta < 2:
         problems.append(f'--eta must be at least 2, got {args.eta}')
     if args.batch_size is not None and args.batch_size < 1:
-        problems.append(f'-bs/--batch-size must be at least 1, got {args.batch_size}')
+        problems.append(f'--batch-size must be at least 1, got {args.batch_size}')
     if args.workers < 1:
         problems.append(f'--workers must be at least 1, got {args.workers}')
     if args.threads is not None and args.threads < 1:
         problems.append(f'--threads must be at least 1, got {args.threads}')
-    if args.interpret_top is not None and args.interpret_top < 1:
-        problems.append(f'--interpret-top must be at least 1, got {args.interpret_top}')
+    if args.interpret_kernels is not None and args.interpret_kernels < 1:
+        problems.append(f'--interpret-kernels must be at least 1, got {args.interpret_kernels}')
     if args.trials is not None and args.trials < 1:
         problems.append(f'--trials must be at least 1, got {args.trials}')
-    if args.gpus is not None:
-        try:
-            args.gpus = [int(g) for g in args.gpus.split(',') if g.strip()]
-        except ValueError:
-            problems.append(f'--gpus must be comma-separated integers like 0,1, got {args.gpus!r}')
     if args.ddp < 1:
         problems.append(f'--ddp must be at least 1, got {args.ddp}')
     if args.ray is not None:
@@ -162,7 +182,7 @@ def check_args(parser, args):
                             'many trials run at once')
         import importlib.util
         if importlib.util.find_spec('ray') is None:
-            from dlutil.search.ray_executor import INSTALL_HINT
+            from dlutil.search.executors.ray import INSTALL_HINT
             problems.append(INSTALL_HINT)
     if args.gpus_per_trial is not None and (args.ray is None or args.gpus_per_trial < 0):
         problems.append(f'--gpus-per-trial must be a number >= 0, with --ray; got '

@@ -18,6 +18,8 @@ FUNCTIONS = ('get_config', 'get_space', 'get_train_generator', 'get_val_generato
              'get_test_generator', 'get_pred_generator', 'save_prediction')
 #: what Model must implement (a base_model.BaseModel subclass; the task models supply them)
 MODEL_METHODS = ('init_model', 'train_metrics', 'eval_metrics', 'get_hyperband_reward')
+#: what Model.run_epoch must return: a dict with these numbers (NaN: the trial diverged)
+RUN_EPOCH_KEYS = ('train_loss', 'hyperband_reward')
 
 CONTRACT = """\
 the def.py contract:
@@ -42,6 +44,10 @@ the def.py contract:
                                         get_hyperband_reward(result) -> number to maximise.
                                         ClassificationModel / RegressionModel supply the
                                         criterion, metrics and reward (-val_loss).
+                                        An override of run_epoch(train, val, batch_size,
+                                        progress) returns a dict with the numbers train_loss
+                                        and hyperband_reward (and any train_*/val_* metrics);
+                                        NaN in either marks the trial diverged.
   Batch generators are re-iterable (a new pass per epoch; a one-shot Python generator is
   refused) and yield (x, y) numpy batches: batch_generator.MatrixBatchGenerator(X, Y,
   batch_size, shuffle), H5pyBatchGenerator(glob, batch_size, shuffle) over the 'data' and

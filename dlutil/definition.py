@@ -20,7 +20,7 @@ from dlutil.errors import DefinitionError  # noqa: F401 (re-exported)
 log = logging.getLogger('dlutil')
 
 
-def _user_line(path, tb):
+def user_line(path, tb):
     """The last line of ``path`` in a traceback, as ``'path, line N'``, or just ``path``."""
     frames = [frame for frame in traceback.extract_tb(tb)
               if os.path.abspath(frame.filename) == os.path.abspath(path)]
@@ -64,7 +64,7 @@ def load_module(path):
                                   f'{error.msg}') from error
         if not isinstance(error, Exception):
             raise
-        raise DefinitionError(f'{_user_line(path, error.__traceback__)}: {path} does not import: '
+        raise DefinitionError(f'{user_line(path, error.__traceback__)}: {path} does not import: '
                               f'{type(error).__name__}: {error}') from error
     finally:
         sys.path.remove(folder)
@@ -108,6 +108,14 @@ def did_you_mean(missing, defined):
         if close:
             hints.append(f'{close[0]} for {name}')
     return f' (did you mean {"; ".join(hints)}?)' if hints else ''
+
+
+def exit_error(path, exit):
+    """The :class:`DefinitionError` for a ``sys.exit()`` (``SystemExit`` ``exit``) that the
+    def.py at ``path`` called: a def.py must not end the program, least of all with status 0."""
+    return DefinitionError(f'{user_line(path, exit.__traceback__)}: sys.exit({exit.code!r}) '
+                           f'was called; a def.py must not end the program (raise an exception '
+                           f'to report a problem)')
 
 
 class Definition:
@@ -180,7 +188,7 @@ class Definition:
             raise
         except Exception as error:
             shown = ', '.join(repr(a) for a in args)
-            message = (f'{_user_line(self.path, error.__traceback__)}: {name}({shown}) failed: '
+            message = (f'{user_line(self.path, error.__traceback__)}: {name}({shown}) failed: '
                        f'{type(error).__name__}: {error}')
             if isinstance(error, FileNotFoundError):
                 raise FileNotFoundError(message) from error

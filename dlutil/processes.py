@@ -21,6 +21,8 @@ import signal
 import threading
 import time
 
+from tqdm.std import tqdm
+
 from dlutil import files
 
 # what a worker needs before it trains; a module that fails to import is skipped by the server
@@ -29,12 +31,30 @@ from dlutil import files
 # the others, where preloading it would delay every worker's start)
 PRELOAD = ['dlutil._server_dies_with_parent', 'numpy', 'torch', 'torch._dynamo',
            'hyperopt', 'base_model', 'batch_generator', 'constraints',
-           'dlutil.search.trial', 'dlutil.search.executors']
+           'dlutil.search.trial', 'dlutil.search.executors.local']
+
+
+# the folder that holds the dlutil package (a checkout, or site-packages)
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _children_import_this_package():
+    """Put :data:`PACKAGE_ROOT` first on ``PYTHONPATH``, for the processes we start.
+
+    A forkserver (Python 3.11) starts with the current folder on its path, not this process's
+    ``sys.path``: run as ``python /checkout/main.py`` from another folder, it would find no
+    dlutil, or another installed copy, and every worker would die unpickling its first job.
+    """
+    paths = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+    if not paths or paths[0] != PACKAGE_ROOT:
+        os.environ['PYTHONPATH'] = os.pathsep.join(
+            [PACKAGE_ROOT] + [p for p in paths if p != PACKAGE_ROOT])
 
 
 def worker_context():
     """The multiprocessing context for worker processes: the preloaded forkserver, else spawn
-    (where there is no forkserver: not POSIX)."""
+    (where there is no forkserver: not POSIX); either imports this process's dlutil."""
+    _children_import_this_package()
     if 'forkserver' not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context('spawn')
     context = multiprocessing.get_context('forkserver')
@@ -66,6 +86,16 @@ def tune_malloc():
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     mallopt(M_MMAP_THRESHOLD, 32 * 2 ** 20)
     mallopt(M_TRIM_THRESHOLD, 2 ** 30)
+
+
+def thread_lock_for_tqdm():
+    """Give tqdm a thread lock in a worker process.
+
+    Otherwise tqdm makes a multiprocessing lock for its bars (hidden ones too): a named
+    semaphore, which a worker ended by a signal (as an interrupted search ends its workers)
+    leaves behind, and multiprocessing's resource tracker then warns about it on stderr.
+    """
+    tqdm.set_lock(threading.RLock())
 
 
 PR_SET_PDEATHSIG = 1

@@ -5,12 +5,16 @@ import os
 import torch
 
 from dlutil import preflight, rng
-from dlutil.search import checkpoints, results, settings, standing
-from dlutil.definition import Definition, DefinitionError
-from dlutil.search.hyperband import HyperbandSearch
-from dlutil.processes import tune_malloc
+from dlutil.definition import Definition, DefinitionError, exit_error
 from dlutil.predictions import predict, prediction_inputs
-from dlutil.threads import default_threads
+from dlutil.processes import tune_malloc
+from dlutil.search import checkpoints, results, settings
+from dlutil.search.best import refresh as refresh_best
+from dlutil.search.executors import make_executor
+from dlutil.search.hyperband import HyperbandSearch
+from dlutil.search.report import BackgroundReport
+from dlutil.search.settings import SearchSettings, choose_threads
+from dlutil.threads import usable_cores
 
 log = logging.getLogger('dlutil')
 
@@ -26,7 +30,17 @@ def choose_device(cpu=False):
 
 
 def run(args):
-    """Carry out the command line ``args`` (see :func:`main.build_parser`)."""
+    """Carry out the command line ``args`` (see :func:`main.build_parser`).
+
+    Only a def.py can call ``sys.exit`` on the way: that is a :class:`DefinitionError`.
+    """
+    try:
+        _run(args)
+    except SystemExit as exit:
+        raise exit_error(args.model, exit) from None
+
+
+def _run(args):
     from dlutil.variants import command as variants_command
     if not (args.hyper or args.eval or args.predict or args.interpret or
             variants_command.wanted(args)):
@@ -41,21 +55,27 @@ def run(args):
                                  eval=args.eval or args.interpret or attribute,
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
-    args.threads = cpu_threads(args.threads, args.workers)
+    if args.hyper and args.ray is None:
+        check_ddp(args.ddp, device)
     tune_malloc()
+    if not args.hyper and not getattr(args, 'checkpoint', None) and \
+            not os.path.isdir(args.result):  # refused before the lock makes the folder
+        raise FileNotFoundError(f'--result {args.result}: no trained model there (no such '
+                                f'directory); run with -y first, or give --checkpoint PATH')
     store = results.ResultStore(args.result)
     with store.lock():
         _run_locked(args, definition, device, store, pred_paths)
 
 
-def cpu_threads(threads, workers):
-    """``--threads``, or the default of :mod:`dlutil.threads`; set for this process too
-    (``-e``, ``-p`` and ``--interpret`` run here)."""
-    if threads is None:
-        threads, why = default_threads(workers)
-        log.info(f'torch CPU threads per trial: {threads} ({why}; --threads T to choose)')
-    torch.set_num_threads(threads)
-    return threads
+def check_ddp(world, device):
+    """Refuse a ``--ddp`` group on the CPU larger than the cores this process may use: its
+    processes would only take turns on them (on CUDA, each rank needs a GPU of ``--gpus``,
+    which the executor checks)."""
+    cores = usable_cores()
+    if device.type == 'cpu' and world > cores:
+        raise ValueError(f'--ddp {world}: a group of {world} processes on the CPU needs a core '
+                         f'each, and this process may use {cores}; use --ddp {cores} or fewer '
+                         f'(any N gives the same results, to float rounding)')
 
 
 def worker_devices(device, gpus):
@@ -75,18 +95,30 @@ def worker_devices(device, gpus):
 
 def _run_locked(args, definition, device, store, pred_paths):
     settings.fill_flags(args, store)  # flags left out: the existing search's
-    search = None
+    args.threads = choose_threads(args.threads, args.workers, args.hyper and args.ray is not None)
+    torch.set_num_threads(args.threads)  # -e, -p and --interpret run in this process
+    search = executor = None
     if args.hyper:
-        search = HyperbandSearch(definition, store, args.epoch, args.eta, args.seed,
-                                 args.batch_size, args.data, device, workers=args.workers,
-                                 devices=worker_devices(device, args.gpus),
-                                 sampler=args.sampler, trials=args.trials,
-                                 threads=args.threads, restart=args.restart,
-                                 keep_checkpoints=args.keep_checkpoints, ray=args.ray,
-                                 gpus_per_trial=args.gpus_per_trial, ddp=args.ddp)
-    data_seed = _preflight(args, definition, device, store, search, pred_paths)
+        wanted = SearchSettings(
+            max_epochs=args.epoch, eta=args.eta, seed=args.seed, batch_size=args.batch_size,
+            data_dir=args.data, device=device, workers=args.workers,
+            devices=worker_devices(device, args.gpus), sampler=args.sampler,
+            trials=args.trials, threads=args.threads, ray=args.ray,
+            gpus_per_trial=args.gpus_per_trial, ddp=args.ddp, restart=args.restart,
+            keep_checkpoints=args.keep_checkpoints)
+        search = HyperbandSearch(definition, store, wanted, watchers=[
+            checkpoints.CheckpointKeeper(store, args.keep_checkpoints),
+            BackgroundReport(store.root, wanted.report_every)])
+        # before anything is written: a refused executor (Ray) leaves no search.json
+        executor = make_executor(search.settings, definition, store)
+    try:
+        data_seed = _preflight(args, definition, device, store, search, pred_paths)
+    except BaseException:
+        if executor is not None:
+            executor.stop(wait=False)
+        raise
     if args.hyper:
-        best = search.run()
+        best = search.run(executor)
         usage = checkpoints.disk_usage(store.root)
         log.info(f'{store.root} uses {checkpoints.human_bytes(usage["total"])}, '
                  f'{checkpoints.human_bytes(usage["checkpoints"])} of it in '
@@ -103,7 +135,7 @@ def _run_locked(args, definition, device, store, pred_paths):
         else:
             if not args.hyper:
                 settings.check_model(store, definition.path, args.data)
-                standing.refresh(store)  # best.json follows search.csv, whatever was cut short
+                refresh_best(store)  # best.json follows search.csv, whatever was cut short
             model = load_best_model(definition, store, device)
         rng.seed_everything(data_seed)  # the test and prediction loaders, as in preflight
     if variants_command.wanted(args):  # before --interpret: its summary links attributions
@@ -113,7 +145,7 @@ def _run_locked(args, definition, device, store, pred_paths):
     if args.interpret:
         from dlutil.interpret import kernel_report as interpret  # deferred: matplotlib and scipy only when asked for
         interpret.run(definition, store, model, args.data, args.batch_size,
-                      top=args.interpret_top)
+                      top=args.interpret_kernels)
     if args.predict:
         predict(definition, store, model, pred_paths, args.data, args.batch_size)
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dlutil.search import checkpoints, results
-from dlutil.search.hyperband import BracketState, PlannedBracket
+from dlutil.search.brackets import BracketState
+from dlutil.search.schedule import PlannedBracket
 
 
 def files(result):

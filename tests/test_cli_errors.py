@@ -1,4 +1,6 @@
 """Bad input: a clear message naming the file, function or value; non-zero exit; no traceback."""
+import re
+
 import h5py
 import numpy as np
 import pytest
@@ -109,6 +111,7 @@ def test_eval_or_predict_without_a_trained_model(cli, classifier_def, h5_data, t
     args = ['-p', 'test.h5'] if flag == '-p' else ['-e']
     code, err = cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'r', *args)
     assert_clean_error(code, err, 'no trained model', 'run with -y first')
+    assert not (tmp_path / 'r').exists()  # no folder, no .lock left behind
 
 
 def test_nothing_to_do(cli, classifier_def, h5_data, tmp_path):
@@ -121,7 +124,7 @@ def test_bad_numbers_are_reported_together(cli, classifier_def, h5_data, tmp_pat
         cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'r', '-y', '--eta', 1,
             '-ep', 0)
     assert exit_info.value.code == 2
-    assert_clean_error(2, capsys.readouterr().err, '-ep/--epoch must be at least 1, got 0',
+    assert_clean_error(2, capsys.readouterr().err, '--epoch must be at least 1, got 0',
                        '--eta must be at least 2, got 1')
 
 
@@ -154,7 +157,84 @@ def test_help_shows_every_flag_and_the_contract():
     out = run_cli('--help').stdout
     for flag in ('-f DEF_PY, --model', '-d DATA_DIR, --data', '-r RESULT_DIR, --result',
                  '-p PATTERN, --predict', '-y, --hyper', '-e, --eval', '--debug', '-c, --cpu',
-                 '-ep R, --epoch', '-bs N, --batch-size', '--eta', '--seed',
+                 '--epoch R', '--batch-size N', '--eta', '--seed',
                  'get_train_generator(data_dir, batch_size)', 'get_pred_generator(pred_path)',
                  'save_prediction(pred_path, Y)', 'get_hyperband_reward'):
         assert flag in out, flag
+
+
+@pytest.mark.parametrize('old, new, dest', [('--interpret-top', '--interpret-kernels',
+                                             'interpret_kernels'),
+                                            ('--vep-top', '--vep-rows', 'vep_top'),
+                                            ('--attribute-top', '--attribute-sequences',
+                                             'attribute_top')])
+def test_renamed_flags_keep_their_old_spelling_with_a_notice(capsys, old, new, dest):
+    from dlutil import cli
+    parser = cli.build_parser()
+    base = ['-f', 'def.py', '-d', 'data', '-r', 'r']
+    assert getattr(parser.parse_args(base + [new, '7']), dest) == 7
+    assert capsys.readouterr().err == ''
+    assert getattr(parser.parse_args(base + [old, '7']), dest) == 7
+    assert capsys.readouterr().err == f'note: {old} is now called {new}; the old name still works\n'
+    help_text = parser.format_help()
+    assert new in help_text and old not in help_text
+    # -ep and -bs stay, unannounced and undocumented: --epoch and --batch-size are the names
+    args = parser.parse_args(base + ['-ep', '3', '-bs', '8'])
+    assert (args.epoch, args.batch_size) == (3, 8)
+    assert not re.search(r'(?<!-)-(ep|bs)\b', help_text)
+
+
+def test_check_args_leaves_the_arguments_as_parsed():
+    from dlutil import cli
+    parser = cli.build_parser()
+    args = parser.parse_args(['-f', 'def.py', '-d', 'data', '-r', 'r', '-y', '--gpus', '0,2'])
+    assert args.gpus == [0, 2]
+    before = dict(vars(args))
+    cli.check_args(parser, args)
+    assert vars(args) == before
+
+
+def test_bad_gpu_ids_name_the_flag(capsys):
+    from dlutil import cli
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(['-f', 'def.py', '-d', 'data', '-r', 'r', '--gpus', 'a,b'])
+    assert exit_info.value.code == 2
+    assert "argument --gpus: expected comma-separated integers like 0,1, got 'a,b'" in \
+        capsys.readouterr().err
+
+
+def test_a_ddp_group_larger_than_the_cores_is_refused(cli, classifier_def, h5_data, tmp_path):
+    from dlutil.threads import usable_cores
+    cores = usable_cores()
+    code, err = cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'r', '-y', '-c',
+                    '--ddp', cores + 1)
+    assert_clean_error(code, err, f'--ddp {cores + 1}: a group of {cores + 1} processes on the '
+                                  f'CPU needs a core each, and this process may use {cores}')
+    assert not (tmp_path / 'r' / 'search.json').exists()
+
+
+def test_a_ray_address_where_nothing_answers_is_refused_at_once(cli, classifier_def, h5_data,
+                                                                tmp_path):
+    """Ray itself retries such an address for minutes; a TCP probe refuses it at once (port 1
+    of this machine: nothing listens there), and the refused run leaves no search.json."""
+    pytest.importorskip('ray')
+    code, err = cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'r', '-y', '-c',
+                    '--ray', '127.0.0.1:1')
+    assert_clean_error(code, err, '--ray 127.0.0.1:1: no Ray head node answers there within 5 s '
+                                  '(connection refused)')
+    assert not (tmp_path / 'r' / 'search.json').exists()
+
+
+def test_the_ray_timeout_in_help_is_the_one_used():
+    from dlutil import cli
+    from dlutil.search.executors import ray
+    assert cli.RAY_CONNECT_SECONDS == ray.CONNECT_SECONDS
+
+
+def test_sys_exit_in_init_model_is_an_error_naming_the_def_py(cli, h5_data, tmp_path):
+    path = write_def(tmp_path, CLASSIFIER_DEF.replace(
+        '    def init_model(self):\n', '    def init_model(self):\n        import sys\n'
+                                      '        sys.exit(0)\n'))
+    code, err = cli('-f', path, '-d', h5_data, '-r', tmp_path / 'r', '-y', '-ep', 1)
+    assert_clean_error(code, err, f'{path}, line ', 'sys.exit(0) was called; a def.py must not '
+                                                    'end the program')

@@ -146,18 +146,21 @@ def alive(pid):
         return False
 
 
-SLOW_DEF_TAIL = '''
+HELD_DEF_TAIL = '''
 
 import time
 
+HOLD = os.path.join(HERE, 'hold')
 
-class Slow(Model):
+
+class Held(Model):
     def run_epoch(self, *args, **kwargs):
-        time.sleep(0.5)
+        while self.epochs_done >= 1 and os.path.exists(HOLD):  # each trial's 2nd epoch waits
+            time.sleep(0.01)
         return super().run_epoch(*args, **kwargs)
 
 
-Model = Slow
+Model = Held
 '''
 
 
@@ -169,15 +172,16 @@ def test_workers_die_with_their_killed_parent_and_write_nothing_after(tmp_path):
     project = tmp_path / 'project'
     project.mkdir()
     (project / 'def.py').write_text(open(CURVE).read().replace(
-        "random.choice(['ok', 'ok', 'ok', 'nan', 'flaky'])", "'ok'") + SLOW_DEF_TAIL)
+        "random.choice(['ok', 'ok', 'ok', 'nan', 'flaky'])", "'ok'") + HELD_DEF_TAIL)
+    (project / 'hold').touch()  # the search stands still once each trial has one epoch
     # a user's csv.py and metrics.py beside def.py never replace ours, in the workers either
     (project / 'csv.py').write_text('raise ImportError("the user\'s csv.py was imported")\n')
     (project / 'metrics.py').write_text('raise ImportError("the user\'s metrics.py")\n')
     result = tmp_path / 'res'
-    # two configurations of 40 half-second epochs, one per worker
+    # two configurations of 3 epochs, one per worker, each held at its second epoch
     parent = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, 'main.py'), '-f', str(project / 'def.py'), '-d',
-         str(data), '-r', str(result), '-y', '-ep', '40', '--eta', '41', '--trials', '2',
+         str(data), '-r', str(result), '-y', '-ep', '3', '--eta', '4', '--trials', '2',
          '--workers', '2', '--threads', '1', '-c'],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
@@ -201,7 +205,46 @@ def test_workers_die_with_their_killed_parent_and_write_nothing_after(tmp_path):
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in workers), [open(f'/proc/{pid}/cmdline').read() for pid in workers if alive(pid)]
-    # gone, so nothing more can be written; what they wrote is a consistent prefix
+    (project / 'hold').unlink()  # were a worker still there, it would now train on
+    # gone, so nothing more was written: each trial holds its one epoch
     for history in result.glob('trials/*/history.csv'):
-        epochs = [row['epoch'] for row in results.read_csv(history)]
-        assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) < 40
+        assert [row['epoch'] for row in results.read_csv(history)] == [1]
+
+
+DIVERGING_DEF = """
+import numpy as np
+from torch import nn, optim
+
+from base_model import ClassificationModel
+from batch_generator import MatrixBatchGenerator
+
+
+def get_train_generator(data_dir, batch_size):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 8)).astype(np.float32)
+    Y = (X[:, 0] > 0).astype(np.int64)
+    return MatrixBatchGenerator.get_train_val_generator(X, Y, 0.25, batch_size)
+
+
+class Model(ClassificationModel):
+    def init_model(self):
+        network = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+        super().init_model(network, optim.Adam(network.parameters(), lr=self.config['lr']))
+
+
+def get_config():
+    return {'lr': 1e30}
+"""
+
+
+def test_a_diverging_trial_is_reported_once_without_numpy_warnings(tmp_path):
+    """lr 1e30 sends the logits to infinity: the trial is marked diverged in one line, and
+    numpy's RuntimeWarnings about inf - inf in its metrics never reach stderr."""
+    from conftest import run_cli, write_def
+    path = write_def(tmp_path, DIVERGING_DEF)
+    done = run_cli('-f', path, '-d', tmp_path, '-r', tmp_path / 'r', '-y', '-c', '-ep', 1,
+                   '--trials', 2, '--threads', 1, '--seed', 0)  # one batch an epoch
+    assert done.returncode == 1 and 'every trial failed' in done.stderr
+    assert 'Warning' not in done.stderr, done.stderr
+    assert [line for line in done.stderr.splitlines() if 'diverged (' in line] == \
+        [f'trial t000{i} diverged (loss or reward not finite)' for i in range(2)]

@@ -85,3 +85,13 @@ def test_top_k_drops_failures_and_breaks_ties_by_id():
     rewards = {3: 0.5, 1: 0.5, 2: float('nan'), 4: None, 5: 0.9, 6: float('-inf')}
     assert hyperband.top_k(rewards, 3) == [5, 1, 3]
     assert hyperband.top_k(rewards, 10) == [5, 1, 3]
+
+
+def test_totals_with_a_trials_budget_count_every_planned_bracket():
+    # R = 9, eta = 3: one iteration is 3 brackets, 9 + 5 + 3 = 17 configurations and
+    # 9+3+1 + 5+1 + 3 = 22 rung evaluations; --trials 40 runs two whole iterations (34
+    # configurations, 44 evaluations) and a third iteration's first bracket cut to 6 (6 + 2 + 1)
+    assert hyperband.totals(9, 3)[:2] == (17, 22)
+    assert hyperband.totals(9, 3, trials=40)[:2] == (40, 44 + 9)
+    assert hyperband.totals(9, 3, trials=5)[:2] == (5, 5 + 1 + 1)
+    assert hyperband.totals(81, 3, trials=None) == hyperband.totals(81, 3)

@@ -11,7 +11,7 @@ FACADES = {'base_model', 'batch_generator', 'constraints', 'models', 'main'}
 # lowest first; a module may import its own layer and those before it
 LAYERS = [
     {'errors', 'files', 'torchfile', 'extras', 'rng', '_program', 'processes', 'threads',
-     'contract',
+     'contract', 'flags',
      '_server_dies_with_parent'},
     {'data', 'sequences'},
     {'training', 'genotypes', 'simulation'},

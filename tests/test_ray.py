@@ -3,7 +3,9 @@
 One cluster serves every test (it takes seconds to start). A trial logs each epoch it trains to
 the file ``$EPOCH_LOG`` with its process and Ray node, so the tests see where trials ran, and
 ``$KILL_AT`` makes the worker that trains the cluster's KILL_AT-th epoch kill itself (SIGKILL);
-while the file ``$HOLD`` exists, the cluster's third epoch does not end.
+while the file ``$HOLD`` exists, the cluster's N-th epoch (N: the file's text, default 3) and
+every later one do not end, so the search stands still with a known number of epochs done (the
+number is in the file, not in the environment, which is part of a search's identity).
 """
 import concurrent.futures
 import hashlib
@@ -22,11 +24,12 @@ import ray  # the [test] extra installs it
 
 from conftest import ROOT, write_def  # noqa: E402
 from dlutil.definition import Definition  # noqa: E402
-from dlutil.search import results  # noqa: E402
-from dlutil.search.executors import Job  # noqa: E402
+from dlutil.search import checkpoints, results  # noqa: E402
+from dlutil.search.executors import Job, make_executor  # noqa: E402
+from dlutil.search.executors.ray import RayExecutor  # noqa: E402
 from dlutil.search.hyperband import HyperbandSearch  # noqa: E402
-from dlutil.search.ray_executor import RayExecutor  # noqa: E402
-from test_resume_parallel import comparable, epochs_done  # noqa: E402
+from dlutil.search.settings import SearchSettings  # noqa: E402
+from test_resume_parallel import comparable, default_sigint, epochs_done  # noqa: E402
 
 TINY_DEF = '''
 import os
@@ -48,6 +51,15 @@ def get_train_generator(data_dir, batch_size):
     return MatrixBatchGenerator.get_train_val_generator(X, Y, 0.25, batch_size)
 
 
+def held_from(hold):
+    """The first epoch of the cluster that the file ``hold`` holds (its text; empty: the third)."""
+    try:
+        with open(hold) as handle:
+            return int(handle.read() or 3)
+    except (FileNotFoundError, ValueError):  # let go of, or being written
+        return float('inf')
+
+
 class Model(RegressionModel):
     def init_model(self):
         network = nn.Sequential(nn.Linear(5, 8), nn.Dropout(0.2), nn.ReLU(), nn.Linear(8, 1))
@@ -66,7 +78,7 @@ class Model(RegressionModel):
             if count == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)  # a node dying mid-epoch
             hold = os.environ.get('HOLD')
-            while count == 3 and hold and os.path.exists(hold):  # a long epoch
+            while hold and os.path.exists(hold) and count >= held_from(hold):  # held epochs
                 time.sleep(0.01)
         return super().run_epoch(*args, **kwargs)
 
@@ -97,8 +109,12 @@ def cluster():
 def search(def_path, result, trials=7, **kwargs):
     definition = Definition.load(str(def_path), hyper=True)
     store = results.ResultStore(str(result))
-    HyperbandSearch(definition, store, R, 3, SEED, BATCH, str(result), 'cpu', threads=1,
-                    trials=trials, report_every=1e9, **kwargs).run()
+    wanted = SearchSettings(max_epochs=R, eta=3, seed=SEED, batch_size=BATCH,
+                            data_dir=str(result), device='cpu', threads=1, trials=trials,
+                            **kwargs)
+    keeper = checkpoints.CheckpointKeeper(store, wanted.keep_checkpoints)
+    hyperband = HyperbandSearch(definition, store, wanted, watchers=[keeper])
+    hyperband.run(make_executor(hyperband.settings, definition, store))
     return comparable(result)
 
 
@@ -221,20 +237,34 @@ def running_trials(log):
     return out
 
 
-def start_and_stop(args, result, sig, env, epochs):
-    """Start the command, send it ``sig`` once ``result`` holds ``epochs`` epochs; returns the
-    finished process, its stderr and the trial tasks seen running meanwhile."""
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, env=env)
-    deadline, seen = time.monotonic() + 120, set()
-    while process.poll() is None and epochs_done(result) < epochs and time.monotonic() < deadline:
-        seen |= running_trials(pathlib.Path(env['EPOCH_LOG']))
-        time.sleep(0.02)  # polls the results directory; the search runs meanwhile
-    if process.poll() is not None:
-        raise AssertionError('the search ended before it could be stopped: '
-                             + process.communicate()[1])
-    process.send_signal(sig)
-    _, err = process.communicate(timeout=120)
+def start_and_stop(args, result, sig, env, hold, held_from):
+    """Start the command with every epoch from the cluster's ``held_from``-th on held (the file
+    ``hold``), send it ``sig`` once the epochs before are in ``result``, then let go of the
+    hold; returns the finished process, its stderr and the trial tasks seen running.
+
+    The search cannot get past the held epochs, so what it has done when the signal comes does
+    not depend on how fast the machine is."""
+    log = pathlib.Path(env['EPOCH_LOG'])
+    done = epochs_done(result) + held_from - len(epoch_log(log)) - 1
+    hold.write_text(str(held_from))
+    try:
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True, env={**env, 'HOLD': str(hold)},
+                                   preexec_fn=default_sigint)
+        deadline, seen = time.monotonic() + 120, set()
+        while process.poll() is None and epochs_done(result) < done and \
+                time.monotonic() < deadline:
+            seen |= running_trials(log)
+            time.sleep(0.02)  # polls the results directory; the search runs meanwhile
+        if process.poll() is not None:
+            raise AssertionError('the search ended before it could be stopped: '
+                                 + process.communicate()[1])
+        assert epochs_done(result) == done, 'the hold did not hold the search'
+        seen |= running_trials(log)  # held: running
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=120)
+    finally:
+        hold.unlink()
     return process, err, seen
 
 
@@ -279,7 +309,10 @@ def test_ctrl_c_and_a_killed_driver_each_continue_when_run_again(cluster, local,
                    '--keep-checkpoints', 'all')
     total = trained_epochs(local['all'][0])
 
-    process, err, seen = start_and_stop(args, result, signal.SIGINT, env, epochs=3)
+    hold = tmp_path / 'hold'
+    env['HOLD'] = str(hold)  # the same in every run: the environment is part of the search
+    # stopped with the cluster's first two epochs done
+    process, err, seen = start_and_stop(args, result, signal.SIGINT, env, hold, 3)
     assert process.returncode == 130, err
     assert 'interrupted: re-run the same command to continue' in err and 'Traceback' not in err
     # when the command has returned, the tasks that trained for it are gone
@@ -288,7 +321,8 @@ def test_ctrl_c_and_a_killed_driver_each_continue_when_run_again(cluster, local,
     after_interrupt = epochs_done(result)
     assert 0 < after_interrupt < total
 
-    start_and_stop(args, result, signal.SIGKILL, env, epochs=after_interrupt + 3)
+    # killed with two more epochs done
+    start_and_stop(args, result, signal.SIGKILL, env, hold, len(epoch_log(log)) + 3)
     after_kill = epochs_done(result)
     assert after_interrupt < after_kill < total
 

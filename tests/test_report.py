@@ -194,3 +194,13 @@ def test_reward_cells_sort_on_the_full_number(tmp_path):
     text = read(report.write_report(str(tmp_path)))
     rewards = {row[0]: row[5] for row in Page(text).rows}
     assert rewards['t0003'] == '-0.45' and f'data-v="{-0.45!r}"' in text
+
+
+def test_the_count_of_rung_evaluations_follows_the_trials_budget(tmp_path):
+    """With --trials 40 at R = 9 the search plans 53 rung evaluations, not one iteration's 22."""
+    store = make_results(tmp_path, {'t0000': (config(0.1, 8), [-0.5], [(2, 0, 1, -0.5, 'ok')])})
+    results.write_json(store.path('search.json'), {**SETTINGS, 'epoch': 9, 'trials': 40})
+    text = read(report.write_report(str(tmp_path)))
+    assert '1 of 53 rung evaluations' in text
+    results.write_json(store.path('search.json'), {**SETTINGS, 'epoch': 9, 'trials': None})
+    assert '1 of 22 rung evaluations' in read(report.write_report(str(tmp_path)))

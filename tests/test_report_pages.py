@@ -49,10 +49,10 @@ def test_constant_hyperparameters_get_no_panel(tmp_path):
     trials = {f't000{i}': (config(lr, 8), [-0.5 + i / 10], [(1, 0, 1, -0.5 + i / 10, 'ok')])
               for i, lr in enumerate((0.1, 0.01, 0.001))}
     make_results(tmp_path, trials)
-    search = report._load(report.results.ResultStore(str(tmp_path)), [])
+    search = report.read_search(str(tmp_path))
     assert report.constants(search) == {'conv.filters': 8, 'conv.kernel': [3, 5],
                                         'activation': 'relu', 'batchnorm': True}
-    figure = report._plot_hyperparameters(search)
+    figure = report.plot_hyperparameters(search)
     titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
     assert titles == ['lr']
     text = read(report.write_report(str(tmp_path)))

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from dlutil.search import results
-from dlutil.search import hyperband as search
+from dlutil.search import schedule
 from conftest import CLASSIFIER_DEF, ROOT, write_def
 
 LEARNING_CURVE = os.path.join(ROOT, 'benchmarks', 'defs', 'learning_curve.py')
@@ -135,7 +135,7 @@ def test_tpe_proposes_from_observations_and_is_reproducible(cli, tmp_path):
     tpe = run_learning_curve(cli, tmp_path, 'tpe', '--sampler', 'tpe', '--trials', 60)
     config = lambda result, i: json.loads(
         (result / 'trials' / results.trial_id(i) / 'config.json').read_text())
-    first_bracket = search.plan(9, 3, 60)[0].sizes[0]
+    first_bracket = schedule.plan(9, 3, 60)[0].sizes[0]
     # the first bracket has nothing to learn from: random; later ones differ from random
     assert all(config(rand, i) == config(tpe, i) for i in range(first_bracket))
     later = range(first_bracket, 60)
@@ -152,17 +152,17 @@ def test_tpe_needs_a_space(cli, classifier_def, h5_data, tmp_path):
 
 
 def test_trials_budget_repeats_and_cuts_iterations():
-    one = search.plan(9, 3)
+    one = schedule.plan(9, 3)
     assert [(p.s, p.sizes) for p in one] == [(2, (9, 3, 1)), (1, (5, 1)), (0, (3,))]
-    capped = search.plan(9, 3, trials=12)
+    capped = schedule.plan(9, 3, trials=12)
     assert [(p.s, p.sizes) for p in capped] == [(2, (9, 3, 1)), (1, (3, 1))]
-    longer = search.plan(9, 3, trials=40)
+    longer = schedule.plan(9, 3, trials=40)
     assert sum(p.sizes[0] for p in longer) == 40
     assert [p.iteration for p in longer] == [0, 0, 0, 1, 1, 1, 2]
     assert [p.first for p in longer][:4] == [0, 9, 14, 17]
     assert longer[-1].sizes == (6, 2, 1) and longer[-1].first == 34
     with pytest.raises(ValueError, match='--trials must be at least 1'):
-        search.plan(9, 3, trials=0)
+        schedule.plan(9, 3, trials=0)
 
 
 HOLD = """
@@ -180,6 +180,12 @@ Model = Held
 """
 
 
+def default_sigint():
+    """In a child about to run the command: Ctrl-C as a terminal delivers it, even where the
+    tests run in the background (where SIGINT is ignored, and Python would then ignore it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_workers_and_the_search_continues(tmp_path):
     (tmp_path / 'data').mkdir()
     def_path = tmp_path / 'def.py'
@@ -191,8 +197,9 @@ def test_ctrl_c_stops_the_workers_and_the_search_continues(tmp_path):
     # every trial waits at its second epoch while 'hold' exists: the search cannot finish
     # before Ctrl-C, however slow or fast the machine
     (tmp_path / 'hold').touch()
+    # Ctrl-C reaches the command even where the test runs in the background (SIGINT ignored)
     process = subprocess.Popen(args('cut', '2'), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 180
     while epochs_done(tmp_path / 'cut') < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -200,9 +207,23 @@ def test_ctrl_c_stops_the_workers_and_the_search_continues(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and 're-run the same command' in err
     assert 'Traceback' not in err
+    assert 'resource_tracker' not in err  # no "leaked semaphore objects" warning
     assert not list((tmp_path / 'cut').rglob('.*.tmp'))  # a clean stop leaves no temporaries
     (tmp_path / 'hold').unlink()
     for name, workers in (('cut', '2'), ('full', '1')):
         run = subprocess.run(args(name, workers), capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
     assert comparable(tmp_path / 'cut') == comparable(tmp_path / 'full')
+
+
+def test_workers_import_this_checkout_when_run_from_another_folder(tmp_path):
+    """python /checkout/main.py from elsewhere, nothing on PYTHONPATH: the forkserver the workers
+    come from starts with its own path, and must still import this checkout's dlutil."""
+    (tmp_path / 'data').mkdir()
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    run = subprocess.run([sys.executable, os.path.join(ROOT, 'main.py'), '-f', LEARNING_CURVE,
+                          '-d', 'data', '-r', 'res', '-y', '-ep', '3', '--trials', '2',
+                          '--seed', '1', '-c', '--threads', '1', '--workers', '2'],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert len(results.read_csv(tmp_path / 'res' / 'search.csv')) >= 2

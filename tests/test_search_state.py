@@ -252,6 +252,57 @@ def test_eval_refuses_a_def_py_whose_model_changed(cli, curve, tmp_path):
     assert not (result / 'test_result.json').exists() or code == 1
 
 
+def test_the_thread_count_is_recorded_and_a_continued_search_keeps_it(cli, curve, tmp_path,
+                                                                      monkeypatch):
+    """The default thread count depends on the load when the command starts: a search records
+    the number it chose, continues with it, and treats another --threads as a change."""
+    def_path, data = curve
+    result = tmp_path / 'res'
+    made = ('-ep', 3, '--trials', 4, '--seed', 7)
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    assert search(cli, def_path, data, result, *made)[0] == 0
+    assert json.loads((result / 'search.json').read_text())['threads'] == 1
+    before = (result / 'search.csv').read_text()
+
+    monkeypatch.setenv('OMP_NUM_THREADS', '2')  # the default would now be 2
+    code, err = search(cli, def_path, data, result)
+    assert code == 0, err
+    assert '--threads 1' in next(line for line in err.splitlines() if 'using its' in line)
+    assert 'torch CPU threads per trial: 2' not in err
+    assert (result / 'search.csv').read_text() == before
+
+    code, err = search(cli, def_path, data, result, '--threads', 2)
+    assert code == 1 and '--threads 1 (now 2)' in err
+
+
+def test_a_run_epoch_without_train_loss_stops_the_search_naming_it(cli, curve, tmp_path):
+    """The contract asks run_epoch for train_loss: without it, one error naming the method and
+    the key stops the search at the first epoch (not a "diverged" row for every trial)."""
+    def_path, data = curve
+    text = def_path.read_text()
+    assert "'train_loss': -reward, " in text
+    def_path.write_text(text.replace("'train_loss': -reward, ", ''))
+    code, err = search(cli, def_path, data, tmp_path / 'res', '-ep', 3, '--seed', 1)
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith('error:')]
+    assert len(errors) == 1
+    assert 'Model.run_epoch returned a row without train_loss' in errors[0]
+    assert str(def_path) in errors[0]
+    assert 'diverged' not in err
+    assert not (tmp_path / 'res' / 'search.csv').exists()
+
+
+def test_a_nan_in_a_configuration_is_refused_by_name(cli, curve, tmp_path):
+    def_path, data = curve
+    text = def_path.read_text()
+    def_path.write_text(text.replace("{'rate': round(random.random(), 4),",
+                                     "{'rate': float('nan'),"))
+    code, err = search(cli, def_path, data, tmp_path / 'res', '-ep', 3, '--seed', 1)
+    assert code == 1
+    assert "get_config() returned nan at ['rate']" in err
+    assert not (tmp_path / 'res' / 'trials').exists()
+
+
 def test_settings_are_written_only_once_the_run_is_validated(cli, curve, tmp_path):
     def_path, data = curve
     result = tmp_path / 'res'

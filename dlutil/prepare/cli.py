@@ -65,8 +65,9 @@ def _add_output_options(parser):
                        help='--split random: fraction of rows for test.h5 (default: '
                             '%(default)s; 0 writes no test.h5)')
     group.add_argument('--seed', type=int, default=0,
-                       help='seed of the --split random draw and of the order of train.h5 '
-                            '(default: %(default)s)')
+                       help='seed of the --split random draw and of the order of train.h5. '
+                            'Left out: %(default)s, so the same input gives the same files on '
+                            'every run')
     group.add_argument('--valid-chroms', type=_names, action='extend', default=[],
                        metavar='CHROMS', help='--split chrom: chromosomes for valid.h5, e.g. '
                                               'chr8 or chr8,chr10 (repeatable)')

@@ -43,7 +43,7 @@ def done_with(state):
 
     Parameters
     ----------
-    state: hyperband.BracketState
+    state: dlutil.search.brackets.BracketState
         Those not among the current rung's members, or all of them once the bracket finished.
     """
     planned = state.planned
@@ -68,6 +68,9 @@ def weights_only(checkpoint):
 class CheckpointKeeper:
     """Applies a ``--keep-checkpoints`` policy to the trials of one results directory.
 
+    A watcher of :class:`dlutil.search.hyperband.HyperbandSearch`: it trims as the search goes
+    (:meth:`update`) and at its end (:meth:`close`).
+
     Parameters
     ----------
     store: results.ResultStore
@@ -89,6 +92,8 @@ class CheckpointKeeper:
                                                    and trial != best_trial):
                     self._trim(trial, keep_best=self.policy == 'best' or trial == best_trial)
                     self._released.add(trial)
+
+    update = close = release  # what the search calls as it goes, and at its end
 
     def _trim(self, trial, keep_best):
         last, best = (self.store.trial_file(trial, name) for name in CHECKPOINTS)

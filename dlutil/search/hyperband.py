@@ -11,96 +11,19 @@ are finished, so that its proposals see exactly the same observations on every r
 import concurrent.futures
 import logging
 import os
-import threading
-import time
-from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from dlutil.search import checkpoints
-from dlutil.search import schedule
-from dlutil.search import report
-from dlutil.search import results
-from dlutil.search import standing
-from dlutil.search.settings import SearchSettingsError, Settings  # noqa: F401 (re-exported)
 from dlutil import rng
-from dlutil.threads import default_threads
+from dlutil.search import results
+from dlutil.search.best import best_row, write_best
+from dlutil.search.brackets import BracketState
+from dlutil.search.executors import Job
 from dlutil.search.sampling import Sampler
-from dlutil.search.executors import InlineExecutor, Job, PoolExecutor
+from dlutil.search.schedule import plan, totals
+from dlutil.search.settings import Settings
 
 log = logging.getLogger('dlutil')
-
-
-@dataclass(frozen=True)
-class PlannedBracket:
-    """Bracket ``s`` of Hyperband iteration ``iteration``, trials ``first`` … ``first+sizes[0]-1``."""
-    position: int
-    iteration: int
-    s: int
-    first: int
-    sizes: tuple
-    epochs: tuple
-
-
-def plan(max_epochs, eta, trials=None):
-    """The brackets of the search, in order.
-
-    One Hyperband iteration (s = s_max … 0) without ``trials``; with a budget of ``trials``
-    configurations, iterations repeat until it is spent, and the last bracket is cut to the
-    configurations left (each of its rungs keeps ⌊n·η^(−i)⌋ of them, at least one).
-    """
-    if trials is not None and trials < 1:
-        raise ValueError(f'--trials must be at least 1, got {trials}')
-    brackets = schedule.schedule(max_epochs, eta)
-    out, used, iteration = [], 0, 0
-    while True:
-        for bracket in brackets:
-            n = bracket.n if trials is None else min(bracket.n, trials - used)
-            if n <= 0:
-                return out
-            sizes = tuple(r.n for r in bracket.rungs) if n == bracket.n else tuple(
-                max(1, n // eta ** i) for i in range(len(bracket.rungs)))
-            out.append(PlannedBracket(len(out), iteration, bracket.s, used, sizes,
-                                      tuple(r.epochs for r in bracket.rungs)))
-            used += n
-        iteration += 1
-        if trials is None:
-            return out
-
-
-class BracketState:
-    """Where one bracket stands: its current rung, members and their rewards."""
-
-    def __init__(self, planned):
-        self.planned = planned
-        self.rung = 0
-        self.members = list(range(planned.first, planned.first + planned.sizes[0]))
-        self.rewards, self.submitted = {}, set()
-        self.finished = False
-
-    @property
-    def epochs(self):
-        return self.planned.epochs[self.rung]
-
-    def waiting(self):
-        """Members of the current rung not yet submitted nor recorded."""
-        if self.finished:
-            return []
-        return [i for i in self.members if i not in self.submitted and i not in self.rewards]
-
-    def record(self, index, row):
-        self.rewards[index] = row['reward'] if row['status'] == 'ok' else None
-        if len(self.rewards) == len(self.members):
-            self._advance()
-
-    def _advance(self):
-        keep = self.planned.sizes[self.rung + 1] if self.rung + 1 < len(self.planned.sizes) else 0
-        survivors = schedule.top_k(self.rewards, keep)
-        if not survivors:
-            self.finished = True
-            return
-        self.rung += 1
-        self.members, self.rewards, self.submitted = survivors, {}, set()
 
 
 class HyperbandSearch:
@@ -110,65 +33,33 @@ class HyperbandSearch:
     ----------
     definition: definition.Definition
     store: results.ResultStore
-    max_epochs: int
-        Hyperband's R (``--epoch``).
-    eta: int
-        Hyperband's η (``--eta``).
-    seed: int or None
-        None reuses the seed of an existing search, or draws a new one.
-    batch_size: int
-    data_dir: str
-    device: torch.device, str or None
-        Where trials train in this process (one worker).
-    workers: int
-        Worker processes (``--workers``); 1 trains in this process.
-    devices: list or None
-        Devices for worker processes, handed out in turn (default: ``[device]``).
-    sampler: str
-        ``'random'`` or ``'tpe'``.
-    trials: int or None
-        Budget of configurations (``--trials``).
-    threads: int or None
-        torch CPU threads per trial; None: :func:`dlutil.threads.default_threads` (1 on Ray).
-    ray: str or None
-        Run trials as Ray tasks (``--ray``): ``'auto'``, ``'HOST:PORT'``, or ``''`` for
-        ``RAY_ADDRESS`` (else a new local Ray); None runs them here.
-    gpus_per_trial: float or None
-        GPUs a Ray task asks for (``--gpus-per-trial``); None: 1 on a cluster with GPUs.
-    ddp: int
-        Processes per trial (``--ddp``): each rung evaluation trains data-parallel (on Ray, a
-        task reserves ``ddp`` times ``threads`` CPUs and ``gpus_per_trial`` GPUs).
-    report_every: float
-        Seconds between rewrites of ``report.html`` while searching.
-    restart: bool
-        ``--restart``: move an existing search aside and start afresh.
-    keep_checkpoints: str
-        ``--keep-checkpoints``: ``'all'``, ``'best'`` or ``'none'`` (see :mod:`checkpoints`).
+    settings: settings.SearchSettings
+        What the run was asked for; :attr:`settings` is a copy with the seed chosen (the
+        existing search's, or a new one).
+    watchers: sequence
+        Objects told how the search goes: ``update(states, best_trial)`` as rung evaluations are
+        recorded and ``close(states, best_trial)`` at the end (the checkpoint policy,
+        :class:`checkpoints.CheckpointKeeper`, and the report,
+        :class:`report.BackgroundReport`), in this order.
+
+    Checking the settings against an existing ``search.json`` happens here (a refused change
+    raises :class:`SearchSettingsError`); ``search.json`` is written when :meth:`run` starts.
     """
 
-    def __init__(self, definition, store, max_epochs, eta=3, seed=None, batch_size=128,
-                 data_dir='.', device=None, workers=1, devices=None, sampler='random',
-                 trials=None, threads=None, report_every=30.0, restart=False,
-                 keep_checkpoints=checkpoints.DEFAULT, ray=None, gpus_per_trial=None, ddp=1):
+    def __init__(self, definition, store, settings, watchers=()):
+        assert settings.threads is not None, 'the thread count is chosen before the search'
         self.definition, self.store = definition, store
-        self.max_epochs, self.eta, self.trials = max_epochs, eta, trials
-        self.plan = plan(max_epochs, eta, trials)
-        self.batch_size, self.data_dir, self.device = batch_size, data_dir, device
-        self.workers, self.devices = workers, devices or [device or 'cpu']
-        self.sampler_name, self.report_every = sampler, report_every
-        self.threads = threads or (1 if ray is not None else default_threads(workers * ddp)[0])
-        self.ray, self.gpus_per_trial, self.ddp = ray, gpus_per_trial, ddp
-        self.settings = Settings(store, definition.path, data_dir,
-                                 {'epoch': max_epochs, 'eta': eta, 'batch_size': batch_size,
-                                  'sampler': sampler, 'trials': trials}, seed, restart)
+        self.record = Settings(store, definition.path, settings.data_dir, settings.flags,
+                               settings.seed, settings.restart)
+        self.settings = settings.replace(seed=self.record.seed)
         self.seed = self.settings.seed
-        self.sampler = Sampler(definition, self.seed, sampler)
+        self.plan = plan(settings.max_epochs, settings.eta, settings.trials)
+        self.sampler = Sampler(definition, self.seed, settings.sampler)
+        self.watchers = list(watchers)
         self.rows = {}    # (trial, epochs) -> search.csv row
         self.position = {results.trial_id(i): p.position for p in self.plan
                          for i in range(p.first, p.first + p.sizes[0])}
-        self._configs, self._points, self._last_report = {}, {}, 0.0
-        self._reporter = BackgroundReport(store.root)
-        self._keeper = checkpoints.CheckpointKeeper(store, keep_checkpoints)
+        self._configs, self._points = {}, {}
 
     # -- configurations -----------------------------------------------------------------------
     def trial_seed(self, index):
@@ -203,50 +94,58 @@ class HyperbandSearch:
         return self._points[trial]
 
     # -- running ------------------------------------------------------------------------------
-    def _executor(self):
-        if self.ray is not None:
-            from dlutil.search.ray_executor import RayExecutor
-            return RayExecutor(self.definition, self.data_dir, self.batch_size, self.store,
-                               self.threads, self.device, self.ray or None, self.gpus_per_trial,
-                               self.ddp)
-        if self.ddp > 1:
-            from dlutil.search.ddp_trial import DDPExecutor
-            return DDPExecutor(self.definition, self.data_dir, self.batch_size, self.store,
-                               self.workers, self.devices, self.threads, self.ddp)
-        if self.workers == 1:
-            return InlineExecutor(self.definition, self.data_dir, self.batch_size, self.device,
-                                  self.store, self.threads, rng.data_seed(self.seed))
-        return PoolExecutor(self.definition, self.data_dir, self.batch_size, self.store,
-                            self.workers, self.devices, self.threads, rng.data_seed(self.seed))
-
-    def run(self):
+    def run(self, executor):
         """Run (or continue) the search; returns the best rung evaluation's row, or raises.
+
+        ``executor`` (:func:`dlutil.search.executors.make_executor`) runs the rung evaluations;
+        it is stopped when this returns or raises (at once on an interrupt).
 
         Rows of ``search.csv`` with status ``error`` are run again (the cause may have gone:
         a fixed file, a transient fault); ``ok`` and ``diverged`` rows are final.
         """
-        self.settings.write()  # validated: the settings are recorded, the old search moved aside
-        results.remove_temporaries(self.store.root)  # what a killed run was writing
-        done = self.store.read_search()
-        self._refresh(done)  # best.json and the report follow search.csv, whatever was cut short
-        retry = {key for key, row in done.items() if row['status'] == 'error'}
-        done = {key: row for key, row in done.items() if key not in retry}
-        states = [BracketState(p) for p in self.plan]
-        evaluations = sum(sum(p.sizes) for p in self.plan)
-        log.info(f'Hyperband: R={self.max_epochs}, eta={self.eta}, seed={self.seed}, '
-                 f'sampler={self.sampler_name}, '
-                 f'workers={"Ray" if self.ray is not None else self.workers}'
-                 + (f', ddp={self.ddp}' if self.ddp > 1 else '') + f': {len(self.plan)} '
-                 f'brackets, {sum(p.sizes[0] for p in self.plan)} configurations, '
-                 f'{evaluations} rung evaluations' + (f' ({len(done)} done before)' if done
-                                                      else ''))
-        executor = None
-        pending = {}
-        self._last_report = time.monotonic()  # the first report after report_every seconds
-        bar = tqdm(total=evaluations, desc='search', unit='eval', disable=None, position=0)
         try:
+            self.record.write()  # validated: the settings recorded, an old search moved aside
+            results.remove_temporaries(self.store.root)  # what a killed run was writing
+            done = self.store.read_search()
+            write_best(self.store, self.best(done))  # best.json follows search.csv as it stands
+            retry = {key for key, row in done.items() if row['status'] == 'error'}
+            done = {key: row for key, row in done.items() if key not in retry}
+            states = [BracketState(p) for p in self.plan]
+            self._announce(executor, len(done))
+            self._loop(executor, states, done, retry)
+        except BaseException:
+            executor.stop(wait=False)
+            results.remove_temporaries(self.store.root)  # the workers are gone
+            raise
+        executor.stop()
+        self._drop_superseded()
+        self._tell('close', states)
+        best = self.best()
+        if best is None:
+            failed = sorted(key[0] for key in self.rows)
+            raise RuntimeError(f'every trial failed ({len(set(failed))} trials); see '
+                               f'{self.store.trial_file(failed[0], "error.txt")} for the first')
+        return best
+
+    def _announce(self, executor, done):
+        settings = self.settings
+        configs, evaluations = totals(settings.max_epochs, settings.eta, settings.trials)[:2]
+        log.info(f'Hyperband: R={settings.max_epochs}, eta={settings.eta}, seed={self.seed}, '
+                 f'sampler={settings.sampler}, '
+                 f'workers={"Ray" if settings.ray is not None else executor.workers}'
+                 + (f', ddp={settings.ddp}' if settings.ddp > 1 else '') + f': {len(self.plan)} '
+                 f'brackets, {configs} configurations, '
+                 f'{evaluations} rung evaluations' + (f' ({done} done before)' if done else ''))
+
+    def _loop(self, executor, states, done, retry):
+        """Replay what ``done`` holds, hand the rest to ``executor``, until every bracket ends."""
+        pending = {}
+        bar = tqdm(total=totals(self.settings.max_epochs, self.settings.eta,
+                                self.settings.trials)[1], desc='search', unit='eval',
+                   disable=None, position=0)
+        with bar:
             while True:
-                self._release(states)  # checkpoints of trials no bracket will train again
+                self._tell('update', states)
                 for state in states:
                     if state.finished or not self._open(state, states):
                         continue
@@ -257,18 +156,17 @@ class HyperbandSearch:
                             state.submitted.add(index)
                             state.record(index, done[key])
                             bar.update(1)
-                        elif executor is None or len(pending) < executor.workers:
+                        elif len(pending) < executor.workers:
                             if key in retry:
                                 retry.discard(key)
                                 self._forget_error(key[0])
-                            executor = executor or self._executor()
                             job = Job(index, key[0], self.store.read_config(key[0]),
                                       self.trial_seed(index), state.epochs)
                             state.submitted.add(index)
                             pending[executor.submit(job)] = (state, job)
                 if not pending:
                     if all(s.finished for s in states):
-                        break
+                        return
                     # replayed rows completed rungs and opened new ones: look again
                     if not any(s.waiting() for s in states if not s.finished):
                         raise RuntimeError('internal error: the search stalled with no rung '
@@ -281,30 +179,12 @@ class HyperbandSearch:
                     row = self._record(state, job, future.result())
                     state.record(job.index, row)
                     bar.update(1)
-                self._maybe_report()
-        except BaseException:
-            if executor is not None:
-                executor.stop(wait=False)
-                results.remove_temporaries(self.store.root)  # the workers are gone
-            raise
-        else:
-            if executor is not None:
-                executor.stop()
-        finally:
-            bar.close()
-        self._drop_superseded()
-        self._release(states)
-        self._maybe_report(force=True)
-        best = self.best()
-        if best is None:
-            failed = sorted(key[0] for key in self.rows)
-            raise RuntimeError(f'every trial failed ({len(set(failed))} trials); see '
-                               f'{self.store.trial_file(failed[0], "error.txt")} for the first')
-        return best
 
-    def _release(self, states):
+    def _tell(self, event, states):
+        """``update`` or ``close`` every watcher, with the best trial so far."""
         best = self.best()
-        self._keeper.release(states, best['trial'] if best else None)
+        for watcher in self.watchers:
+            getattr(watcher, event)(states, best['trial'] if best else None)
 
     def _record(self, state, job, outcome):
         """Write the rung evaluation's row to search.csv and refresh best.json."""
@@ -315,7 +195,7 @@ class HyperbandSearch:
         self.rows[(job.trial, job.epochs)] = row
         rows = {**self.store.read_search(), **self.rows}
         self.store.write_search(sorted(rows.values(), key=self._order))
-        standing.write_best(self.store, self.best(rows))
+        write_best(self.store, self.best(rows))
         if outcome['status'] == 'error':
             log.warning(f'trial {job.trial} failed: {outcome["message"]} '
                         f'(see {self.store.trial_file(job.trial, "error.txt")})')
@@ -335,24 +215,16 @@ class HyperbandSearch:
         rows = sorted(self.rows.values(), key=self._order)
         if rows != sorted(self.store.read_search().values(), key=self._order):
             self.store.write_search(rows)
-            standing.write_best(self.store, self.best())
+            write_best(self.store, self.best())
 
     def _order(self, row):
         # a trial of no planned bracket (an edited search.csv) sorts last rather than crashing
         return self.position.get(row['trial'], len(self.plan)), row['rung'], row['trial']
 
     def best(self, rows=None):
-        """The best rung evaluation (see :func:`standing.best_row`), or None."""
+        """The best rung evaluation (see :func:`dlutil.search.best.best_row`), or None."""
         rows = self.rows if rows is None else rows
-        return standing.best_row(sorted(rows.values(), key=self._order))
-
-    def _refresh(self, done):
-        """Rewrite best.json (and the report, if older) from search.csv as it stands."""
-        standing.write_best(self.store, self.best(done))
-        page, csv = self.store.path('report.html'), self.store.search_csv
-        if os.path.exists(csv) and (not os.path.exists(page)
-                                    or os.path.getmtime(page) < os.path.getmtime(csv)):
-            self._reporter.request()  # in the background: the search need not wait for it
+        return best_row(sorted(rows.values(), key=self._order))
 
     def _forget_error(self, trial):
         """A failed evaluation runs again: its old error.txt goes (a new one comes if it fails)."""
@@ -360,42 +232,7 @@ class HyperbandSearch:
         if os.path.exists(path):
             os.remove(path)
 
-    def _maybe_report(self, force=False):
-        """Rewrite report.html at most every ``report_every`` seconds, and at the end.
-
-        During the search a background thread draws it, so workers never wait for a plot.
-        """
-        if force:
-            self._reporter.close()
-            self._reporter.draw()
-        elif time.monotonic() - self._last_report >= self.report_every:
-            self._last_report = time.monotonic()
-            self._reporter.request()
-
 
 def _reward_text(reward):
     """A reward as a person reads it: 4 significant digits (search.csv keeps every digit)."""
     return 'none' if reward is None else f'{reward:.4g}'
-
-
-class BackgroundReport:
-    """Draws ``report.html`` in a thread: :meth:`request` never blocks, :meth:`draw` does."""
-
-    def __init__(self, result_dir):
-        self.result_dir = result_dir
-        self.thread = None
-
-    def request(self):
-        if self.thread is None or not self.thread.is_alive():
-            self.thread = threading.Thread(target=self.draw, daemon=True)
-            self.thread.start()
-
-    def close(self):
-        if self.thread is not None:
-            self.thread.join()
-
-    def draw(self):
-        try:
-            report.write_report(self.result_dir)
-        except Exception as error:  # a report must never cost a search its results
-            log.warning(f'could not write report.html: {type(error).__name__}: {error}')

@@ -13,6 +13,7 @@ the best 15 % of them, at least d + 1 (hyperopt's own default, the best âŒˆ0.25Â
 single point at these sizes and then explores the edges of the space).
 """
 import json
+import math
 
 import numpy as np
 
@@ -36,13 +37,35 @@ def plain(value):
 
 
 def json_config(config, where):
-    """Check that ``config`` is a JSON-serialisable dict and return its JSON round trip."""
+    """Check that ``config`` is a JSON-serialisable dict and return its JSON round trip.
+
+    NaN and infinities are refused by name: JSON has no spelling for them.
+    """
     if not isinstance(config, dict):
         raise TypeError(f'{where} must return a dict, got {type(config).__name__}')
+    config = plain(config)
+    bad = _not_finite(config)
+    if bad:
+        key, value = bad
+        raise ValueError(f'{where} returned {value} at {key}: a configuration must hold '
+                         f'finite numbers (it is saved as JSON, which has no NaN or infinity)')
     try:
-        return json.loads(json.dumps(plain(config)))
+        return json.loads(json.dumps(config, allow_nan=False))
     except (TypeError, ValueError) as error:
         raise TypeError(f'{where} must return a JSON-serialisable dict ({error})') from None
+
+
+def _not_finite(value, key=''):
+    """``(key path, value)`` of the first NaN or infinity in ``value``, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key, value
+    items = (value.items() if isinstance(value, dict) else
+             enumerate(value) if isinstance(value, list) else ())
+    for name, item in items:
+        found = _not_finite(item, f'{key}[{name!r}]')
+        if found:
+            return found
+    return None
 
 
 class Sampler:

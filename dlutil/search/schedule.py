@@ -81,17 +81,65 @@ def schedule(R, eta=3):
     return brackets
 
 
-def totals(R, eta=3):
-    """``(configurations, rung evaluations, epochs resumed, epochs from scratch)`` of a run."""
+@dataclass(frozen=True)
+class PlannedBracket:
+    """Bracket ``s`` of Hyperband iteration ``iteration``, trials ``first`` … ``first+sizes[0]-1``.
+
+    ``sizes[i]`` configurations train to ``epochs[i]`` epochs at rung i; ``position`` is the
+    bracket's place in the search's plan.
+    """
+    position: int
+    iteration: int
+    s: int
+    first: int
+    sizes: tuple
+    epochs: tuple
+
+
+def plan(R, eta=3, trials=None):
+    """The brackets of a search, in order.
+
+    One Hyperband iteration (s = s_max … 0) without ``trials``; with a budget of ``trials``
+    configurations (``--trials``), iterations repeat until it is spent, and the last bracket is
+    cut to the configurations left (each of its rungs keeps ⌊n·η^(−i)⌋ of them, at least one).
+
+    Returns
+    -------
+    list of PlannedBracket
+    """
+    if trials is not None and trials < 1:
+        raise ValueError(f'--trials must be at least 1, got {trials}')
+    brackets = schedule(R, eta)
+    out, used, iteration = [], 0, 0
+    while True:
+        for bracket in brackets:
+            n = bracket.n if trials is None else min(bracket.n, trials - used)
+            if n <= 0:
+                return out
+            sizes = tuple(r.n for r in bracket.rungs) if n == bracket.n else tuple(
+                max(1, n // eta ** i) for i in range(len(bracket.rungs)))
+            out.append(PlannedBracket(len(out), iteration, bracket.s, used, sizes,
+                                      tuple(r.epochs for r in bracket.rungs)))
+            used += n
+        iteration += 1
+        if trials is None:
+            return out
+
+
+def totals(R, eta=3, trials=None):
+    """``(configurations, rung evaluations, epochs resumed, epochs from scratch)`` of a search.
+
+    ``trials`` is the ``--trials`` budget (None: one Hyperband iteration), as in :func:`plan`.
+    """
     configs = evaluations = resumed = scratch = 0
-    for bracket in schedule(R, eta):
-        configs += bracket.n
+    for bracket in plan(R, eta, trials):
+        configs += bracket.sizes[0]
         previous = 0
-        for rung in bracket.rungs:
-            evaluations += rung.n
-            resumed += rung.n * (rung.epochs - previous)
-            scratch += rung.n * rung.epochs
-            previous = rung.epochs
+        for n, epochs in zip(bracket.sizes, bracket.epochs):
+            evaluations += n
+            resumed += n * (epochs - previous)
+            scratch += n * epochs
+            previous = epochs
     return configs, evaluations, resumed, scratch
 
 

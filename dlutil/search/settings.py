@@ -7,25 +7,116 @@
   failures) the search starts again with the new settings, and its old files move aside, as
   ``--restart`` does on purpose: to ``RESULT.<timestamp>``, never deleted.
 - ``search.json`` is written only once the run is validated (:meth:`Settings.write`).
+
+:class:`SearchSettings` carries what one search run was asked for (the command line's flags) to
+the search and its executor, as one object.
 """
+import dataclasses
 import logging
 import os
 import random
 import re
 import time
+from dataclasses import dataclass
 
-from dlutil.search import identity
-from dlutil.search import results
 from dlutil.errors import SearchSettingsError  # noqa: F401 (re-exported)
+from dlutil.search import fingerprint, results
+from dlutil.threads import default_threads
 
 log = logging.getLogger('dlutil')
 
-# flag -> default, for flags a continued search takes from search.json
+# flag -> default, for flags a continued search takes from search.json (threads: None is
+# dlutil.threads' choice, recorded in search.json as the number it chose)
 DEFAULTS = {'epoch': 27, 'eta': 3, 'batch_size': 128, 'sampler': 'random', 'trials': None,
-            'seed': None}
-SPELLING = {'epoch': '-ep/--epoch', 'eta': '--eta', 'batch_size': '-bs/--batch-size',
-            'sampler': '--sampler', 'trials': '--trials', 'seed': '--seed'}
-SEARCH_FLAGS = ('epoch', 'eta', 'batch_size', 'sampler', 'trials')
+            'seed': None, 'threads': None}
+SPELLING = {'epoch': '--epoch', 'eta': '--eta', 'batch_size': '--batch-size',
+            'sampler': '--sampler', 'trials': '--trials', 'seed': '--seed',
+            'threads': '--threads'}
+SEARCH_FLAGS = ('epoch', 'eta', 'batch_size', 'sampler', 'trials', 'threads')
+# flags a search.json of an older version may lack: compared only when it has them
+RECORDED_LATER = ('threads',)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What a search run was asked for: the command line's search flags, as one object.
+
+    Parameters
+    ----------
+    max_epochs: int
+        Hyperband's R (``--epoch``).
+    eta: int
+        Hyperband's η (``--eta``).
+    seed: int or None
+        ``--seed``; None reuses the seed of an existing search, or draws a new one.
+    batch_size: int
+    data_dir: str
+    device: torch.device, str or None
+        Where trials train in this process (one worker).
+    workers: int
+        Worker processes (``--workers``); 1 trains in this process.
+    devices: list or None
+        Devices for worker processes, handed out in turn (default: ``[device]``).
+    sampler: str
+        ``'random'`` or ``'tpe'``.
+    trials: int or None
+        Budget of configurations (``--trials``).
+    threads: int or None
+        torch CPU threads per trial (``--threads``); None: the existing search's, else
+        :func:`dlutil.threads.default_threads` (see :func:`choose_threads`).
+    ray: str or None
+        Run trials as Ray tasks (``--ray``): ``'auto'``, ``'HOST:PORT'``, or ``''`` for
+        ``RAY_ADDRESS`` (else a new local Ray); None runs them here.
+    gpus_per_trial: float or None
+        GPUs a Ray task asks for (``--gpus-per-trial``); None: 1 on a cluster with GPUs.
+    ddp: int
+        Processes per trial (``--ddp``).
+    report_every: float
+        Seconds between rewrites of ``report.html`` while searching.
+    restart: bool
+        ``--restart``: move an existing search aside and start afresh.
+    keep_checkpoints: str
+        ``--keep-checkpoints``: ``'all'``, ``'best'`` or ``'none'``.
+    """
+    max_epochs: int = DEFAULTS['epoch']
+    eta: int = DEFAULTS['eta']
+    seed: int = None
+    batch_size: int = DEFAULTS['batch_size']
+    data_dir: str = '.'
+    device: object = None
+    workers: int = 1
+    devices: list = None
+    sampler: str = DEFAULTS['sampler']
+    trials: int = None
+    threads: int = None
+    ray: str = None
+    gpus_per_trial: float = None
+    ddp: int = 1
+    report_every: float = 30.0
+    restart: bool = False
+    keep_checkpoints: str = 'best'
+
+    @property
+    def flags(self):
+        """``{name: value}`` of :data:`SEARCH_FLAGS`, as ``search.json`` records them."""
+        return {'epoch': self.max_epochs, 'eta': self.eta, 'batch_size': self.batch_size,
+                'sampler': self.sampler, 'trials': self.trials, 'threads': self.threads}
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def choose_threads(threads, workers=1, ray=False):
+    """``--threads``, or the default: 1 per Ray task, else :func:`dlutil.threads.default_threads`
+    for ``workers`` worker processes (said in one line)."""
+    if threads is not None:
+        return threads
+    if ray:
+        threads, why = 1, 'one per Ray task'
+    else:
+        threads, why = default_threads(workers)
+    log.info(f'torch CPU threads per trial: {threads} ({why}; --threads T to choose)')
+    return threads
 
 
 def read(store):
@@ -87,7 +178,7 @@ class Settings:
 
     def __init__(self, store, def_path, data_dir, flags, seed=None, restart=False):
         self.store, self.flags = store, dict(flags)
-        self.now = identity.current(def_path, data_dir, ours(store))
+        self.now = fingerprint.current(def_path, data_dir, ours(store))
         saved = read(store)
         self.move_aside, self.reason = restart and _has_files(store), '--restart'
         if saved is not None and not restart:
@@ -98,17 +189,19 @@ class Settings:
             self.seed = seed if seed is not None else random.SystemRandom().randrange(2 ** 31)
 
     def _check(self, saved, seed, def_path):
+        flags = {name: value for name, value in self.flags.items()
+                 if name not in RECORDED_LATER or name in saved}
         saved = {**{k: DEFAULTS[k] for k in SEARCH_FLAGS}, **saved}
-        flags = dict(self.flags, **({'seed': seed} if seed is not None else {}))
-        changed = identity.changes(saved, self.now, flags)
+        flags = dict(flags, **({'seed': seed} if seed is not None else {}))
+        changed = fingerprint.changes(saved, self.now, flags)
         if 'definition' not in saved and saved.get('def_sha256') not in (
-                None, identity.file_sha256(def_path)):
+                None, fingerprint.file_sha256(def_path)):
             changed.append(f'{self.now["model"]} (changed; recorded by an older version)')
         if not changed:
             return
         finished = [row for row in self.store.read_search().values() if row['status'] == 'ok']
         if finished:
-            only_data = changed == identity.data_changes(saved.get('data'), self.now['data'])
+            only_data = changed == fingerprint.data_changes(saved.get('data'), self.now['data'])
             raise SearchSettingsError(
                 f'{self.store.root} holds a search made with other settings: '
                 + '; '.join(changed) + f'. Its {len(finished)} finished rung evaluations depend '
@@ -149,15 +242,15 @@ def check_model(store, def_path, data_dir):
     saved = read(store)
     if saved is None:
         return
-    now = identity.current(def_path, data_dir, ours(store))
-    changed = identity.model_changes(saved, now)
+    now = fingerprint.current(def_path, data_dir, ours(store))
+    changed = fingerprint.model_changes(saved, now)
     if changed:
         raise SearchSettingsError(
             f'the model in {store.root} was trained with another def.py or environment: '
             + '; '.join(changed) + '. Restore them, or re-run the search (-y --restart)')
-    notes = identity.definition_changes(saved.get('definition'), now['definition'])
+    notes = fingerprint.definition_changes(saved.get('definition'), now['definition'])
     notes = [f'{", ".join(notes)} in {def_path}'] if notes else []
-    notes += identity.data_changes(saved.get('data'), now['data'])
+    notes += fingerprint.data_changes(saved.get('data'), now['data'])
     if notes:
         log.info('since the search: ' + '; '.join(notes) + ' changed (the trained model is '
                  'the same; its inputs are read with the new loaders and data)')

@@ -11,19 +11,24 @@ Checkpoint contents (``torch.load(path, weights_only=True)`` reads them)::
      'best': {'epoch', 'reward'}, 'stopped': bool, 'seed': int}
 
 A rung evaluation reports the highest reward of the trial's first ``epochs`` epochs, whose
-weights best.pt holds (:mod:`standing`); a trial that early stopping ended
+weights best.pt holds (:mod:`best`); a trial that early stopping ended
 (``BaseModel.early_stopping_patience``) trains no further in later rungs and reports the same.
 """
+import inspect
 import logging
 import math
+import numbers
 import os
 from dataclasses import dataclass
 
+import numpy as np
 from tqdm.auto import tqdm
 
-from dlutil.search import results
-from dlutil.search import standing
 from dlutil import rng
+from dlutil.contract import RUN_EPOCH_KEYS
+from dlutil.errors import DefinitionError
+from dlutil.search import results
+from dlutil.search.best import best_epoch
 
 log = logging.getLogger('dlutil')
 
@@ -100,8 +105,11 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
                 val_generator.reseed(rng.derive_seed(seed, 3, done + 1))
             batches = tqdm(total=_num_batches(train_generator), desc=f'epoch {done + 1}',
                            unit='batch', leave=False, disable=show, position=2)
-            with batches:
+            # a diverging trial's NaN and inf reach numpy's metrics: the row says so, once,
+            # rather than numpy's RuntimeWarnings on stderr
+            with batches, np.errstate(all='ignore'):
                 row = model.run_epoch(train_generator, val_generator, batch_size, batches)
+            check_row(model, row)
             done += 1
             row = {'epoch': done, **row}
             history.append(row)
@@ -130,9 +138,27 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
             bar.update(1)
     finally:
         bar.close()
-    # the rung's statistic: the best reward so far, whose weights best.pt holds (see standing)
-    epoch, reward = standing.best_epoch(history, epochs)
+    # the rung's statistic: the best reward so far, whose weights best.pt holds (see dlutil.search.best)
+    epoch, reward = best_epoch(history, epochs)
     return Outcome(reward=reward, status='ok', epochs=epoch)
+
+
+def check_row(model, row):
+    """A :class:`DefinitionError` unless ``row`` (what ``model.run_epoch`` returned) holds the
+    numbers the contract asks for (:data:`dlutil.contract.RUN_EPOCH_KEYS`)."""
+    method = type(model).run_epoch
+    where = f'{inspect.getsourcefile(method) or "def.py"}: {method.__qualname__}'
+    if not isinstance(row, dict):
+        raise DefinitionError(f'{where} returned {type(row).__name__}; it must return a dict '
+                              f'with {" and ".join(RUN_EPOCH_KEYS)}')
+    for key in RUN_EPOCH_KEYS:
+        if key not in row:
+            raise DefinitionError(f'{where} returned a row without {key} (it has '
+                                  f'{", ".join(map(str, row)) or "nothing"}); it must return a '
+                                  f'dict with {" and ".join(RUN_EPOCH_KEYS)}')
+        value = row[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise DefinitionError(f'{where} returned {key}={value!r}; it must be a number')
 
 
 def describe(model, generator):

@@ -298,8 +298,14 @@ class BaseModel:
     def run_epoch(self, train_generator, val_generator, batch_size=None, progress=None):
         """Train one epoch, validate, and return the epoch's result row.
 
-        The row holds ``train_seconds``, the ``train_*`` and ``val_*`` metrics and
-        ``hyperband_reward``.
+        Returns
+        -------
+        dict
+            ``train_seconds``, the ``train_*`` and ``val_*`` metrics and ``hyperband_reward``.
+            An override must return at least the numbers ``train_loss`` and
+            ``hyperband_reward`` (:data:`dlutil.contract.RUN_EPOCH_KEYS`): the search ranks
+            trials by the reward and marks a trial diverged when either is NaN or infinite; a
+            row without them stops the search with an error naming the method and the key.
         """
         start = time.perf_counter()
         train = self.train_epoch(train_generator, progress)

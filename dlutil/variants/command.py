@@ -9,6 +9,8 @@ writes ``RESULTS/interpret/attributions.html`` and its files.
 """
 import os
 
+from dlutil.flags import add_renamed, count
+
 __all__ = ['add_arguments', 'check', 'wanted', 'load_checkpoint_model', 'run']
 
 
@@ -39,16 +41,18 @@ def add_arguments(parser):
                        help='--vep: stop with an error when more than this fraction of alleles '
                             'has a REF that does not match the genome (those are never scored; '
                             'default: %(default)s)')
-    group.add_argument('--vep-top', type=int, default=1000, metavar='N',
+    group.add_argument('--vep-rows', dest='vep_top', type=count, default=1000, metavar='N',
                        help='--vep: rows of the largest-effects TSV (default: %(default)s)')
+    add_renamed(group, '--vep-top', '--vep-rows', 'vep_top', count)
     group.add_argument('--attribute', action='store_true',
                        help='DeepLIFT/SHAP (with its convergence check), gradient x input and '
                             'saturation mutagenesis logos for the test set\'s top sequences, '
                             'and TF-MoDISco motifs over them, in RESULT_DIR/interpret/'
                             'attributions.html')
-    group.add_argument('--attribute-top', type=int, default=500, metavar='N',
-                       help='--attribute: the N test sequences with the highest target output '
-                            '(default: %(default)s)')
+    group.add_argument('--attribute-sequences', dest='attribute_top', type=count, default=500,
+                       metavar='N', help='--attribute: the N test sequences with the highest '
+                                         'target output (default: %(default)s)')
+    add_renamed(group, '--attribute-top', '--attribute-sequences', 'attribute_top', count)
     group.add_argument('--attribute-target', default=None, metavar='T',
                        help='--attribute: the output to explain, an index or a CLASS_NAMES name '
                             '(default: 0)')

@@ -26,14 +26,23 @@ import concurrent.futures
 import hashlib
 import os
 import shutil
+import socket
 import tempfile
 
+import torch
+
+from dlutil.definition import Definition, load_module
+from dlutil.processes import tune_malloc
 from dlutil.search import results
+from dlutil.search.executors._job import TrialData, run_job
+from dlutil.search.executors.ddp import run_group
+from dlutil.search.fingerprint import read_environment
 
 INSTALL_HINT = ("--ray needs Ray: pip install 'dlutil[ray]' (or pip install -e '.[ray]' in a "
                 "checkout), on the driver and on every node of the cluster")
 MAX_RETRIES = 3
 STOP_SECONDS = 30  # how long an interrupted search waits for its tasks to be killed
+CONNECT_SECONDS = 5  # how long the head of a cluster may take to answer (--ray HOST:PORT)
 
 
 def import_ray():
@@ -43,6 +52,37 @@ def import_ray():
     except ImportError:
         raise ValueError(INSTALL_HINT) from None
     return ray
+
+
+def check_address(address, seconds=CONNECT_SECONDS):
+    """A ValueError naming ``address`` unless its head node answers within ``seconds``.
+
+    Ray itself retries an address where nothing listens for minutes, printing only its own
+    retry lines; a TCP connection to ``HOST:PORT`` tells at once. ``auto`` and no address at all
+    (a new local Ray) are left to Ray, which fails fast there.
+
+    Parameters
+    ----------
+    address: str or None
+        ``--ray``'s value: ``'auto'``, ``'HOST:PORT'`` (``ray://`` too), or None / ``''`` for
+        ``RAY_ADDRESS``.
+    """
+    flag = f'--ray {address}'
+    if not address:
+        address = os.environ.get('RAY_ADDRESS', '')
+        flag = f'RAY_ADDRESS={address}'
+    if not address or address in ('auto', 'local'):
+        return
+    host, colon, port = address.split('://', 1)[-1].rpartition(':')
+    if not colon or not port.isdigit() or not host:
+        raise ValueError(f'{flag}: expected auto or HOST:PORT of the Ray head node')
+    try:
+        socket.create_connection((host.strip('[]'), int(port)), timeout=seconds).close()
+    except OSError as error:
+        reason = 'no answer' if isinstance(error, TimeoutError) else (
+            error.strerror or type(error).__name__).lower()
+        raise ValueError(f'{flag}: no Ray head node answers there within {seconds} s ({reason}); '
+                         f'start the cluster (ray start --head) or give its address') from None
 
 
 class ResultSink:
@@ -113,8 +153,6 @@ def _definition(source, def_path, environment, data_dir, batch_size):
     The def.py is read from ``def_path`` when this node has that file unchanged (its helper
     modules lie beside it), else from the copy sent with the task.
     """
-    from dlutil.definition import Definition, load_module
-    from dlutil.search.executors import _Generators
     digest = hashlib.sha256(source).hexdigest()
     key = (digest, tuple(sorted(environment.items())), data_dir, batch_size)
     if key not in _LOADED:
@@ -131,7 +169,7 @@ def _definition(source, def_path, environment, data_dir, batch_size):
             results.atomic_write(def_path, lambda f: f.write(source), mode='wb')
         definition = Definition(def_path, load_module(def_path))
         _LOADED.clear()  # one def.py at a time: a worker serves one search
-        _LOADED[key] = (definition, _Generators(definition, data_dir, batch_size))
+        _LOADED[key] = (definition, TrialData(definition, data_dir, batch_size))
     return _LOADED[key]
 
 
@@ -139,7 +177,7 @@ def run_trial(source, def_path, environment, data_dir, batch_size, job, threads,
     """A Ray task: one rung evaluation in a node-local scratch directory; returns the outcome.
 
     With ``world`` > 1 the task runs the trial's ``--ddp`` group: ``world`` processes on this
-    node (:func:`dlutil.search.ddp_trial.run_group`); rank 0 trains in the scratch directory and
+    node (:func:`dlutil.search.executors.ddp.run_group`); rank 0 trains in the scratch directory and
     hands each epoch's files to this process, which sends them to the sink.
 
     Parameters
@@ -159,14 +197,11 @@ def run_trial(source, def_path, environment, data_dir, batch_size, job, threads,
         Processes of the trial's data-parallel group (``--ddp``).
     """
     import ray
-    import torch
-    from dlutil.processes import tune_malloc
-    from dlutil.search.executors import evaluate
     tune_malloc()
     torch.set_num_threads(threads)
     gpus = ray.get_gpu_ids() if torch.cuda.is_available() else []
     device = torch.device('cuda' if gpus else 'cpu')
-    definition, generators = _definition(source, def_path, environment, data_dir, batch_size)
+    definition, data = _definition(source, def_path, environment, data_dir, batch_size)
     scratch = tempfile.mkdtemp(prefix=f'dlutil-{job.trial}-')
     try:
         store = results.ResultStore(scratch)
@@ -176,14 +211,13 @@ def run_trial(source, def_path, environment, data_dir, batch_size, job, threads,
                                  lambda f: f.write(last), mode='wb')
         upload = _Uploader(ray, sink, store, job.trial)
         if world > 1:
-            from dlutil.search.ddp_trial import run_group
             # Ray shows this task only its own GPUs (CUDA_VISIBLE_DEVICES): one per rank
             devices = [f'cuda:{i}' for i in range(len(gpus))] if gpus else ['cpu']
             outcome = run_group(world, definition.path, data_dir, batch_size, store, job,
                                 threads, devices, on_epoch=upload.send)
         else:
-            outcome = evaluate(definition, generators, store, job, device, batch_size,
-                               progress=False, after_epoch=upload)
+            outcome = run_job(definition, data, store, job, device, batch_size,
+                              progress=False, after_epoch=upload)
         upload(checkpoint=False)  # the final history (and error.txt of a failed trial)
         return outcome
     finally:
@@ -210,6 +244,7 @@ class RayExecutor:
         ray = self.ray = import_ray()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         if not ray.is_initialized():
+            check_address(address)
             ray.init(address=address or None, log_to_driver=False,
                      logging_level='WARNING', configure_logging=True)
             self._started = True
@@ -231,7 +266,6 @@ class RayExecutor:
         self.sink = ray.remote(num_cpus=0)(ResultSink).options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
         ).remote(store.root)
-        from dlutil.search.identity import read_environment
         self.args = (results.read_bytes(definition.path), os.path.abspath(definition.path),
                      read_environment(definition.path), os.path.abspath(data_dir), batch_size)
         self.threads, self.world = threads, world

@@ -2,7 +2,7 @@
 
 Each rung evaluation launches a process group (:func:`dlutil.training.ddp.launch`): every rank
 loads the def.py, makes its generators and trains the trial with
-:func:`dlutil.search.trial.train_trial`, its model joined to the group by
+:func:`dlutil.search.executors.run_job`, its model joined to the group by
 :class:`dlutil.training.ddp.DataParallel`. Rank 0 reads and writes the results directory; the
 other ranks resume from a copy of ``last.pt`` and write into a scratch directory that is thrown
 away, so the checkpoints are written once. ``--workers W`` runs W groups at once, each on its
@@ -20,9 +20,9 @@ import threading
 import torch
 
 from dlutil.definition import Definition, load_module
+from dlutil.processes import thread_lock_for_tqdm, tune_malloc
 from dlutil.search import results
-from dlutil.processes import tune_malloc
-from dlutil.search.executors import _Generators, evaluate
+from dlutil.search.executors._job import TrialData, run_job
 from dlutil.training import ddp
 
 
@@ -40,6 +40,7 @@ class _ParallelModels:
 
 def _rank(rank, world, device, def_path, data_dir, batch_size, root, job, threads,
           report_epochs=False):
+    thread_lock_for_tqdm()
     tune_malloc()
     torch.set_num_threads(threads)
     definition = Definition(def_path, load_module(def_path))
@@ -59,8 +60,8 @@ def _rank(rank, world, device, def_path, data_dir, batch_size, root, job, thread
             ddp.report(results.trial_files(store, job.trial))
         after_epoch = report_files
     try:
-        return evaluate(_ParallelModels(definition), _Generators(definition, data_dir, batch_size),
-                        store, job, device, batch_size, progress=False, after_epoch=after_epoch)
+        return run_job(_ParallelModels(definition), TrialData(definition, data_dir, batch_size),
+                       store, job, device, batch_size, progress=False, after_epoch=after_epoch)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
