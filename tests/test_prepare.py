@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+from dlutil._program import DEBUG_HINT
 from dlutil.prepare import cli as prepare_cli
 from dlutil.prepare import sequences as prepare
 from batch_generator import H5pyBatchGenerator
@@ -395,7 +396,8 @@ def test_bad_inputs_give_a_message_and_no_output(tmp_path, genome, capsys):
         err = capsys.readouterr().err
         assert code == 1, argv
         assert message in err, (argv, err)
-        assert 'Traceback' not in err and '--debug' in err
+        lines = err.strip().splitlines()  # one line (and the --debug hint where it helps)
+        assert lines[0].startswith('error: ') and lines[1:] in ([], [DEBUG_HINT]), err
         assert not out.exists()  # nothing partial, not even the folder
 
 
