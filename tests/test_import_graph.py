@@ -10,8 +10,8 @@ FACADES = {'base_model', 'batch_generator', 'constraints', 'models', 'main'}
 
 # lowest first; a module may import its own layer and those before it
 LAYERS = [
-    {'errors', 'files', 'torchfile', 'rng', '_program', 'processes', 'threads', 'contract',
-     '_server_dies_with_parent'},
+    {'errors', 'files', 'h5output', 'torchfile', 'rng', '_program', 'processes', 'threads',
+     'contract', '_server_dies_with_parent'},
     {'data', 'sequences'},
     {'training', 'genotypes', 'simulation'},
     {'models'},
