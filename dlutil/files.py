@@ -257,10 +257,9 @@ def _storage_message(code, path, written, freed, error):
         need = f'needs more than {_mb(written)}; ' if written else ''
         return (f'disk full while writing {path} ({need}{_free(folder, freed)}): free space '
                 f'and {again}')
-    if code is None:  # torch.save's wrapped failure does not say which
-        return (f'disk full or failing while writing {path} (torch.save: '
-                f'{str(error).strip()[-60:]}; {_free(folder, freed)}): free space or check '
-                f'the disk, then {again}')
+    if code is None:  # a short write (numpy), or torch.save's wrapped failure: not said which
+        return (f'disk full or failing while writing {path} ({str(error).strip()[-60:]}; '
+                f'{_free(folder, freed)}): free space or check the disk, then {again}')
     if code == errno.EFBIG:
         return (f'cannot write {path}: the file would be larger than this system allows '
                 f'(the file size limit, ulimit -f, or the file system\'s largest file); raise '

@@ -148,10 +148,7 @@ class H5Output:
         return self
 
     def __exit__(self, kind, error, trace):
-        if kind is None:
-            self.close()
-        else:
-            self.abandon()
+        self.close() if kind is None else self.abandon()
 
 
 @contextlib.contextmanager

@@ -26,16 +26,19 @@ from planted_motif import load_planted, random_dna
 
 LIMIT = 48 * 1024  # bytes a subprocess may write into one file
 
-LIMITED = '''
-import resource, runpy, sys
-resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
-sys.argv = sys.argv[1:]
+RUN = '''
+sys.argv = sys.argv[{skip}:]
 if sys.argv[0] == '-m':
     del sys.argv[0]
     runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
 else:
     runpy.run_path(sys.argv[0], run_name='__main__')
 '''
+
+LIMITED = '''
+import resource, runpy, sys
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+''' + RUN.format(skip=1)
 
 KILLED_IN = '''
 import os, runpy, signal, sys
@@ -48,13 +51,7 @@ def killed(self, *args, **kwargs):  # the write happens, then the process dies a
     os.kill(os.getpid(), signal.SIGKILL)
 
 setattr(target, method, killed)
-sys.argv = sys.argv[2:]
-if sys.argv[0] == '-m':
-    del sys.argv[0]
-    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
-else:
-    runpy.run_path(sys.argv[0], run_name='__main__')
-'''
+''' + RUN.format(skip=2)
 
 
 def python(*argv, code=None, cwd=ROOT):

@@ -27,8 +27,11 @@ OUT/summary.json. Datasets: data float32 (n, 4, L) or (n, 4, 1, L), rows A, C, G
 other IUPAC codes 0.25 in every row (--iupac fractional: spread over their bases; --iupac
 zeros: all-zero columns); label
 (int64 class indices, or float32 0/1 or regression values, (n,) or (n, targets)); name (str:
-read it with f['name'].asstr()[:]); bed also: chrom, start, end of the window. Attributes: task, targets, classes, layout, length.
-Read them with batch_generator.H5pyBatchGenerator('OUT/train.h5', batch_size, shuffle=True).
+read it with f['name'].asstr()[:]); bed also: chrom, start, end of the window. Attributes:
+task, targets, classes, layout, length. Read them with
+batch_generator.H5pyBatchGenerator('OUT/train.h5', batch_size, shuffle=True).
+The files appear when complete, summary.json last: a folder with a summary.json holds the files
+it describes.
 """
 
 
