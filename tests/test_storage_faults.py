@@ -137,22 +137,18 @@ def vep_argv(tmp_path, planted):
 
 
 # -- a full disk, for real ---------------------------------------------------------------------
-def test_prepare_vcf_on_a_full_disk_says_so_in_one_line(tmp_path):
-    vcf, table = write_vcf(tmp_path / 'panel.vcf')
+@pytest.mark.parametrize('command', ['vcf', 'fasta'])
+def test_prepare_on_a_full_disk_says_so_in_one_line(tmp_path, command):
     out = tmp_path / 'out'
-    done = limited('-m', 'dlutil.prepare', 'vcf', vcf, '--samples', table, '-o', out,
-                   '--block', 500)
-    assert_one_line_error(done, str(out / 'panel.h5'))
-    assert os.listdir(out) == []  # no half file, no temporary file, no summary
-
-
-def test_prepare_fasta_on_a_full_disk_says_so_in_one_line(tmp_path):
-    fasta, labels = write_fasta(tmp_path / 'seqs.fa')
-    out = tmp_path / 'out'
-    done = limited('-m', 'dlutil.prepare', 'fasta', fasta, '--labels', labels, '-o', out,
-                   '--chunk-rows', 64)
-    assert_one_line_error(done, str(out / 'train.h5'))
-    assert not out.exists()  # the folder it made is gone again
+    if command == 'vcf':
+        vcf, table = write_vcf(tmp_path / 'panel.vcf')
+        argv, victim = [vcf, '--samples', table, '--block', 500], 'panel.h5'
+    else:
+        fasta, labels = write_fasta(tmp_path / 'seqs.fa')
+        argv, victim = [fasta, '--labels', labels, '--chunk-rows', 64], 'train.h5'
+    done = limited('-m', 'dlutil.prepare', command, *argv, '-o', out)
+    assert_one_line_error(done, str(out / victim))
+    assert not out.exists() or os.listdir(out) == []  # no half file, temporary or summary
 
 
 def test_vep_on_a_full_disk_says_so_in_one_line(tmp_path, planted):
