@@ -62,6 +62,14 @@ def _alive(pid):
     return True
 
 
+def in_use(path):
+    """Whether ``path`` is the temporary file of a process that may still be writing it: its
+    name has the pattern of :func:`temporary_name`, and it is another machine's or its process
+    is alive."""
+    match = _TEMPORARY_NAME.match(os.path.basename(path))
+    return bool(match) and (match['host'] != _HOST or _alive(int(match['pid'])))
+
+
 def sweep_temporaries(folder):
     """Remove the temporary files that dead processes of this machine left in ``folder``.
 
@@ -75,8 +83,7 @@ def sweep_temporaries(folder):
     except OSError:
         return removed
     for name in names:
-        match = _TEMPORARY_NAME.match(name)
-        if match and match['host'] == _HOST and not _alive(int(match['pid'])):
+        if _TEMPORARY_NAME.match(name) and not in_use(name):
             path = os.path.join(folder, name)
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)

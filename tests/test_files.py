@@ -29,6 +29,7 @@ def test_temporary_names_are_hidden_recognisable_and_swept_only_when_dead(tmp_pa
             str(tmp_path / f'd.dlutil-{host}-{dead_pid()}-0.tmp')]
     for path in kept + [dead]:
         open(path, 'w').close()
+    assert [files.in_use(p) for p in kept[:3] + [dead]] == [True, True, False, False]
     assert files.sweep_temporaries(tmp_path) == [dead]
     assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in kept)
 
