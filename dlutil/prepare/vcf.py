@@ -80,12 +80,19 @@ def run(args):
     if args.block < 1:
         raise ValueError(f'--block must be a positive integer, got {args.block}')
     out, summary_path = output_paths(args.vcf, args.out)
+    folder = os.path.dirname(os.path.abspath(out))
+    created = not os.path.isdir(folder)  # removed again if this run fails
     with contextlib.suppress(FileNotFoundError):
         os.remove(summary_path)  # written last: a summary is never beside another run's .h5
-    summary = vcf_to_h5(args.vcf, out, args.samples, args.chrom,
-                        'skip' if args.drop_unlabelled else 'error', args.multiallelic,
-                        args.unphased, args.block,
-                        None if args.compression == 'none' else args.compression)
+    try:
+        summary = vcf_to_h5(args.vcf, out, args.samples, args.chrom,
+                            'skip' if args.drop_unlabelled else 'error', args.multiallelic,
+                            args.unphased, args.block,
+                            None if args.compression == 'none' else args.compression)
+    except BaseException:
+        if created and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+        raise
     summary['summary'] = summary_path
     write_json(summary_path, summary)
     return summary
