@@ -9,7 +9,8 @@ import logging
 import os
 import sys
 
-from dlutil._program import program_name
+from dlutil._program import has_useful_traceback  # noqa: F401 (its old home)
+from dlutil._program import program_name, run_cli
 from dlutil.contract import CONTRACT
 from dlutil.flags import add_renamed
 
@@ -198,42 +199,6 @@ def check_args(parser, args):
         parser.error('; '.join(problems))
 
 
-KNOWN_ERRORS = (ValueError, TypeError, OSError, NotImplementedError)
-
-
-def error_message(error):
-    """What the user reads after ``error:``: our own messages as they are, others typed."""
-    known = isinstance(error, KNOWN_ERRORS)
-    return str(error) if known and str(error) else f'{type(error).__name__}: {error}'
-
-
-def has_useful_traceback(error):
-    """Whether ``--debug``'s traceback would tell the user more than the message.
-
-    Not for the errors this package raises itself (a flag mismatch, a missing def.py function,
-    every trial failed: the message says all); yes for one raised from another (a def.py
-    function that failed, whose frames are the user's) and for one raised elsewhere (torch,
-    numpy, a bug).
-    """
-    if error.__cause__ is not None:
-        return True
-    tb = error.__traceback__
-    if tb is None:
-        return not isinstance(error, KNOWN_ERRORS)
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return not _is_ours(tb.tb_frame.f_code.co_filename)
-
-
-_OWN_FOLDER = os.path.dirname(os.path.abspath(__file__))
-
-
-def _is_ours(filename):
-    """A file of the dlutil package (where our own ``raise`` statements are)."""
-    path = os.path.abspath(filename)
-    return os.path.commonpath([path, _OWN_FOLDER]) == _OWN_FOLDER
-
-
 class _TqdmHandler(logging.Handler):
     """Log lines that do not tear through progress bars."""
 
@@ -263,25 +228,14 @@ def main(argv=None):
     if args.workers > 1 or args.ddp > 1:
         from dlutil import processes
         processes.start()  # the workers' parent imports torch while we do
-    try:
+
+    def work():
         if args.check:
             return check_definition(args)
         from dlutil import runner  # deferred: --help needs no torch
         runner.run(args)
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        print('interrupted: re-run the same command to continue where it stopped',
-              file=sys.stderr)
-        return 130
-    except Exception as error:
-        if args.debug:
-            raise
-        print(f'error: {error_message(error)}', file=sys.stderr)
-        if has_useful_traceback(error):
-            print('(run with --debug for the traceback)', file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(work, args.debug, interrupted='interrupted: re-run the same command to '
+                                                 'continue where it stopped')
 
 
 def check_definition(args):

@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-from dlutil import files
+from dlutil import files, h5output
 
 log = logging.getLogger('dlutil')
 
@@ -110,33 +110,24 @@ def output_names(width, class_names=None):
     return ['prediction'] if width == 1 else [f'prediction_{k}' for k in range(width)]
 
 
-def write_h5(path, arrays, columns):
-    """``prediction`` (or ``prediction/<key>``), ``row`` and the row-name columns, atomically."""
+def fill_h5(f, arrays, columns):
+    """Write ``prediction`` (or ``prediction/<key>``), ``row`` and the row-name columns into the
+    open ``h5py.File`` ``f``."""
     import h5py
     n = len(next(iter(arrays.values())))
-
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f'.{os.path.basename(path)}.{os.getpid()}.tmp')
-    try:  # h5py writes by path (it reads back as it writes): a temporary file, then a rename
-        with h5py.File(tmp, 'w') as f:
-            f.create_dataset('row', data=np.arange(n, dtype=np.int64))
-            for key, values in columns.items():
-                if values.dtype.kind in 'UO':
-                    f.create_dataset(key, data=values.astype(str).astype(object),
-                                     dtype=h5py.string_dtype())
-                else:
-                    f.create_dataset(key, data=values)
-            for key, array in arrays.items():
-                f.create_dataset('prediction' if key is None else f'prediction/{key}',
-                                 data=np.asarray(array))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    f.create_dataset('row', data=np.arange(n, dtype=np.int64))
+    for key, values in columns.items():
+        if values.dtype.kind in 'UO':
+            f.create_dataset(key, data=values.astype(str).astype(object),
+                             dtype=h5py.string_dtype())
+        else:
+            f.create_dataset(key, data=values)
+    for key, array in arrays.items():
+        f.create_dataset('prediction' if key is None else f'prediction/{key}',
+                         data=np.asarray(array))
 
 
-def write_tsv(path, array, columns, class_names=None):
+def tsv_text(array, columns, class_names=None):
     """One line per row: row, the row-name columns, the prediction's values (``%.6g``)."""
     flat = np.asarray(array).reshape(len(array), -1)
     buffer = io.StringIO()
@@ -145,7 +136,34 @@ def write_tsv(path, array, columns, class_names=None):
     for i in range(len(flat)):
         writer.writerow([i, *(columns[key][i] for key in columns),
                          *(f'{v:.6g}' for v in flat[i])])
-    files.atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    return buffer.getvalue()
+
+
+def write_tsv(path, array, columns, class_names=None):
+    """:func:`tsv_text` written to ``path``."""
+    files.atomic_write(path, lambda f: f.write(tsv_text(array, columns, class_names)))
+
+
+def write_outputs(stem, arrays, columns, class_names=None):
+    """``stem.npy`` (``stem.<key>.npy`` per key), ``stem.tsv`` when small enough, ``stem.h5``.
+
+    The files of one input are committed together, the ``.h5`` last: an ``.h5`` is there only
+    when the ``.npy`` and ``.tsv`` beside it are of the same run. Returns the paths written.
+    """
+    npy = {key: f'{stem}{"." + key if key else ""}.npy' for key in arrays}
+    tsv = f'{stem}.tsv' if None in arrays and small_enough_for_tsv(arrays[None]) else None
+    targets = [*npy.values(), *([tsv] if tsv else []), f'{stem}.h5']
+    with files.atomic_paths(*targets) as temporaries:
+        tmp = dict(zip(targets, temporaries))
+        for key, array in arrays.items():
+            with open(tmp[npy[key]], 'wb') as handle:
+                np.save(handle, array)
+        if tsv:
+            with open(tmp[tsv], 'w', encoding='utf-8') as handle:
+                handle.write(tsv_text(arrays[None], columns, class_names))
+        with h5output.H5Output(tmp[targets[-1]], targets[-1]) as output:
+            fill_h5(output.file, arrays, columns)
+    return targets
 
 
 def small_enough_for_tsv(array):
@@ -174,16 +192,12 @@ def predict(definition, store, model, paths, data_dir, batch_size):
             continue
         arrays = y_pred if isinstance(y_pred, dict) else {None: y_pred}
         arrays = {key: np.asarray(array) for key, array in arrays.items()}
-        for key, array in arrays.items():
-            target = os.path.join(folder, name + (f'.{key}' if key else '') + '.npy')
-            files.atomic_write(target, lambda f, a=array: np.save(f, a), mode='wb')
         n = len(next(iter(arrays.values())))
         columns = row_columns(generator, n, path)
-        write_h5(os.path.join(folder, name + '.h5'), arrays, columns)
-        written = [name + '.npy' if None in arrays else name + '.<key>.npy', name + '.h5']
-        if None in arrays and small_enough_for_tsv(arrays[None]):
-            write_tsv(os.path.join(folder, name + '.tsv'), arrays[None], columns, class_names)
-            written.append(name + '.tsv')
+        written = [os.path.relpath(p, folder) for p in
+                   write_outputs(os.path.join(folder, name), arrays, columns, class_names)]
+        if None not in arrays:
+            written = [w for w in written if not w.endswith('.npy')] + [name + '.<key>.npy']
         named = ', '.join(columns) if columns else 'row numbers only'
         shape = np.shape(arrays[None]) if None in arrays else {k: a.shape for k, a in arrays.items()}
         log.info(f'predicted {path}: {shape} -> {folder}/{{{",".join(written)}}} ({named})')

@@ -10,9 +10,8 @@ FACADES = {'base_model', 'batch_generator', 'constraints', 'models', 'main'}
 
 # lowest first; a module may import its own layer and those before it
 LAYERS = [
-    {'errors', 'files', 'torchfile', 'extras', 'rng', '_program', 'processes', 'threads',
-     'contract', 'flags',
-     '_server_dies_with_parent'},
+    {'errors', 'files', 'h5output', 'torchfile', 'extras', 'rng', '_program', 'processes',
+     'threads', 'contract', 'flags', '_server_dies_with_parent'},
     {'data', 'sequences'},
     {'training', 'genotypes', 'simulation'},
     {'models'},

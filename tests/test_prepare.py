@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+from dlutil._program import DEBUG_HINT
 from dlutil.prepare import cli as prepare_cli
 from dlutil.prepare import sequences as prepare
 from batch_generator import H5pyBatchGenerator
@@ -395,7 +396,8 @@ def test_bad_inputs_give_a_message_and_no_output(tmp_path, genome, capsys):
         err = capsys.readouterr().err
         assert code == 1, argv
         assert message in err, (argv, err)
-        assert 'Traceback' not in err and '--debug' in err
+        lines = err.strip().splitlines()  # one line (and the --debug hint where it helps)
+        assert lines[0].startswith('error: ') and lines[1:] in ([], [DEBUG_HINT]), err
         assert not out.exists()  # nothing partial, not even the folder
 
 
@@ -438,3 +440,32 @@ def test_stale_outputs_are_refused(tmp_path):
     prepare.prepare_fasta(fa, tmp_path / 'out', split='none')
     with pytest.raises(prepare.InputError, match='all.h5 from an earlier run'):
         prepare.prepare_fasta(fa, tmp_path / 'out', valid=0.3, test=0.3)
+
+
+def test_prepare_vcf_takes_a_folder_and_the_older_file_form_with_a_notice(tmp_path, capsys):
+    vcf = tmp_path / 'ref.vcf.gz'
+    text = ('##fileformat=VCFv4.2\n##contig=<ID=chr7,length=1000>\n'
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+            '#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2\n'
+            'chr7\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t1|1\n'
+            'chr7\t200\t.\tA\tC\t.\tPASS\t.\tGT\t1|0\t0|0\n')
+    with gzip.open(vcf, 'wt') as handle:
+        handle.write(text)
+    assert prepare_cli.main(['vcf', str(vcf), '-o', str(tmp_path / 'data')]) == 0
+    out = capsys.readouterr()
+    assert sorted(os.listdir(tmp_path / 'data')) == ['ref.h5', 'ref.summary.json']
+    assert 'notice' not in out.err and str(tmp_path / 'data' / 'ref.summary.json') in out.out
+    with h5py.File(tmp_path / 'data' / 'ref.h5') as f:
+        assert f['data'].shape == (4, 2)
+    assert prepare_cli.main(['vcf', str(vcf), '-o', str(tmp_path / 'old' / 'panel.h5')]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('notice: -o ') and '\n' not in err and 'takes a folder' in err
+    assert sorted(os.listdir(tmp_path / 'old')) == ['panel.h5', 'panel.h5.summary.json']
+
+
+@pytest.mark.parametrize('command', ['fasta', 'bed', 'vcf'])
+def test_every_subcommand_has_compression_and_debug(command, capsys):
+    with pytest.raises(SystemExit):
+        prepare_cli.main([command, '--help'])
+    text = capsys.readouterr().out
+    assert '--compression {none,lzf,gzip}' in text and '--debug' in text

@@ -21,7 +21,7 @@ import os
 import h5py
 import numpy as np
 
-from dlutil.files import temporary_file as _temporary
+from dlutil import files, h5output
 
 MISSING = 255  # the missing-call code in ``data``
 FORMAT = 'dlutil-genotypes'
@@ -68,10 +68,21 @@ class GenotypeWriter:
             raise ValueError(f'{self.path}: labels need the list of ancestry names')
         if haplotype_labels is not None and variant_labels:
             raise ValueError(f'{self.path}: labels are per haplotype or per variant, not both')
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        self.tmp = _temporary(folder, os.path.basename(self.path))
-        self.file = h5py.File(self.tmp, 'w')
+        self._files = files.AtomicFiles(self.path)  # a temporary file, renamed by close()
+        self.output = None
+        try:
+            self.output = h5output.H5Output(self._files.temporaries[0], self.path)
+            self._create(n, chromosome, ancestries, haplotype_labels, variant_labels,
+                         compression)
+        except BaseException as error:
+            self._abandon(error)
+            raise
+        self.n_variants = 0
+        self.last_position = None
+
+    def _create(self, n, chromosome, ancestries, haplotype_labels, variant_labels,
+                compression):
+        self.file = self.output.file
         chunks = (min(n, CHUNK_HAPLOTYPES), CHUNK_VARIANTS)
         self.data = self.file.create_dataset('data', (n, 0), np.uint8, maxshape=(n, None),
                                              chunks=chunks, compression=compression)
@@ -94,8 +105,6 @@ class GenotypeWriter:
         elif variant_labels:
             self.label = self.file.create_dataset('label', (n, 0), np.uint8, maxshape=(n, None),
                                                   chunks=chunks, compression=compression)
-        self.n_variants = 0
-        self.last_position = None
 
     def append(self, positions, alleles, labels=None):
         """Add a block of variants.
@@ -131,24 +140,33 @@ class GenotypeWriter:
             self.label.resize(end, axis=1)
             self.label[:, self.n_variants:end] = labels
         self.n_variants, self.last_position = end, int(positions[-1])
+        self.output.check()  # a full disk stops here, naming the file
 
     def close(self):
-        """Finish the file and rename it into place."""
+        """Finish the file and rename it into place (a disk fault: :class:`StorageError`)."""
         if self.file is None:
             return
-        self.file.close()
         self.file = None
         if self.n_variants == 0:
-            os.remove(self.tmp)
+            self._abandon()
             raise ValueError(f'{self.path}: no variants were written')
-        os.replace(self.tmp, self.path)
+        try:
+            self.output.close()
+        except BaseException as error:
+            self._abandon(error)
+            raise
+        self._files.commit()
 
     def discard(self):
+        """Remove the temporary file (after an error)."""
         if self.file is not None:
-            self.file.close()
             self.file = None
-        if os.path.exists(self.tmp):
-            os.remove(self.tmp)
+            self._abandon()
+
+    def _abandon(self, error=None):
+        if self.output is not None:
+            self.output.abandon()
+        self._files.abandon(error)
 
     def __enter__(self):
         return self
@@ -181,18 +199,8 @@ def write_genotypes(path, data, positions, samples, chromosome, ancestries=None,
 def write_h5(path, fill):
     """Write an HDF5 file atomically: ``fill(h5py.File)`` on a temporary file beside ``path``,
     renamed into place once it is complete."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = _temporary(folder, os.path.basename(path))
-    try:
-        with h5py.File(tmp, 'w') as f:
-            fill(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with h5output.create(path) as f:
+        fill(f)
 
 
 class GenotypeInfo:

@@ -18,7 +18,6 @@ import html
 import logging
 import os
 
-import h5py
 import numpy as np
 
 from dlutil.interpret.attribution_logos import attribution_logo
@@ -26,7 +25,7 @@ from dlutil.interpret.attributions import as_sequences, deep_lift_shap, gradient
     ism_scores
 from dlutil.interpret.modisco import find_motifs, match_motifs
 from dlutil.interpret.motif import write_meme
-from dlutil import files
+from dlutil import files, h5output
 from dlutil.data.batches import iterate, split_batch, to_numpy
 from dlutil.training.evaluation import main_output
 
@@ -131,12 +130,10 @@ def run(definition, store, model, data_dir, batch_size, top=500, target=None, lo
 
 
 def _save(path, rows, X, result, observed, output):
-    def write(handle):
-        with h5py.File(handle, 'w') as f:
-            f['index'], f['x'], f['output'] = rows, X, output
-            f['hypothetical'], f['deeplift'] = result.attributions, observed
-            f['delta'], f['output_difference'] = result.delta, result.output_difference
-    files.atomic_write(path, write, mode='wb')
+    with h5output.create(path) as f:
+        f['index'], f['x'], f['output'] = rows, X, output
+        f['hypothetical'], f['deeplift'] = result.attributions, observed
+        f['delta'], f['output_difference'] = result.delta, result.output_difference
 
 
 def _logos(model, X, observed, index, rows, count, folder, batch_size):

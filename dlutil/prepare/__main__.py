@@ -1,4 +1,4 @@
-"""``python -m dlutil.prepare``: the data-preparation command (also installed as ``dlutil-prepare``)."""
+"""``python -m dlutil.prepare``: the data-preparation command (installed as ``dlutil-prepare``)."""
 import sys
 
 from dlutil.prepare.cli import main

@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 
+from dlutil._program import program_name, run_cli
 from dlutil.prepare.options import LAYOUTS, OPTION_DEFAULTS, TASKS
 from dlutil.prepare.sequences import prepare_bed, prepare_fasta
 from dlutil.sequences.onehot import UNKNOWN_POLICIES
@@ -26,8 +27,11 @@ OUT/summary.json. Datasets: data float32 (n, 4, L) or (n, 4, 1, L), rows A, C, G
 other IUPAC codes 0.25 in every row (--iupac fractional: spread over their bases; --iupac
 zeros: all-zero columns); label
 (int64 class indices, or float32 0/1 or regression values, (n,) or (n, targets)); name (str:
-read it with f['name'].asstr()[:]); bed also: chrom, start, end of the window. Attributes: task, targets, classes, layout, length.
-Read them with batch_generator.H5pyBatchGenerator('OUT/train.h5', batch_size, shuffle=True).
+read it with f['name'].asstr()[:]); bed also: chrom, start, end of the window. Attributes:
+task, targets, classes, layout, length. Read them with
+batch_generator.H5pyBatchGenerator('OUT/train.h5', batch_size, shuffle=True).
+The files appear when complete, summary.json last: a folder with a summary.json holds the files
+it describes.
 """
 
 
@@ -88,15 +92,19 @@ def _add_output_options(parser):
                             'file made class by class is not sorted by class; this much memory '
                             'does it, in two passes over the file; 0 keeps the input order '
                             '(default: %(default)s)')
-    group.add_argument('--compression', choices=['none', 'lzf', 'gzip'], default='none',
-                       help='compress data: lzf about 5x smaller, gzip about 15x, both slower '
-                            'to write and to read (default: %(default)s)')
-    group.add_argument('--debug', action='store_true', help='full tracebacks on errors')
+
+
+def _add_shared_options(parser):
+    """The options every subcommand has."""
+    parser.add_argument('--compression', choices=['none', 'lzf', 'gzip'], default='none',
+                        help='compress the data dataset: lzf about 5x smaller for one-hot '
+                             'data, gzip about 15x, both slower to write and to read '
+                             '(default: %(default)s)')
+    parser.add_argument('--debug', action='store_true', help='full tracebacks on errors')
 
 
 def build_parser():
-    prog = 'dlutil-prepare' if os.path.basename(sys.argv[0]) == 'dlutil-prepare' \
-        else 'python -m dlutil.prepare'
+    prog = program_name(installed='dlutil-prepare', module='dlutil.prepare')
     formatter = argparse.RawDescriptionHelpFormatter
     examples = EXAMPLES.format(prog=prog)
     parser = argparse.ArgumentParser(
@@ -148,7 +156,9 @@ def build_parser():
     for command in (fasta, bed):
         _add_label_options(command, defaults[command])
         _add_output_options(command)
-    vcf_command.add_parser(commands, formatter, prog)
+    vcf = vcf_command.add_parser(commands, formatter, prog)
+    for command in (fasta, bed, vcf):
+        _add_shared_options(command)
     return parser
 
 
@@ -184,31 +194,21 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     options = {key: getattr(args, key) for key in OPTION_DEFAULTS
                if key != 'progress' and hasattr(args, key)}
-    try:
+
+    def work():
         if args.command == 'vcf':
             summary = vcf_command.run(args)
-        elif args.command == 'fasta':
+            print(vcf_command.format_summary(summary))
+            return
+        if args.command == 'fasta':
             summary = prepare_fasta(args.fastas, args.out, args.labels, args.one_per_class,
                                     args.class_names, args.length, args.task, **options)
         else:
             summary = prepare_bed(args.bed, args.genome, args.out, args.length,
                                   args.label_columns, args.task, args.class_names, args.off_end,
                                   **options)
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        print('interrupted: no output was written', file=sys.stderr)
-        return 130
-    except Exception as error:
-        if args.debug:
-            raise
-        known = isinstance(error, (ValueError, OSError))
-        message = str(error) if known and str(error) else f'{type(error).__name__}: {error}'
-        print(f'error: {message}\n(run with --debug for the traceback)', file=sys.stderr)
-        return 1
-    print(vcf_command.format_summary(summary) if args.command == 'vcf'
-          else format_summary(summary, args.out))
-    return 0
+        print(format_summary(summary, args.out))
+    return run_cli(work, args.debug, interrupted='interrupted: no output was written')
 
 
 if __name__ == '__main__':

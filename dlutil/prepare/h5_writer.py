@@ -2,8 +2,9 @@
 
 A :class:`SplitWriter` buffers a chunk of rows per split (the split chosen by an
 :class:`options.Splitter`), one-hot encodes it and appends it to a temporary file in the output
-folder, and renames every file into place once all rows are written, with ``summary.json``
-beside them. The file format is described in :mod:`dlutil.prepare.sequences`.
+folder, and renames every file into place once all rows are written, ``summary.json`` last (an
+old ``summary.json`` is removed first): a folder with a ``summary.json`` holds the files it
+describes. The file format is described in :mod:`dlutil.prepare.sequences`.
 """
 import json
 import os
@@ -11,7 +12,8 @@ import os
 import h5py
 import numpy as np
 
-from dlutil.files import temporary_file
+from dlutil import files
+from dlutil.h5output import H5Output
 from dlutil.prepare.options import SPLITS
 from dlutil.prepare.shuffle import shuffle_rows
 from dlutil.sequences.onehot import ALPHABET, BadLetter, encode_batch
@@ -58,7 +60,14 @@ class SplitWriter:
                              f'run would not replace; remove it or choose another --out')
         self.buffers = {s: [] for s in splitter.names}
         self.rows = dict.fromkeys(splitter.names, 0)
-        self.files, self.tmp = {}, {}  # split -> open file; final name -> temporary path
+        names = [f'{s}.h5' for s in splitter.names] + ['summary.json']
+        self.group = files.AtomicFiles(*(os.path.join(out_dir, n) for n in names))
+        self.tmp = dict(zip(names, self.group.temporaries))  # final name -> temporary path
+        # train.h5 is shuffled from a file in input order, which is never renamed into place
+        self.shuffled = 'train' in splitter.names and o['shuffle_mb'] > 0
+        self.unshuffled = files.AtomicFiles(os.path.join(out_dir, 'train.h5')) \
+            if self.shuffled else None
+        self.outputs = {}  # split -> H5Output
         self._x = None
         width = len(self.classes) if task == 'class' else len(self.targets)
         self.stats = {s: np.zeros((3, width)) for s in splitter.names}
@@ -67,15 +76,17 @@ class SplitWriter:
         return self
 
     def __exit__(self, kind, error, trace):
-        for f in self.files.values():
-            f.close()
         if kind is None:
             return
-        for path in self.tmp.values():
-            if os.path.exists(path):
-                os.remove(path)
-        if self._created and not os.listdir(self.out_dir):
-            os.rmdir(self.out_dir)
+        for output in self.outputs.values():
+            output.abandon()
+        try:
+            if self.unshuffled is not None:
+                self.unshuffled.abandon()
+            self.group.abandon(error)  # a disk fault: raised as a StorageError naming the file
+        finally:
+            if self._created and not os.listdir(self.out_dir):
+                os.rmdir(self.out_dir)
 
     def add(self, split, seq, name, where, labels=None, interval=None):
         """Queue one row: ``seq`` bytes, ``where`` names its place in the input for errors."""
@@ -90,10 +101,12 @@ class SplitWriter:
             self._flush(split)
 
     def _file(self, split):
-        if split in self.files:
-            return self.files[split]
-        tmp = self.tmp[f'{split}.h5'] = temporary_file(self.out_dir, f'{split}.h5')
-        f = self.files[split] = h5py.File(tmp, 'w')
+        if split in self.outputs:
+            return self.outputs[split].file
+        tmp = self.unshuffled.temporaries[0] if split == 'train' and self.shuffled \
+            else self.tmp[f'{split}.h5']
+        self.outputs[split] = H5Output(tmp, os.path.join(self.out_dir, f'{split}.h5'))
+        f = self.outputs[split].file
         chunk = self.o['chunk_rows']
         row = (4, self.length) if self.o['layout'] == '4,L' else (4, 1, self.length)
         columns = [('data', row, 'float32'), ('name', (), h5py.string_dtype())]
@@ -134,6 +147,7 @@ class SplitWriter:
         for key, values in columns.items():
             f[key].resize(n + k, axis=0)
             f[key][n:n + k] = values
+        self.outputs[split].check()  # a full disk stops here, naming the file
         self.rows[split] = n + k
         buffer.clear()
 
@@ -177,25 +191,22 @@ class SplitWriter:
                        targets=self.targets, classes=self.classes,
                        split=self.splitter.describe(), rows=total, files={})
         for split in self.splitter.names:
-            f = self.files[split]
             attrs = {'alphabet': ALPHABET, 'layout': self.o['layout'], 'length': self.length,
                      'iupac': self.o['iupac'], 'split': split, 'task': self.task or 'none',
                      'targets': self.targets, 'classes': self.classes or []}
-            f.attrs.update(attrs)
-            f.close()
-            shuffled = split == 'train' and self.o['shuffle_mb'] > 0
-            if shuffled:  # in input order, --one-per-class would sort it by class
-                shuffle_rows(self.tmp['train.h5'], [self.o['seed'], SHUFFLE_STREAM],
-                             self.o['shuffle_mb'])
+            self.outputs[split].file.attrs.update(attrs)
+            self.outputs[split].close()
+            if split == 'train' and self.shuffled:  # in input order, --one-per-class would
+                with H5Output(self.tmp['train.h5'], self.outputs[split].path) as target:
+                    shuffle_rows(self.unshuffled.temporaries[0], target,  # sort it by class
+                                 [self.o['seed'], SHUFFLE_STREAM], self.o['shuffle_mb'])
+                self.unshuffled.abandon()
             summary['files'][split] = {'path': f'{split}.h5', 'rows': self.rows[split],
                                        'order': f'shuffled (--seed {self.o["seed"]})'
-                                       if shuffled else 'input'}
+                                       if split == 'train' and self.shuffled else 'input'}
             if self.task:
                 summary['files'][split]['labels'] = self._balance(split)
-        text = json.dumps(summary, indent=2) + '\n'
-        tmp = self.tmp['summary.json'] = temporary_file(self.out_dir, 'summary.json')
-        with open(tmp, 'w') as handle:
-            handle.write(text)
-        for name, tmp in self.tmp.items():
-            os.replace(tmp, os.path.join(self.out_dir, name))
+        with open(self.tmp['summary.json'], 'w', encoding='utf-8') as handle:
+            handle.write(json.dumps(summary, indent=2) + '\n')
+        self.group.commit()  # the .h5 files, then summary.json
         return summary

@@ -8,11 +8,10 @@ consecutive output places (an intermediate file, written in runs), and pass 2 re
 a time, orders it, and appends it to the output. Memory: one bucket (``buffer_mb``) plus three
 integers per row; the file is read and written twice.
 """
-import os
-import tempfile
-
 import h5py
 import numpy as np
+
+from dlutil import files, h5output
 
 
 def _row_bytes(dataset):
@@ -28,21 +27,17 @@ def _like(out, name, dataset, compression=True):
         compression_opts=dataset.compression_opts if compression else None)
 
 
-def _temporary(path):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                               prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
-    os.close(fd)
-    return tmp
-
-
-def shuffle_rows(path, seed, buffer_mb=64):
-    """Rewrite every dataset of ``path`` (all of one length, rows along the first axis) with its
-    rows in one random order drawn from ``seed``; attributes are kept.
+def shuffle_rows(path, target, seed, buffer_mb=64):
+    """Write every dataset of ``path`` (all of one length, rows along the first axis) to
+    ``target`` with its rows in one random order drawn from ``seed``; attributes are kept.
 
     Parameters
     ----------
     path: str
-        An HDF5 file whose top-level datasets all have ``n`` rows (replaced atomically).
+        An HDF5 file whose top-level datasets all have ``n`` rows.
+    target: h5output.H5Output
+        The output, open (a temporary file of the caller's; an intermediate file of the same
+        size is written beside it and removed).
     seed: int or sequence of int
         Seed of :func:`numpy.random.default_rng`.
     buffer_mb: float
@@ -52,49 +47,47 @@ def shuffle_rows(path, seed, buffer_mb=64):
     -------
     numpy.ndarray, shape=(n,): the output place of each input row
     """
-    mid_path, out_path = _temporary(path), _temporary(path)
-    try:
-        with h5py.File(path, 'r') as src:
-            names = [k for k, v in src.items() if isinstance(v, h5py.Dataset)]
-            n = len(src[names[0]]) if names else 0
-            if any(len(src[k]) != n for k in names):
-                raise ValueError(f'{path}: datasets of different lengths cannot be shuffled')
-            index = np.int32 if n < 2 ** 31 else np.int64
-            dest = np.random.default_rng(seed).permutation(n).astype(index)
-            if n < 2:
-                return dest
-            width = max(1, int(buffer_mb * 2 ** 20) // max(1, sum(_row_bytes(src[k])
-                                                                   for k in names)))
-            order = np.argsort(dest // width, kind='stable')  # rows grouped by bucket
-            place = np.empty(n, index)  # each row's place in the intermediate file
-            place[order] = np.arange(n, dtype=index)
-            with h5py.File(mid_path, 'w') as mid:
-                for start in range(0, n, width):  # pass 1: scatter into buckets
-                    stop = min(n, start + width)
-                    rows = np.argsort(place[start:stop])
-                    targets = place[start:stop][rows]
-                    breaks = np.flatnonzero(np.diff(targets) != 1) + 1
-                    for name in names:
-                        values = src[name][start:stop][rows]
-                        out = mid[name] if name in mid else _like(mid, name, src[name], False)
-                        for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(rows)]):
-                            out[targets[a]:targets[a] + b - a] = values[a:b]
-                with h5py.File(out_path, 'w') as out:
-                    out.attrs.update(dict(src.attrs))
-                    for name in names:
-                        _like(out, name, src[name]).attrs.update(dict(src[name].attrs))
-                    for start in range(0, n, width):  # pass 2: order each bucket
-                        stop = min(n, start + width)
-                        within = dest[order[start:stop]] - start
-                        for name in names:
-                            bucket = mid[name][start:stop]
-                            values = np.empty_like(bucket)
-                            values[within] = bucket
-                            out[name][start:stop] = values
-        os.replace(out_path, path)
-        return dest
-    finally:
-        for tmp in (mid_path, out_path):
-            if os.path.exists(tmp):
-                os.remove(tmp)
-
+    with h5py.File(path, 'r') as src:
+        names = [k for k, v in src.items() if isinstance(v, h5py.Dataset)]
+        n = len(src[names[0]]) if names else 0
+        if any(len(src[k]) != n for k in names):
+            raise ValueError(f'{path}: datasets of different lengths cannot be shuffled')
+        index = np.int32 if n < 2 ** 31 else np.int64
+        dest = np.random.default_rng(seed).permutation(n).astype(index)
+        out = target.file
+        out.attrs.update(dict(src.attrs))
+        if n < 2:
+            for name in names:
+                src.copy(src[name], out, name)
+            return dest
+        width = max(1, int(buffer_mb * 2 ** 20) // max(1, sum(_row_bytes(src[k])
+                                                               for k in names)))
+        order = np.argsort(dest // width, kind='stable')  # rows grouped by bucket
+        place = np.empty(n, index)  # each row's place in the intermediate file
+        place[order] = np.arange(n, dtype=index)
+        with files.scratch_path(target.path + '.shuffle') as tmp, \
+                h5output.H5Output(tmp, target.path) as scratch:
+            mid = scratch.file
+            for start in range(0, n, width):  # pass 1: scatter into buckets
+                stop = min(n, start + width)
+                rows = np.argsort(place[start:stop])
+                targets = place[start:stop][rows]
+                breaks = np.flatnonzero(np.diff(targets) != 1) + 1
+                for name in names:
+                    values = src[name][start:stop][rows]
+                    block = mid[name] if name in mid else _like(mid, name, src[name], False)
+                    for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(rows)]):
+                        block[targets[a]:targets[a] + b - a] = values[a:b]
+                scratch.check()
+            for name in names:
+                _like(out, name, src[name]).attrs.update(dict(src[name].attrs))
+            for start in range(0, n, width):  # pass 2: order each bucket
+                stop = min(n, start + width)
+                within = dest[order[start:stop]] - start
+                for name in names:
+                    bucket = mid[name][start:stop]
+                    values = np.empty_like(bucket)
+                    values[within] = bucket
+                    out[name][start:stop] = values
+                target.check()
+    return dest

@@ -3,17 +3,24 @@
 The conversion is :func:`dlutil.genotypes.vcf.vcf_to_h5`; this module holds the subcommand's
 options and its summary.
 """
+import contextlib
+import os
+import sys
 
+from dlutil.files import write_json
 from dlutil.genotypes.vcf import vcf_to_h5
+from dlutil.variants.command import vep_name as vcf_name
 
 DESCRIPTION = """\
 A phased VCF/BCF (plain or bgzipped) -> the genotype HDF5 file of local ancestry, streamed in
 blocks of variants through cyvcf2 (a chromosome never sits in memory).
 
-output OUT (.h5): data uint8 (haplotypes, variants), 0 REF, 1 ALT, 255 missing; positions int64;
-samples (<sample>_A, <sample>_B: left and right of the |); attribute chromosome; with --samples
-also label uint8 (haplotypes,) and attribute ancestries (the populations, sorted by name).
-OUT.summary.json holds the counts printed.
+output OUT/<name>.h5, <name> the VCF's name without .vcf.gz (or .bcf): data uint8 (haplotypes,
+variants), 0 REF, 1 ALT, 255 missing; positions int64; samples (<sample>_A, <sample>_B: left and
+right of the |); attribute chromosome; with --samples also label uint8 (haplotypes,) and
+attribute ancestries (the populations, sorted by name). OUT/<name>.summary.json holds the counts
+printed; it is written after the .h5 (an old one is removed first), so a summary is always that
+of the .h5 beside it. -o FILE.h5 (the older form) writes FILE.h5 and FILE.h5.summary.json.
 
 handled: multi-allelic records are skipped (--multiallelic error to stop), a second record at a
 position is skipped, unphased heterozygous calls stop with an error (--unphased skip to drop
@@ -23,7 +30,7 @@ skip is counted in the summary.
 
 EXAMPLE = """\
 example:
-  {prog} vcf reference.vcf.gz --samples reference.samples.tsv -o data/reference.h5
+  {prog} vcf reference.vcf.gz --samples reference.samples.tsv -o data
 """
 
 
@@ -39,7 +46,9 @@ def add_parser(commands, formatter, prog):
                           'such as "sample<TAB>population" may be present): writes the labels; '
                           'without it the file has none (query data)')
     vcf.add_argument('-o', '--out', required=True, metavar='OUT',
-                     help='output file, e.g. data/reference.h5')
+                     help='output folder, e.g. data (created): writes OUT/<name>.h5 and '
+                          'OUT/<name>.summary.json; a path ending in .h5 that is not a folder '
+                          'is the older form, the output file itself')
     vcf.add_argument('--chrom', metavar='CHROM',
                      help='read only this chromosome (default: the file must hold one)')
     vcf.add_argument('--drop-unlabelled', action='store_true',
@@ -50,22 +59,42 @@ def add_parser(commands, formatter, prog):
                      help='records with an unphased heterozygous call (default: %(default)s)')
     vcf.add_argument('--block', type=int, default=4096, metavar='N',
                      help='variants read and written per block (default: %(default)s)')
-    vcf.add_argument('--compression', choices=['none', 'lzf', 'gzip'], default='none',
-                     help='compress data (default: %(default)s)')
-    vcf.add_argument('--debug', action='store_true', help='full tracebacks on errors')
     return vcf
 
 
+def output_paths(vcf, out):
+    """The genotype file and its summary for ``-o out``: ``(OUT/<name>.h5,
+    OUT/<name>.summary.json)``, or ``(OUT, OUT.summary.json)`` when ``out`` ends in .h5 and is
+    not a folder (the older form; a one-line notice on stderr)."""
+    if out.endswith('.h5') and not os.path.isdir(out):
+        print(f'notice: -o {out} names the output file, the older form of -o; it takes a '
+              f'folder now (-o {os.path.dirname(out) or "."} writes '
+              f'{os.path.join(os.path.dirname(out), vcf_name(vcf) + ".h5")})', file=sys.stderr)
+        return out, out + '.summary.json'
+    stem = os.path.join(out, vcf_name(vcf))
+    return stem + '.h5', stem + '.summary.json'
+
+
 def run(args):
-    """Convert, write OUT.summary.json; returns the summary."""
+    """Convert, then write the summary; returns the summary."""
     if args.block < 1:
         raise ValueError(f'--block must be a positive integer, got {args.block}')
-    summary = vcf_to_h5(args.vcf, args.out, args.samples, args.chrom,
-                        'skip' if args.drop_unlabelled else 'error', args.multiallelic,
-                        args.unphased, args.block,
-                        None if args.compression == 'none' else args.compression)
-    from dlutil.files import write_json
-    write_json(args.out + '.summary.json', summary)
+    out, summary_path = output_paths(args.vcf, args.out)
+    folder = os.path.dirname(os.path.abspath(out))
+    created = not os.path.isdir(folder)  # removed again if this run fails
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(summary_path)  # written last: a summary is never beside another run's .h5
+    try:
+        summary = vcf_to_h5(args.vcf, out, args.samples, args.chrom,
+                            'skip' if args.drop_unlabelled else 'error', args.multiallelic,
+                            args.unphased, args.block,
+                            None if args.compression == 'none' else args.compression)
+    except BaseException:
+        if created and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+        raise
+    summary['summary'] = summary_path
+    write_json(summary_path, summary)
     return summary
 
 
@@ -84,8 +113,8 @@ def format_summary(summary):
             skipped[key] = summary[key]
     lines.append('skipped: ' + (', '.join(f'{v} ({k.replace("_", " ")})'
                                           for k, v in skipped.items()) or 'nothing'))
-    lines.append(f'summary: {summary["out"]}.summary.json')
+    lines.append(f'summary: {summary["summary"]}')
     return '\n'.join(lines)
 
 
-__all__ = ['add_parser', 'run', 'format_summary']
+__all__ = ['add_parser', 'output_paths', 'run', 'format_summary']

@@ -47,6 +47,8 @@ def remove_temporaries(root):
     pattern = os.path.join(glob.escape(os.path.abspath(root)), '**', f'.*{TEMPORARY}')
     removed = 0
     for path in glob.glob(pattern, recursive=True):
+        if files.in_use(path):  # a --vep or -p writing into this folder now: not the lock's
+            continue
         try:
             os.remove(path)
             removed += 1

@@ -23,7 +23,7 @@ from dlutil.training import aids, evaluation, labels
 from dlutil.data.batches import (concat, detach, iterate, numel, resolve_device, rows,
                                      scalar_metrics, split_batch, to_float32, to_input, to_numpy,
                                      to_tensor)
-from dlutil import torchfile
+from dlutil import files, torchfile
 from dlutil.data.checks import scan_finite
 
 
@@ -369,7 +369,8 @@ class BaseModel:
 
     def save_weights(self, path):
         """Save the network's weights alone (``torch.load(path, weights_only=True)`` reads them)."""
-        torch.save(self.network.state_dict(), path)
+        state = self.network.state_dict()
+        files.atomic_write(path, lambda f: torch.save(state, f), mode='wb')
 
     def load_weights(self, path):
         """Load weights saved by :meth:`save_weights`, or the network of a trial checkpoint."""

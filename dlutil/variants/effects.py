@@ -21,7 +21,7 @@ if more than ``max_ref_mismatch`` of the alleles checked (after the first 10,000
 mismatch, the run stops with an error: the VCF is likely on another genome build. Symbolic alleles
 and chromosomes missing from the genome are counted and skipped.
 
-Output (written under temporary names and renamed at the end):
+Output (written under temporary names and renamed at the end, the ``.h5`` last):
 
 ``OUT.h5``
     ``chrom``, ``id``, ``ref``, ``alt`` (str, as in the VCF), ``pos`` (int64, 1-based),
@@ -38,7 +38,6 @@ import logging
 import os
 import queue
 import sys
-import tempfile
 import threading
 
 import h5py
@@ -46,7 +45,8 @@ import numpy as np
 
 from dlutil.data.batches import to_numpy
 from dlutil.interpret.sequence_model import input_shape, log_odds_kind, one_hot_input
-from dlutil.files import atomic_write
+from dlutil.files import AtomicFiles
+from dlutil.h5output import H5Output
 from dlutil.sequences.onehot import encode_batch
 from dlutil.sequences.intervals import open_genome, unknown_chrom
 from dlutil.sequences.readers import InputError
@@ -235,27 +235,34 @@ def _ahead(iterator, depth=2):
 
 
 class _Output:
-    """Appends a batch at a time to ``OUT.h5`` (a temporary name until :meth:`commit`)."""
+    """``OUT.h5``, appended a batch at a time, and ``OUT.top.tsv``: temporary files until
+    :meth:`commit`, which renames the ``.top.tsv`` first and the ``.h5`` last (and removes an old
+    ``.h5`` before either), so that an ``.h5`` is there only with the ``.top.tsv`` of its run."""
 
     STRINGS = ('chrom', 'id', 'ref', 'alt')
     ARRAYS = ('pred_ref', 'pred_alt', 'diff', 'log_odds_diff')
 
     def __init__(self, path, tasks, probabilities):
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.',
-                                        suffix='.tmp')
-        os.close(fd)
         self.path, self.n = path, 0
-        self.file = h5py.File(self.tmp, 'w')
-        text = h5py.string_dtype()
-        for name in self.STRINGS:
-            self.file.create_dataset(name, (0,), text, maxshape=(None,), chunks=(4096,))
-        self.file.create_dataset('pos', (0,), np.int64, maxshape=(None,), chunks=(4096,))
-        names = self.ARRAYS if probabilities else self.ARRAYS[:3]
-        for name in names:
-            self.file.create_dataset(name, (0, tasks), np.float32, maxshape=(None, tasks),
-                                     chunks=(max(1, min(4096, 2 ** 20 // (4 * tasks))), tasks))
+        self.top_path = path[:-3] + '.top.tsv'
+        self._files = AtomicFiles(self.top_path, path)
+        self.tmp_top, tmp = self._files.temporaries
+        self.output = None
+        try:
+            self.output = H5Output(tmp, path)
+            self.file = self.output.file
+            text = h5py.string_dtype()
+            for name in self.STRINGS:
+                self.file.create_dataset(name, (0,), text, maxshape=(None,), chunks=(4096,))
+            self.file.create_dataset('pos', (0,), np.int64, maxshape=(None,), chunks=(4096,))
+            names = self.ARRAYS if probabilities else self.ARRAYS[:3]
+            for name in names:
+                self.file.create_dataset(name, (0, tasks), np.float32, maxshape=(None, tasks),
+                                         chunks=(max(1, min(4096, 2 ** 20 // (4 * tasks))),
+                                                 tasks))
+        except BaseException as error:
+            self.discard(error)
+            raise
 
     def add(self, sites, values):
         n0, n1 = self.n, self.n + len(sites)
@@ -267,19 +274,26 @@ class _Output:
             dataset.resize(n1, axis=0)
             dataset[n0:n1] = column
         self.n = n1
+        self.output.check()  # a full disk stops the run here, not after the whole VCF
 
-    def commit(self, attrs):
+    def commit(self, attrs, top_rows, probabilities):
         for key, value in attrs.items():
             self.file.attrs[key] = value
-        self.file.close()
-        os.replace(self.tmp, self.path)
-
-    def discard(self):
         try:
-            self.file.close()
-        finally:
-            if os.path.exists(self.tmp):
-                os.remove(self.tmp)
+            self.output.close()
+            with open(self.tmp_top, 'w', encoding='utf-8') as handle:
+                handle.write(_top_text(top_rows, probabilities))
+        except BaseException as error:
+            self.discard(error)
+            raise
+        self._files.commit()
+
+    def discard(self, error):
+        """Remove the temporary files after ``error``; a disk fault is raised as the
+        :class:`StorageError` naming the file."""
+        if self.output is not None:
+            self.output.abandon()
+        self._files.abandon(error)
 
 
 class _Top:
@@ -381,14 +395,15 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
                        'vcf': os.path.abspath(vcf), 'genome': os.path.abspath(genome),
                        'probabilities': probabilities, 'counts': json.dumps(counts),
                        'rule': 'windows centred on each trimmed allele; see '
-                               'dlutil.variants.windows'})
+                               'dlutil.variants.windows'}, best.rows(), probabilities)
         output = None
+    except BaseException as error:
+        if output is not None:
+            output.discard(error)  # no temporary file stays; a disk fault names the file
+        raise
     finally:
         batches.close()  # stops the reading thread, also when scoring failed
         bar.close()
-        if output is not None:
-            output.discard()
-    _write_top(out[:-3] + '.top.tsv', best.rows(), probabilities)
     if counts.missing:
         shown = ', '.join(f'{c} ({n})' for c, n in list(counts.missing.items())[:10])
         log.warning(f'{vcf}: {counts["unknown_chrom"]} alleles on chromosomes the genome lacks, '
@@ -416,8 +431,7 @@ def _top_row(site, values, i, names):
     return row
 
 
-def _write_top(path, rows, probabilities):
+def _top_text(rows, probabilities):
     header = ['chrom', 'pos', 'id', 'ref', 'alt', 'task', 'pred_ref', 'pred_alt', 'diff']
     header += ['log_odds_diff'] if probabilities else []
-    text = '\t'.join(header) + '\n' + ''.join('\t'.join(map(str, r)) + '\n' for r in rows)
-    atomic_write(path, lambda f: f.write(text))
+    return '\t'.join(header) + '\n' + ''.join('\t'.join(map(str, r)) + '\n' for r in rows)
