@@ -2,32 +2,37 @@
 
     python3 ../../main.py -f def.py -d data -r results -y -e -p 'query.vcf.gz'
 
-The data folder (``--data``), read by name:
+The data folder (``--data``) is input, read by name; nothing is written into it:
 
-    reference.h5                    a reference panel in the genotype HDF5 format, one label per
+    reference.vcf.gz (.vcf, .vcf.bgz, .bcf)
+                                    a phased VCF/BCF of the reference panel (one chromosome),
+       + reference.samples.tsv      with sample<TAB>population (a header line may be present);
+                                    converted once into the cache (dlutil.genotypes.cache:
+                                    $DLUTIL_CACHE, else ~/.cache/dlutil), keyed by the content
+                                    of both files: an edited table is a new panel
+    or reference.h5                 the panel in the genotype HDF5 format, one label per
                                     haplotype (``python -m dlutil.prepare vcf ... --samples``);
-    or reference.vcf.gz (.vcf, .bcf) a phased VCF/BCF of the reference panel, with
-       reference.samples.tsv        sample<TAB>population (a header line may be present);
-                                    converted once to reference.h5 beside it (or, when the folder
-                                    is read-only, in the system's temporary folder)
+                                    read only when there is no reference VCF
     test.h5                         for -e: admixed haplotypes with per-variant labels
                                     (haplotypes, variants), ancestry names in its "ancestries"
                                     attribute; aligned to the panel's variants by position
     anything else, for -p           VCF/BCF or genotype HDF5 files to label, aligned by position
 
+test.h5 and every -p input must be on the panel's chromosome (``chr22`` and ``22`` are the same)
+and hold at least half of the panel's variants (``dlutil.genotypes.align.MIN_SHARED``); others
+are refused with a message, never called.
+
 Any number of ancestries, variants and haplotypes: all are read from the data. Training haplotypes
 are the panel's, admixed on the fly (deepLAI's simulation); validation is a fixed set of admixed
 haplotypes built once from held-out panel samples (20 % of each population).
 
-Predictions (-p) go to ``$LAI_OUT`` (default: ``<folder of the input>/predictions``):
-``<file>.ancestry.h5`` (probabilities float32 (haplotypes, variants, ancestries), calls uint8,
-positions, samples, attribute ancestries), ``<file>.tracts.tsv`` (haplotype, chromosome, start,
-end, ancestry, n_variants) and ``<file>.tracts.png`` (the first 8 haplotypes). When a
-``<stem>.truth.h5`` with per-variant labels lies beside the input, the plot shows the truth too
-and the accuracy is logged.
+Predictions (-p) go to ``<--result>/predictions``: ``<file>.ancestry.h5`` (probabilities
+float32 (haplotypes, variants, ancestries), calls uint8, positions, samples, attribute
+ancestries), ``<file>.tracts.tsv`` (haplotype, chromosome, start, end, ancestry, n_variants) and
+``<file>.tracts.png`` (the first 8 haplotypes). When a ``<stem>.truth.h5`` with per-variant
+labels lies beside the input, the plot shows the truth too and the accuracy is logged.
 
 Environment variables:
-    LAI_OUT           the prediction folder
     LAI_VAL_FRACTION  panel samples held out for validation (default 0.2)
     LAI_GENERATIONS   generations of the on-the-fly admixture (default 1,2, deepLAI's)
     LAI_GENETIC_MAP   a genetic map ("position cM" per line, or PLINK .map): admixture
@@ -38,15 +43,15 @@ Environment variables:
 """
 import logging
 import os
-import tempfile
 
 import numpy as np
 
 from batch_generator import GenotypeBatchGenerator
 from dlutil.genotypes.admixture import Admixer, read_genetic_map
 from dlutil.genotypes.generator import admixed_validation, split_panel
+from dlutil.genotypes.align import check_query
+from dlutil.genotypes.cache import converted
 from dlutil.genotypes.h5 import open_genotypes
-from dlutil.genotypes.vcf import vcf_to_h5
 from models.local_ancestry import LocalAncestryModel
 
 log = logging.getLogger('dlutil')
@@ -59,25 +64,23 @@ def _vcf_path(stem):
 
 
 def reference_path(data_dir):
-    """reference.h5, or reference.h5 made from reference.vcf.gz + reference.samples.tsv."""
+    """The reference panel: reference.vcf.gz + reference.samples.tsv converted into the cache
+    (keyed by their content: an edited table is a new panel), else reference.h5."""
     h5 = os.path.join(data_dir, 'reference.h5')
     vcf = _vcf_path(os.path.join(data_dir, 'reference'))
-    if os.path.isfile(h5) and (vcf is None or os.path.getmtime(h5) >= os.path.getmtime(vcf)):
-        return h5
     if vcf is None:
-        raise FileNotFoundError(f'{data_dir}: needs reference.h5, or reference.vcf.gz (.vcf, '
-                                f'.bcf) with reference.samples.tsv')
+        if os.path.isfile(h5):
+            return h5
+        raise FileNotFoundError(f'{data_dir}: needs reference.vcf.gz (.vcf, .vcf.bgz, .bcf) '
+                                f'with reference.samples.tsv, or reference.h5')
     table = os.path.join(data_dir, 'reference.samples.tsv')
     if not os.path.isfile(table):
         raise FileNotFoundError(f'{data_dir}: {os.path.basename(vcf)} needs '
                                 f'reference.samples.tsv (sample<TAB>population) beside it')
-    out = h5 if os.access(data_dir, os.W_OK) else os.path.join(
-        tempfile.gettempdir(), f'dlutil-reference-{abs(hash(os.path.abspath(vcf)))}.h5')
-    if not (os.path.isfile(out) and os.path.getmtime(out) >= os.path.getmtime(vcf)):
-        summary = vcf_to_h5(vcf, out, table)
-        log.info(f'{vcf} -> {out}: {summary["haplotypes"]} haplotypes x '
-                 f'{summary["variants"]} variants; skipped {summary["skipped"]}')
-    return out
+    if os.path.isfile(h5):
+        log.info(f'{h5} is not read: {os.path.basename(vcf)} and reference.samples.tsv are '
+                 f'the panel')
+    return converted(vcf, table, kind='reference', log=log)
 
 
 def load(data_dir):
@@ -119,8 +122,15 @@ def get_train_generator(data_dir, batch_size):
 def get_test_generator(data_dir):
     state = load(data_dir)
     path = os.path.join(data_dir, 'test.h5')
-    generator = GenotypeBatchGenerator(path, positions=state['info'].positions,
-                                       ancestries=state['info'].ancestries)
+    return _aligned(path, state, ancestries=state['info'].ancestries)
+
+
+def _aligned(path, state, **kwargs):
+    """A generator of ``path`` aligned to the panel's variants; refused when on another
+    chromosome or sharing too few variants (dlutil.genotypes.align.MIN_SHARED)."""
+    generator = GenotypeBatchGenerator(path, positions=state['info'].positions, **kwargs)
+    check_query(path, generator.info.chromosome, state['info'].chromosome,
+                generator.alignment)
     log.info(f'{path}: {generator.alignment}')
     return generator
 
@@ -142,25 +152,19 @@ def _model_reference(pred_path):
         folder = parent
 
 
-def _out_dir(pred_path):
-    return os.environ.get('LAI_OUT') or os.path.join(os.path.dirname(pred_path), 'predictions')
-
-
 def get_pred_generator(pred_path):
     state = _model_reference(pred_path)
     path = pred_path
-    if pred_path.endswith(VCF_SUFFIXES):  # streamed into a genotype file first
-        out = _out_dir(pred_path)
-        path = os.path.join(out, os.path.basename(pred_path) + '.genotypes.h5')
-        vcf_to_h5(pred_path, path)
-    generator = GenotypeBatchGenerator(path, positions=state['info'].positions, labels=False)
-    log.info(f'{pred_path}: {generator.alignment}')
+    if pred_path.endswith(VCF_SUFFIXES):  # converted into the cache, keyed by its content
+        path = converted(pred_path, kind='query', log=log)
+    generator = _aligned(path, state, labels=False)
     state.setdefault('predicted', {})[pred_path] = generator
     return generator
 
 
-def save_prediction(pred_path, Y):
-    """Probabilities and calls (HDF5), tracts (TSV) and a tract plot (PNG) of one input."""
+def save_prediction(pred_path, Y, out_dir):
+    """Probabilities and calls (HDF5), tracts (TSV) and a tract plot (PNG) of one input, in
+    ``out_dir`` (``--result``/predictions)."""
     import h5py
     from dlutil.genotypes.h5 import IGNORE, write_h5
     from dlutil.genotypes.tracts import plot_tracts, write_tracts
@@ -168,9 +172,8 @@ def save_prediction(pred_path, Y):
     generator = state['predicted'][pred_path]
     info, names = generator.info, state['info'].ancestries
     positions = state['info'].positions
-    out = _out_dir(pred_path)
-    os.makedirs(out, exist_ok=True)
-    stem = os.path.join(out, os.path.basename(pred_path))
+    os.makedirs(out_dir, exist_ok=True)
+    stem = os.path.join(out_dir, os.path.basename(pred_path))
 
     def fill(f):
         f.create_dataset('probabilities', data=Y['probabilities'],
