@@ -13,6 +13,9 @@ The data folder (``--data``) is input, read by name; nothing is written into it:
     or reference.h5                 the panel in the genotype HDF5 format, one label per
                                     haplotype (``python -m dlutil.prepare vcf ... --samples``);
                                     read only when there is no reference VCF
+    genetic_map.txt                 optional: "position cM" per line (or PLINK .map): admixture
+                                    breakpoints and windows in genetic distance (without it,
+                                    1 cM per Mb); LAI_GENETIC_MAP names another file
     test.h5                         for -e: admixed haplotypes with per-variant labels
                                     (haplotypes, variants), ancestry names in its "ancestries"
                                     attribute; aligned to the panel's variants by position
@@ -35,8 +38,7 @@ labels lies beside the input, the plot shows the truth too and the accuracy is l
 Environment variables:
     LAI_VAL_FRACTION  panel samples held out for validation (default 0.2)
     LAI_GENERATIONS   generations of the on-the-fly admixture (default 1,2, deepLAI's)
-    LAI_GENETIC_MAP   a genetic map ("position cM" per line, or PLINK .map): admixture
-                      breakpoints uniform in genetic distance instead of along the variants
+    LAI_GENETIC_MAP   a genetic map instead of the data folder's genetic_map.txt
     LAI_NETWORKS      networks the search draws from: window (default), segnet, or window,segnet
     LAI_CONFIG        one fixed configuration as JSON instead of the search space, e.g.
                       '{"network": "window", "window": 400, "learning_rate": 0.003}'
@@ -52,10 +54,12 @@ from dlutil.genotypes.generator import admixed_validation, split_panel
 from dlutil.genotypes.align import check_query
 from dlutil.genotypes.cache import converted
 from dlutil.genotypes.h5 import open_genotypes
+from dlutil.genotypes.naive_bayes import WindowedNaiveBayes
 from models.local_ancestry import LocalAncestryModel
 
 log = logging.getLogger('dlutil')
 VCF_SUFFIXES = ('.vcf', '.vcf.gz', '.vcf.bgz', '.bcf')
+EPOCH_HAPLOTYPES = 1024  # founder haplotypes per epoch: -ep counts haplotypes seen, not passes
 _state = {}  # 'reference': path, 'info', 'layout', 'val' (built once), 'data_dir'
 
 
@@ -84,7 +88,8 @@ def reference_path(data_dir):
 
 
 def load(data_dir):
-    """The reference panel's metadata; sets the Model's ancestries and positions."""
+    """The reference panel's metadata; sets the Model's panel layout (ancestries, positions,
+    genetic positions, allele frequencies and class weights of the training haplotypes)."""
     key = os.path.abspath(data_dir)
     if _state.get('data_dir') != key:
         path = reference_path(data_dir)
@@ -92,30 +97,72 @@ def load(data_dir):
         if info.label_kind != 'haplotype':
             raise ValueError(f'{path}: a reference panel needs one label per haplotype')
         _state.clear()
-        _state.update(data_dir=key, reference=path, info=info,
-                      layout={'ancestries': info.ancestries, 'positions': info.positions})
+        train_rows, val_rows = split_panel(info, val_fraction(), seed=0)
+        _state.update(data_dir=key, reference=path, info=info, train_rows=train_rows,
+                      val_rows=val_rows)
+        _state['layout'] = dict(panel_statistics(path, train_rows, len(info.ancestries)),
+                                ancestries=info.ancestries, positions=info.positions,
+                                genetic_positions=genetic_positions(info.positions))
         log.info(f'reference panel: {info}')
     return _state
+
+
+def val_fraction():
+    return float(os.environ.get('LAI_VAL_FRACTION') or 0.2)
+
+
+def genetic_map_path():
+    """LAI_GENETIC_MAP, else genetic_map.txt in the data folder, else None."""
+    if os.environ.get('LAI_GENETIC_MAP'):
+        return os.environ['LAI_GENETIC_MAP']
+    path = os.path.join(_state['data_dir'], 'genetic_map.txt')
+    return path if os.path.isfile(path) else None
+
+
+def genetic_positions(positions):
+    """cM of every variant: from the genetic map, else 1 cM per Mb (windows in cM then follow
+    the variant density)."""
+    path = genetic_map_path()
+    if path:
+        return read_genetic_map(path, positions)
+    return np.asarray(positions, dtype=np.float64) * 1e-6
+
+
+def panel_statistics(path, rows, n_classes):
+    """Allele counts per ancestry of the training haplotypes (the likelihood encoding's
+    frequencies, computed once) and class weights (1 / share, mean 1) for unequal panels."""
+    counts = WindowedNaiveBayes(n_classes)
+    reader = GenotypeBatchGenerator(path, 256, rows=rows)
+    labels = []
+    for x, y in reader:
+        counts.update(x, y[:, 0])
+        labels.append(y[:, 0])
+    reader.close()
+    share = np.bincount(np.concatenate(labels), minlength=n_classes) / sum(map(len, labels))
+    weights = np.where(share > 0, 1 / np.maximum(share, 1e-12), 0)
+    return {'alt_counts': counts.alt, 'allele_totals': counts.total,
+            'class_weights': weights / weights[share > 0].mean()}
 
 
 def admixer():
     generations = os.environ.get('LAI_GENERATIONS') or '1,2'
     genetic_map = None
-    if os.environ.get('LAI_GENETIC_MAP'):
-        genetic_map = read_genetic_map(os.environ['LAI_GENETIC_MAP'],
-                                       _state['info'].positions)
+    if genetic_map_path():
+        genetic_map = _state['layout']['genetic_positions']
     return Admixer(generations=[int(g) for g in generations.split(',')],
                    genetic_map=genetic_map)
 
 
 def get_train_generator(data_dir, batch_size):
+    """Training haplotypes admixed on the fly; an epoch is about EPOCH_HAPLOTYPES founders
+    (whole passes over the training panel), whatever the panel's size or the batch size."""
     state = load(data_dir)
-    fraction = float(os.environ.get('LAI_VAL_FRACTION') or 0.2)
-    train_rows, val_rows = split_panel(state['info'], fraction, seed=0)
     if 'val' not in state:  # built once, with a fixed seed: every trial sees the same set
-        state['val'] = admixed_validation(state['reference'], val_rows, admix=admixer(), seed=0)
-    train = GenotypeBatchGenerator(state['reference'], batch_size, rows=train_rows,
-                                   shuffle=True, admix=admixer())
+        state['val'] = admixed_validation(state['reference'], state['val_rows'],
+                                          admix=admixer(), seed=0)
+    passes = max(1, round(EPOCH_HAPLOTYPES / len(state['train_rows'])))
+    train = GenotypeBatchGenerator(state['reference'], batch_size, rows=state['train_rows'],
+                                   shuffle=True, admix=admixer(), passes=passes)
     return train, state['val']
 
 
@@ -222,9 +269,12 @@ class Model(LocalAncestryModel):
 
 
 def get_config():
-    """The window network (recommended): window sizes around gnomix's, a linear or small hidden
-    base layer, the smoother's reach, and the learning rate. With LAI_NETWORKS=segnet (or
-    window,segnet), deepLAI's SegNet with small widths, as its hparam_to_nparam.tsv explores."""
+    """The window network (recommended), sized in centimorgans as gnomix sizes its windows:
+    windows of 0.05-0.2 cM, a smoother reaching 2.5-10 cM, a linear or small hidden base layer,
+    one-hot or allele-likelihood input. Every configuration trains on the same schedule of
+    haplotypes seen (models.local_ancestry), so none depends on the batch size. With
+    LAI_NETWORKS=segnet (or window,segnet), deepLAI's SegNet with small widths, with either
+    input encoding."""
     import json
     import random
     if os.environ.get('LAI_CONFIG'):
@@ -235,12 +285,11 @@ def get_config():
         return {'network': 'segnet', 'width': random.choice([8, 16]),
                 'n_filters': random.choice([4, 8]), 'pool_size': random.choice([2, 4]),
                 'n_blocks': random.choice([3, 4, 5]),
-                'learning_rate': random.choice([1e-4, 1e-3])}
-    # the smoother reaches 2.5k-5k variants (1-2 Mb of this example): ancestry tracts of
-    # admixture a few tens of generations old are megabases long
-    window, smoother_width = random.choice([(100, 25), (100, 49), (200, 13), (200, 25)])
-    return {'network': 'window', 'window': window, 'hidden': random.choice([0, 16]),
-            'smoother_width': smoother_width,
+                'encoding': random.choice(['likelihood', 'one_hot']),
+                'learning_rate': random.choice([1e-3, 3e-3])}
+    return {'network': 'window', 'window_cM': random.choice([0.05, 0.1, 0.2]),
+            'smoother_cM': random.choice([2.5, 5.0, 10.0]), 'hidden': random.choice([0, 16]),
             'smoother_channels': random.choice([32, 64]),
             'input_dropout': random.choice([0.0, 0.2]),
+            'encoding': random.choice(['one_hot', 'likelihood']),
             'learning_rate': random.choice([3e-3, 1e-2])}

@@ -26,6 +26,7 @@ Writes into ``--out``:
                               plus some variants the panel lacks (alignment by position)
     query.truth.h5            the true labels of query.vcf.gz's haplotypes, on the panel's
                               variants
+    genetic_map.txt           "position cM" of the stretch: the rate it was simulated with
 """
 import argparse
 import os
@@ -87,7 +88,7 @@ def simulate(args):
                                            transition_matrix=[[0, 1], [1, 0]])
     ts = msprime.sim_mutations(ts, rate=contig.mutation_rate, model=mutation,
                                random_seed=args.seed)
-    return ts, sources, args.chromosome.removeprefix('chr')
+    return ts, sources, args.chromosome.removeprefix('chr'), rate_map
 
 
 def user_rate_map(path, sequence_length, left, right):
@@ -194,7 +195,7 @@ def main(argv=None):
 
     from dlutil.genotypes.h5 import haplotype_names, write_genotypes
     os.makedirs(args.out, exist_ok=True)
-    ts, sources, chromosome = simulate(args)
+    ts, sources, chromosome, rate_map = simulate(args)
     population = {ts.population(p).metadata['name']: p for p in range(ts.num_populations)}
     panel_nodes, panel_names, panel_pops = [], [], []
     for name in sources:
@@ -239,6 +240,11 @@ def main(argv=None):
               admixed_names, chromosome, extra=extra)
     write_genotypes(os.path.join(args.out, 'query.truth.h5'), genotypes, positions, names,
                     chromosome, ancestries=sorted(sources), label=truth)
+    grid = np.linspace(args.left, args.left + args.length, 101)
+    cm = np.array([rate_map.get_cumulative_mass(g) for g in grid]) * 100
+    with open(os.path.join(args.out, 'genetic_map.txt'), 'w') as handle:
+        handle.write('position\tcM\n')
+        handle.writelines(f'{int(g)}\t{c - cm[0]:.6f}\n' for g, c in zip(grid, cm))
     shares = np.bincount(labels.ravel(), minlength=len(sources)) / labels.size
     print(f'{args.out}: {args.model} on {args.chromosome}:{args.left:.0f}-'
           f'{args.left + args.length:.0f}; reference panel {len(panel_names)} individuals '
