@@ -3,9 +3,12 @@
 benchmarks/defs/learning_curve.py: the reward rises with epochs towards a ceiling set by the
 configuration (optimum 0). For each seed, the same search budget (--trials, R, eta) runs once with
 random sampling and once with --sampler tpe; the script prints the best reward each found (the
-best rung evaluation, as best.json reports it), the means over seeds, and how often TPE won.
+best rung evaluation, as best.json reports it) and the paired difference (tpe - random). Over the
+seeds: wins, losses and ties, the exact two-sided sign test on wins vs losses, and the mean paired
+difference with its 95 % t interval: TPE is better than random only where that interval lies
+above 0.
 
-    python benchmarks/bench_tpe.py [--seeds 10] [--trials 100] [--epoch 9]
+    python benchmarks/bench_tpe.py [--seeds 30] [--trials 100] [--epoch 9]
 """
 import argparse
 import io
@@ -37,7 +40,7 @@ def best_reward(tmp, sampler, seed, args):
 
 def main_():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--seeds', type=int, default=10)
+    parser.add_argument('--seeds', type=int, default=30)
     parser.add_argument('--trials', type=int, default=100)
     parser.add_argument('--epoch', type=int, default=9)
     args = parser.parse_args()
@@ -49,13 +52,29 @@ def main_():
             rows.append((seed, best_reward(tmp, 'random', seed, args),
                          best_reward(tmp, 'tpe', seed, args)))
             print(f'seed {seed}: random {rows[-1][1]:.4f}  tpe {rows[-1][2]:.4f}', flush=True)
-    mean = lambda values: sum(values) / len(values)
-    random_mean, tpe_mean = mean([r for _, r, _ in rows]), mean([t for _, _, t in rows])
-    wins = sum(t > r for _, r, t in rows)
-    print(f'budget: --trials {args.trials}, R={args.epoch}, eta=3; optimum reward 0')
-    print(f'mean best reward: random {random_mean:.4f}, tpe {tpe_mean:.4f}')
-    print(f'tpe better on {wins} of {len(rows)} seeds; mean gap to the optimum: random '
-          f'{-random_mean:.4f}, tpe {-tpe_mean:.4f}')
+    summarise(rows, args)
+
+
+def summarise(rows, args):
+    """Wins, losses, ties; the sign test; the mean paired difference and its 95 % interval."""
+    import numpy as np
+    from scipy import stats
+    diff = np.array([t - r for _, r, t in rows])
+    wins, losses = int((diff > 0).sum()), int((diff < 0).sum())
+    ties = len(diff) - wins - losses
+    sign_p = stats.binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
+    mean = float(diff.mean())
+    half = (float(stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff)))
+            if len(diff) > 1 else float('nan'))
+    print(f'budget: --trials {args.trials}, R={args.epoch}, eta=3; optimum reward 0; '
+          f'{len(rows)} seeds')
+    print(f'mean best reward: random {np.mean([r for _, r, _ in rows]):.4f}, '
+          f'tpe {np.mean([t for _, _, t in rows]):.4f}')
+    print(f'tpe - random per seed: {wins} wins, {losses} losses, {ties} ties; sign test '
+          f'p = {sign_p:.3f}')
+    print(f'mean paired difference {mean:+.4f}, 95 % CI [{mean - half:+.4f}, {mean + half:+.4f}]'
+          f': ' + ('TPE better' if mean - half > 0 else 'random better' if mean + half < 0
+                   else 'no difference shown at this budget'))
 
 
 if __name__ == '__main__':

@@ -46,11 +46,11 @@ def worker_start_seconds():
     import concurrent.futures
     import multiprocessing
     sys.path.insert(0, ROOT)
-    from dlutil.search import forkserver
-    forkserver.start()
+    from dlutil import processes
+    processes.start()
     out = {}
     for name, context in (('spawn', multiprocessing.get_context('spawn')),
-                          ('forkserver', forkserver.worker_context())):
+                          ('forkserver', processes.worker_context())):
         if name == 'forkserver':  # let the server finish its own imports first
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
                 pool.submit(_ready).result()

@@ -9,16 +9,8 @@ import logging
 import os
 import sys
 
+from dlutil._program import program_name
 from dlutil.contract import CONTRACT
-
-
-
-def program_name(argv0=None):
-    """How the user started us, for usage lines and hints: main.py, dlutil or python -m dlutil."""
-    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
-    if name == '__main__.py':
-        return 'python -m dlutil'
-    return 'dlutil' if name == 'dlutil' else f'python {name or "main.py"}'
 
 
 def build_parser():
@@ -60,6 +52,10 @@ def build_parser():
                              'motifs.meme holds them all); default: every kernel')
     parser.add_argument('--debug', action='store_true',
                         help='verbose log, and full tracebacks on errors')
+    parser.add_argument('--check', action='store_true',
+                        help='only load the def.py and check it against the contract for the '
+                             'modes given (-y, -e, -p; all three when none is), then exit: '
+                             'no data is read and nothing is written')
     parser.add_argument('-c', '--cpu', action='store_true',
                         help='use the CPU even when CUDA is available')
     parser.add_argument('-ep', '--epoch', type=int, default=None, metavar='R',
@@ -245,9 +241,11 @@ def main(argv=None):
     check_args(parser, args)
     setup_logging(args.debug)
     if args.workers > 1 or args.ddp > 1:
-        from dlutil.search import forkserver
-        forkserver.start()  # the workers' parent imports torch while we do
+        from dlutil import processes
+        processes.start()  # the workers' parent imports torch while we do
     try:
+        if args.check:
+            return check_definition(args)
         from dlutil import runner  # deferred: --help needs no torch
         runner.run(args)
     except KeyboardInterrupt:
@@ -263,6 +261,19 @@ def main(argv=None):
         if has_useful_traceback(error):
             print('(run with --debug for the traceback)', file=sys.stderr)
         return 1
+    return 0
+
+
+def check_definition(args):
+    """``--check``: load the def.py and check it for the modes asked for (all when none is)."""
+    from dlutil.definition import Definition
+    modes = {'hyper': args.hyper, 'eval': args.eval, 'predict': bool(args.predict)}
+    if not any(modes.values()):
+        modes = dict.fromkeys(modes, True)
+    Definition.load(args.model, **modes)
+    shown = ', '.join(flag for flag, mode in (('-y', 'hyper'), ('-e', 'eval'), ('-p', 'predict'))
+                      if modes[mode])
+    print(f'{args.model}: meets the contract for {shown}')
     return 0
 
 

@@ -11,16 +11,13 @@ import os
 import sys
 import traceback
 
-from base_model import BaseModel
-from dlutil.cli import program_name
+from dlutil.training.model import BaseModel
+from dlutil._program import program_name
 from dlutil.contract import FLAGS, FUNCTIONS, MODEL_METHODS, NEEDED
-from dlutil.simulation import SimulationError
+from dlutil.errors import SimulationError
+from dlutil.errors import DefinitionError  # noqa: F401 (re-exported)
 
 log = logging.getLogger('dlutil')
-
-
-class DefinitionError(ValueError):
-    """The def.py breaks the contract, or one of its functions failed."""
 
 
 def _user_line(path, tb):
@@ -36,22 +33,25 @@ MODULE_NAME = 'user_def'
 def load_module(path):
     """Import ``path`` as the module ``user_def``; errors name the file and line.
 
-    The def.py's folder goes at the END of ``sys.path``, so that helpers beside it import but a
-    ``csv.py`` or ``metrics.py`` there never stands in for the standard library's or ours. The
-    module is registered in ``sys.modules`` (as the import system would), so ``@dataclass`` and
-    pickling of its classes work; worker processes load it under the same name.
+    While the def.py is imported, its folder comes first on ``sys.path``, as when Python runs a
+    script: ``from models import my_network`` gets a ``models.py`` beside it (the zoo is always
+    ``dlutil.models``), and so does any other neighbour. Afterwards the folder stays at the END
+    of ``sys.path`` (for imports inside its functions), so that nothing the tool imports later
+    can be replaced by a file beside the def.py; the tool itself never imports a generic
+    top-level name. The module is registered in ``sys.modules`` (as the import system would), so
+    ``@dataclass`` and pickling of its classes work; worker processes load it under the same name.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f'--model {path}: no such file')
     folder = os.path.dirname(os.path.abspath(path))
-    if folder not in sys.path:  # def.py may import helpers that lie beside it
-        sys.path.append(folder)
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     if spec is None:
         raise DefinitionError(f'--model {path}: not a Python file')
     module = importlib.util.module_from_spec(spec)
     previous = sys.modules.get(MODULE_NAME)
     sys.modules[MODULE_NAME] = module
+    _forget_zoo_beside(folder)
+    sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except BaseException as error:
@@ -66,7 +66,23 @@ def load_module(path):
             raise
         raise DefinitionError(f'{_user_line(path, error.__traceback__)}: {path} does not import: '
                               f'{type(error).__name__}: {error}') from error
+    finally:
+        sys.path.remove(folder)
+        if folder not in sys.path:
+            sys.path.append(folder)
     return module
+
+
+def _forget_zoo_beside(folder):
+    """Let a ``models.py`` (or ``models/``) beside the def.py be the one its ``import models``
+    gets, even where this process imported the zoo's facade package of that name already."""
+    if not (os.path.isfile(os.path.join(folder, 'models.py'))
+            or os.path.isfile(os.path.join(folder, 'models', '__init__.py'))):
+        return
+    loaded = getattr(sys.modules.get('models'), '__file__', None)
+    if loaded and not os.path.abspath(loaded).startswith(folder + os.sep):
+        for name in [n for n in sys.modules if n == 'models' or n.startswith('models.')]:
+            del sys.modules[name]
 
 
 CONTRACT_NAMES = ('Model', 'get_config', 'get_space', 'get_train_generator',
@@ -133,7 +149,7 @@ class Definition:
             else:
                 # the library's own classes leave init_model to the user (they have no network)
                 lacking = [name for name in MODEL_METHODS
-                           if _defined_in(model, name).__module__ == BaseModel.__module__
+                           if _defined_in(model, name).__module__.startswith('dlutil.training.')
                            and (name == 'init_model'
                                 or getattr(model, name) is getattr(BaseModel, name))]
                 if lacking:

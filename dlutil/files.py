@@ -7,9 +7,13 @@
 The temporary name is hidden (``.NAME.xxxx.tmp``), so a glob like ``train.h5*`` never picks up a
 half-written file, and it gets the mode ``open()`` would give (``mkstemp`` makes files private).
 """
+import csv
 import errno
+import io
+import json
 import os
 import tempfile
+from dlutil.errors import StorageError, CorruptFileError  # noqa: F401 (re-exported)
 
 
 def _umask():
@@ -19,15 +23,6 @@ def _umask():
 
 
 FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's files are private (0600)
-
-
-class StorageError(OSError):
-    """A file could not be written: the disk is full, read-only or failing, or permission is
-    lacking. Not a configuration's fault: the search stops, and the same command continues it."""
-
-
-class CorruptFileError(ValueError):
-    """A results file exists but cannot be read (truncated, edited, or not ours)."""
 
 
 _before_write = []  # checks run before every write (a worker's "is my parent alive?")
@@ -110,3 +105,43 @@ def temporary_file(folder, name):
     os.close(fd)
     os.chmod(path, FILE_MODE)
     return path
+
+
+def write_json(path, obj):
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default)
+    atomic_write(path, lambda f: f.write(text + '\n'))
+
+
+def _json_default(value):
+    if hasattr(value, 'item'):  # numpy scalars in a user's config
+        return value.item()
+    if hasattr(value, 'tolist'):
+        return value.tolist()
+    raise TypeError(f'{type(value).__name__} is not JSON-serialisable')
+
+
+def read_json(path):
+    """The JSON in ``path``; :class:`CorruptFileError` naming it when it does not parse."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorruptFileError(f'{path} is corrupt ({error}); it is not the JSON this tool '
+                               f'wrote. Restore it or move it away') from error
+
+
+def write_csv(path, rows, columns):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator='\n')
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _cell(row.get(key)) for key in columns})
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+def _cell(value):
+    if value is None:
+        return ''
+    if isinstance(value, float):
+        return repr(float(value))  # round-trips exactly (and np.float64 prints as a number)
+    return value

@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from dlutil.search import results
+from dlutil import files
 
 log = logging.getLogger('dlutil')
 
@@ -146,7 +146,7 @@ def write_tsv(path, array, columns, class_names=None):
     for i in range(len(flat)):
         writer.writerow([i, *(columns[key][i] for key in columns),
                          *(f'{v:.6g}' for v in flat[i])])
-    results.atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    files.atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 
 def small_enough_for_tsv(array):
@@ -191,7 +191,7 @@ def predict(definition, store, model, paths, data_dir, batch_size):
         arrays = {key: np.asarray(array) for key, array in arrays.items()}
         for key, array in arrays.items():
             target = os.path.join(folder, name + (f'.{key}' if key else '') + '.npy')
-            results.atomic_write(target, lambda f, a=array: np.save(f, a), mode='wb')
+            files.atomic_write(target, lambda f, a=array: np.save(f, a), mode='wb')
         n = len(next(iter(arrays.values())))
         columns = row_columns(generator, n, path)
         write_h5(os.path.join(folder, name + '.h5'), arrays, columns)

@@ -8,7 +8,7 @@ from dlutil import preflight, rng
 from dlutil.search import checkpoints, results, settings, standing
 from dlutil.definition import Definition, DefinitionError
 from dlutil.search.hyperband import HyperbandSearch
-from dlutil.search.executors import tune_malloc
+from dlutil.processes import tune_malloc
 from dlutil.predictions import predict, prediction_inputs
 from dlutil.threads import default_threads
 

@@ -81,6 +81,44 @@ def test_deep_lift_shap_sums_to_the_output_difference(model):
         assert inside > 0.8 * sums[i]
 
 
+def test_a_strand_averaging_model_is_explained_on_both_strands(tmp_path):
+    """With strand_average = True the model predicts the mean of both strands' logits: ISM and
+    gradient x input equal brute force and autograd through that (the model's own scoring), and
+    DeepLIFT/SHAP's attributions sum to its output differences."""
+    from dlutil.training.evaluation import evaluating, forward, score
+    module, _ = load_planted(tmp_path, background=1.0)
+
+    class Averaged(module.Model):
+        strand_average = True
+
+    model = Averaged({'background': 1.0}, device='cpu')
+    X = sequences(2, seed=5)
+    effects = ism(model, X, start=25, end=33)
+    expected = np.zeros_like(effects)
+    with evaluating(model.network):
+        for i in range(2):
+            y0 = score(model, X[i:i + 1])[0]
+            for position in range(25, 33):
+                for letter in range(4):
+                    x = X[i:i + 1].copy()
+                    x[0, :, position] = 0
+                    x[0, letter, position] = 1
+                    expected[i, letter, position - 25] = (score(model, x)[0] - y0).numpy()
+    np.testing.assert_allclose(effects, expected, atol=1e-5)
+    single = ism(module.Model({'background': 1.0}, device='cpu'), X, start=25, end=33)
+    assert not np.allclose(single, effects, atol=1e-3)  # the second strand counts
+    x = torch.from_numpy(X).requires_grad_(True)
+    with evaluating(model.network, grad=True):
+        forward(model, x)[:, 1].sum().backward()
+    np.testing.assert_allclose(gradient_x_input(model, X, target=1),
+                               (x.grad * x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    # the output differences are of the averaged logits: attributions of one strand alone
+    # would sum to that strand's differences and fail the check
+    result = deep_lift_shap(model, X, target=0, n_shuffles=4, seed=1, check=True)
+    np.testing.assert_allclose(result.attributions.sum((1, 2)), result.output_difference,
+                               atol=1e-4)
+
+
 class FunctionalReLU(nn.Module):
     """A network whose ReLU is a function call: DeepLIFT cannot see it, the check must."""
 

@@ -174,8 +174,12 @@ def test_custom_network_and_loss_callables(tmp_path):
     assert seen['shapes'] == ((16, 1), (16, 1))
     assert rows.shape == (3, 3) and rows[2, 2] < rows[0, 2]
     x = np.random.default_rng(0).normal(size=(5, 4, 3))
-    np.testing.assert_allclose(test(x, str(tmp_path / 'custom'))[:, 0], x.sum(axis=(1, 2)),
-                               atol=0.5)
+    # the file holds weights only: a fresh module of the same shape takes them
+    fresh = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 1))
+    np.testing.assert_allclose(test(x, str(tmp_path / 'custom'), network_function=fresh)[:, 0],
+                               x.sum(axis=(1, 2)), atol=0.5)
+    with pytest.raises(ValueError, match='network_function=network'):
+        test(x, str(tmp_path / 'custom'))
 
 
 def test_cli_searches_phi_g_h_with_a_simulator_in_def_py(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from batch_generator import MatrixBatchGenerator
 from dlutil.sequences.fasta_data import (DNA, PROTEIN, RNA, FastaData, channel_names, decode, encode,
-                        infer_alphabet, letter_counts, prediction_generator, read_fasta)
+                        infer_alphabet, letter_counts, prediction_generator, read_records)
 
 
 def write(path, text):
@@ -84,7 +84,7 @@ def test_gzip_multiline_blank_and_comment_lines(tmp_path):
         handle.write(';comment\n\n' + fasta(records, width=3) + '\n\n')
     named_oddly = tmp_path / 'y.txt'
     named_oddly.write_bytes(zipped.read_bytes())  # gzip is recognised by content
-    assert read_fasta(zipped) == [(n, [s[i:i + 3] for i in range(0, 10, 3)]) for n, s in records]
+    assert read_records(zipped) == [(n, [s[i:i + 3] for i in range(0, 10, 3)]) for n, s in records]
     for path in (zipped, named_oddly):
         data = FastaData([plain, path], split=(0.34, 0.33, 0.33))
         np.testing.assert_array_equal(data.X[:3], data.X[3:])
@@ -93,11 +93,11 @@ def test_gzip_multiline_blank_and_comment_lines(tmp_path):
 
 def test_malformed_files(tmp_path):
     with pytest.raises(ValueError, match='line 1: sequence before the first ">"'):
-        read_fasta(write(tmp_path / 'a.fa', 'ACGT\n>x\nACGT\n'))
+        read_records(write(tmp_path / 'a.fa', 'ACGT\n>x\nACGT\n'))
     with pytest.raises(ValueError, match='no FASTA records'):
-        read_fasta(write(tmp_path / 'b.fa', '\n'))
+        read_records(write(tmp_path / 'b.fa', '\n'))
     with pytest.raises(ValueError, match='record >x has no sequence'):
-        read_fasta(write(tmp_path / 'c.fa', '>x\n>y\nAC\n'))
+        read_records(write(tmp_path / 'c.fa', '>x\n>y\nAC\n'))
 
 
 # -- encoding ---------------------------------------------------------------------------------

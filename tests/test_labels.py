@@ -8,7 +8,7 @@ from torch import nn
 from base_model import DataShapeError, LabelShapeError, RegressionModel
 from batch_generator import MatrixBatchGenerator
 from conftest import cuda, onehot_motif_data
-from dlutil import metrics
+from dlutil.training import metrics
 from dlutil.sequences.onehot import decode, one_hot, reverse_complement
 from dlutil.training import labels
 from test_base_model import Classifier
@@ -93,6 +93,21 @@ def test_a_bad_label_in_a_later_batch_is_named_in_training_evaluation_and_metric
         Classifier({}, device='cpu').evaluate(MatrixBatchGenerator(X, Y), 10)
     with pytest.raises(LabelShapeError, match=shown):
         metrics.accuracy(Y, np.full((40, 2), 0.5))
+
+
+@pytest.mark.parametrize('dtype', [np.int64, np.int32, np.uint8])
+@pytest.mark.parametrize('bad, shown', [(2, 'found 2 '), (200, 'found 200 ')])
+def test_integer_labels_out_of_range_in_a_later_batch_are_named(dtype, bad, shown):
+    """Integer class indices take the loop's one-pass check (valid batches build no fault
+    tensor); a bad one in the last batch still stops the epoch, with row and value."""
+    X, Y = onehot_motif_data(40, seed=3)
+    Y = Y.astype(dtype)
+    Y[37] = bad
+    with pytest.raises(LabelShapeError, match=r'class indices in \[0, 2\).*' + shown
+                       + r'\(row 7 of a batch\)'):
+        Classifier({}, device='cpu').train_epoch(MatrixBatchGenerator(X, Y, 10))
+    target, fault = labels.class_targets(torch.tensor([0, 1, 1]), 2)
+    assert target.dtype == torch.int64 and not fault[0]
 
 
 def test_bad_one_hot_and_probability_rows_are_refused():

@@ -105,7 +105,7 @@ def test_segnet_learns_with_the_likelihood_encoding_not_with_one_hot(panel):
 def test_likelihood_encoding_matches_naive_bayes_per_variant():
     # the encoding's features are the naive-Bayes log-likelihoods, centred over ancestries
     from dlutil.genotypes.naive_bayes import WindowedNaiveBayes
-    from models.allele_encoding import AlleleEncoding
+    from dlutil.genotypes.encoding import AlleleEncoding
     rng = np.random.default_rng(0)
     x = rng.integers(0, 2, (40, 30)).astype(np.uint8)
     labels = np.repeat([0, 1, 2, 3], 10)

@@ -77,13 +77,13 @@ def record_names(wheel):
         return [row[0] for row in csv.reader(archive.read(record).decode().splitlines())]
 
 
-def test_wheel_adds_only_the_contract_modules_and_dlutil(wheel):
+def test_wheel_adds_the_contract_modules_the_zoo_and_dlutil(wheel):
     names = record_names(wheel)
     top = {name.split('/')[0] for name in names if '.dist-info/' not in name}
-    assert top == CONTRACT_MODULES | {'dlutil'}
-    # the zoo is inside the package, as real files (the checkout's dlutil/models is a link)
+    assert top == CONTRACT_MODULES | {'dlutil', 'models'}
+    # the zoo's code inside the package, its facades under the name a def.py uses
     for module in ('basset', 'deepsea', 'chromdragonn', 'danq', 'pysster', 'zoo', '__init__'):
-        assert f'dlutil/models/{module}.py' in names
+        assert f'dlutil/models/{module}.py' in names and f'models/{module}.py' in names
     for module in ('files', 'contract', 'sequences/readers', 'sequences/onehot',
                    'sequences/alphabets', 'prepare/cli', 'interpret/kernel_report'):
         assert f'dlutil/{module}.py' in names
@@ -134,30 +134,56 @@ def test_installed_wheel_runs_from_another_directory(installed, h5_data, tmp_pat
                env)
 
 
-# every module of the tool imported, then the def.py loaded as the CLI loads it
-CHECKOUT_PROBE = """
-import importlib, os, pkgutil, sys
-import dlutil
-for info in pkgutil.walk_packages(dlutil.__path__, 'dlutil.'):
-    if not info.name.endswith('__main__'):
-        importlib.import_module(info.name)
-from dlutil.definition import Definition
-definition = Definition.load('def.py', hyper=True, eval=True)
-files = {name: getattr(m, '__file__', None) for name, m in list(sys.modules.items())}
-print(sorted(name for name, f in files.items()
-             if isinstance(f, str) and os.path.dirname(f) == os.getcwd()))
-"""
+# every shipped def.py (the examples' own names for theirs included)
+EXAMPLE_DEFS = sorted(os.path.join(folder, name)
+                      for folder, _, names in os.walk(os.path.join(ROOT, 'examples'))
+                      for name in names if name in ('def.py', 'conv_model.py', 'reg_model.py'))
+
+
+def test_installed_command_loads_every_example_from_another_directory(installed, tmp_path):
+    """``dlutil --check`` of the installed wheel (its console script, the checkout nowhere on
+    the path) loads each example's def.py; the zoo's two names give the same classes."""
+    assert len(EXAMPLE_DEFS) >= 6
+    env = dict(os.environ, PYTHONPATH=str(installed))
+    same = subprocess.run(
+        [sys.executable, '-c', 'import models.basset, dlutil.models.basset, models.pysster, '
+         'dlutil.models.pysster; assert models.basset.Basset is dlutil.models.basset.Basset; '
+         'assert models.pysster.PyssterModel is dlutil.models.pysster.PyssterModel; '
+         'print(models.basset.__file__)'],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert same.returncode == 0, same.stderr
+    assert same.stdout.startswith(str(installed))
+    command = os.path.join(installed, 'bin', 'dlutil')
+    for def_py in EXAMPLE_DEFS:
+        done = subprocess.run([command, '-f', def_py, '-d', str(tmp_path), '-r',
+                               str(tmp_path / 'r'), '--check'],
+                              capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+        assert done.returncode == 0, (def_py, done.stderr[-2000:])
+        assert 'meets the contract for -y, -e, -p' in done.stdout
+    assert not (tmp_path / 'r').exists()  # --check writes nothing
 
 
 def test_checkout_beside_a_users_models_and_metrics(h5_data, tmp_path):
-    """In a checkout, with the def.py's folder first on sys.path: the def.py gets its own
-    models.py; the tool, every one of its modules (none is the user's metrics.py, …)."""
+    """The documented command in a checkout, run from elsewhere: the def.py gets the models.py
+    beside it (not the zoo), and the tool imports none of the user's metrics.py, search.py, …
+    (each raises ImportError when imported)."""
     def_py = user_folder(tmp_path / 'user', h5_data)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(def_py.parent), ROOT]))
-    done = subprocess.run([sys.executable, '-c', CHECKOUT_PROBE], capture_output=True, text=True,
-                          cwd=def_py.parent, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split('\n')[0] == "['models', 'user_def']"  # the def.py itself and its neighbour, nothing else
+    run_search([sys.executable, os.path.join(ROOT, 'main.py')], def_py, h5_data, tmp_path / 'r',
+               tmp_path, dict(os.environ))
+
+
+def test_a_users_models_py_wins_even_after_the_zoo_was_imported(h5_data, tmp_path):
+    """In one process that imported the zoo's facade first (a notebook), loading the def.py
+    still gives it its own models.py."""
+    def_py = user_folder(tmp_path / 'user', h5_data)
+    probe = ('import sys; sys.path.insert(0, sys.argv[1]); import models.basset; '
+             'from dlutil.definition import load_module; '
+             'm = load_module(sys.argv[2]); print(m.small_network.__module__, '
+             'sys.modules["models"].__file__)')
+    done = subprocess.run([sys.executable, '-c', probe, ROOT, str(def_py)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ['models', str(def_py.parent / 'models.py')]
 
 
 def readme_tree():
@@ -181,8 +207,7 @@ def test_readme_layout_lists_every_module_once():
     assert len(drawn) == len(set(drawn))
     modules = {os.path.relpath(os.path.join(folder, name), ROOT)
                for folder, _, names in os.walk(os.path.join(ROOT, 'dlutil'))
-               for name in names if name.endswith('.py') and name != '__init__.py'
-               and not os.path.islink(folder) and os.sep + 'models' not in folder[len(ROOT):]}
+               for name in names if name.endswith('.py') and name != '__init__.py'}
     top = {name for name in os.listdir(ROOT) if name.endswith('.py')}
     assert {p for p in drawn if p.endswith('.py')} == modules | top
-    assert {'models/', 'examples/', 'tests/', 'dlutil/models'} <= set(drawn)
+    assert {'models/', 'examples/', 'tests/', 'dlutil/models/'} <= set(drawn)

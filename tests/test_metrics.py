@@ -2,7 +2,7 @@
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from dlutil import metrics
+from dlutil.training import metrics
 
 
 def test_binary_auroc_uses_probability_of_class_1():

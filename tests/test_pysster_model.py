@@ -325,3 +325,14 @@ def test_example_runs_end_to_end(tmp_path, cli):
     assert json.loads((result / 'test_result.json').read_text()) == test
     np.testing.assert_allclose(np.load(result / 'predictions' / 'sample.fa.npy'), predictions,
                                rtol=1e-6)
+
+
+def test_the_general_keys_of_every_ready_model_are_pysster_names_too():
+    """lr / reduce_lr_patience / early_stopping_patience, as the zoo spells them, mean
+    pysster's learning_rate / patience_lr / patience_stopping; giving both is refused."""
+    model = PyssterModel({**SMALL, 'lr': 0.01, 'reduce_lr_patience': 3,
+                          'early_stopping_patience': 7}, device='cpu')
+    assert model.optimizer.param_groups[0]['lr'] == 0.01
+    assert model.reduce_lr_patience == 3 and model.early_stopping_patience == 7
+    with pytest.raises(ValueError, match="'lr' and 'learning_rate' are one setting"):
+        PyssterModel({**SMALL, 'lr': 0.01, 'learning_rate': 0.1}, device='cpu')

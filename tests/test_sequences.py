@@ -50,7 +50,7 @@ def test_one_reader_serves_both_predecessors(tmp_path, gzipped):
     assert [(r.name, r.sequence, r.line) for r in records] == [
         ('r1', b'ACGTACgtAC', 3), ('r2', b'NNACG', 8), ('r3', b'T', 11)]
     # the pysster data's view: the whole header and the lines as written, whitespace dropped
-    assert fasta_data.read_fasta(path) == RECORDS
+    assert fasta_data.read_records(path) == RECORDS
 
 
 def test_reader_streams_and_names_the_file_and_line(tmp_path):
@@ -64,7 +64,7 @@ def test_reader_streams_and_names_the_file_and_line(tmp_path):
                           ('\n\n', 'no FASTA records'),
                           ('>x\n>y\nAC\n', 'line 1: record >x has no sequence')):
         path.write_text(text)
-        for read in (lambda p: list(readers.read_fasta(p)), fasta_data.read_fasta):
+        for read in (lambda p: list(readers.read_fasta(p)), fasta_data.read_records):
             with pytest.raises(ValueError, match=message):
                 read(path)
 
@@ -214,3 +214,11 @@ def test_contract_is_written_once_and_shown_by_help():
                     break
                 entry.append(line)
             assert f'({flag})' in ' '.join(entry), (name, flag, entry)
+
+
+def test_encode_batch_refuses_sequences_of_different_lengths():
+    """Joined bytes of 3 + 5 letters reshape to two rows of 4: refused, not misaligned."""
+    from dlutil.sequences.onehot import encode_batch
+    with pytest.raises(ValueError, match=r'one length, got lengths \[3, 5\]'):
+        encode_batch([b'ACG', b'TTACG'])
+    assert encode_batch([b'ACG', b'TTA']).shape == (2, 4, 3)

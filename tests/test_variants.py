@@ -1,5 +1,7 @@
 """Variant effects: windows for SNVs and indels on both strands and at chromosome ends, and
 scoring a VCF with a planted-motif model (the motif-destroying variant has the largest effect)."""
+import textwrap
+
 import h5py
 import numpy as np
 import pytest
@@ -7,11 +9,17 @@ import torch
 
 from dlutil.sequences.onehot import decode, encode_batch, reverse_complement
 from dlutil.sequences.readers import InputError
-from dlutil.variants.effects import log_odds, score_vcf
+from dlutil.variants.effects import log_odds_of_logits, score_vcf
 from dlutil.variants.windows import allele_windows, trim_alleles
 from planted_motif import LENGTH, MOTIF, MOTIF2, load_planted, random_dna
 
 CHROM = 'ACGTACGTAC'
+
+
+def log_odds(p):
+    """logit(p) = log(p / (1 - p)) of probabilities, clipped to [1e-7, 1 - 1e-7]."""
+    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
 
 
 def windows(pos, ref, alt, length, chrom=CHROM):
@@ -296,3 +304,202 @@ def test_a_failure_stops_the_reader_and_leaves_no_file(tmp_path, genome):
                   tasks=['ap1'], progress=False)
     assert not [t for t in threading.enumerate() if t.name == 'vep-windows']
     assert not [p for p in tmp_path.iterdir() if 'x.h5' in p.name]
+
+
+# -- one evaluation path: --vep scores as -p predicts -------------------------------------------
+def allele_window_batch(chrom, rows, length):
+    """The ref windows, then the alt windows, of every allele of ``rows``, one-hot (2n, 4, L)."""
+    fetch = lambda a, b: chrom[a:b].encode()  # noqa: E731
+    pairs = [allele_windows(fetch, len(chrom), pos - 1, ref, alt, length)[:2]
+             for _, pos, _, ref, alts in rows for alt in alts.split(',')]
+    return encode_batch([ref for ref, _ in pairs] + [alt for _, alt in pairs])
+
+
+def write_checkpoint(path, model, config):
+    from dlutil.search import results
+    results.save_checkpoint(str(path), {'model': model.state_dict(), 'epoch': 1,
+                                        'config': config})
+
+
+@pytest.fixture
+def classifier_windows(tmp_path, genome, classifier_def):
+    """A softmax classifier (dict output: probabilities and logits) as a checkpoint, a VCF, and
+    data/windows.h5 holding its alleles' ref windows, then alt windows (L = 40)."""
+    from conftest import write_h5
+    from dlutil.definition import load_module
+    fasta, chroms = genome
+    rows = variant_rows(chroms['chr1'])[:7]
+    data = tmp_path / 'data'
+    data.mkdir()
+    write_h5(data / 'windows.h5', allele_window_batch(chroms['chr1'], rows, 40)[:, :, None, :])
+    config = {'filters': 4, 'lr': 0.01}
+    torch.manual_seed(3)
+    model = load_module(str(classifier_def)).Model(config, device='cpu')
+    write_checkpoint(tmp_path / 'best.pt', model, config)
+    averaged = tmp_path / 'averaged_def.py'
+    averaged.write_text(classifier_def.read_text() + '\nModel.strand_average = True\n')
+    vcf = write_vcf(tmp_path / 'calls.vcf', rows)
+    return {'plain': classifier_def, 'averaged': averaged, 'data': data, 'vcf': vcf,
+            'fasta': fasta, 'checkpoint': tmp_path / 'best.pt', 'model': model}
+
+
+def vep_and_predict(cli, tmp_path, setup, name, definition, *flags):
+    """``-p windows.h5 --vep calls.vcf`` in one command line: (-p predictions, the vep file)."""
+    result = tmp_path / name
+    code, err = cli('--model', setup[definition], '--data', setup['data'], '--result', result,
+                    '-p', 'windows.h5', '--vep', setup['vcf'], '--genome', setup['fasta'],
+                    '--checkpoint', setup['checkpoint'], '--seq-len', 40, '--cpu', *flags)
+    assert code == 0, err
+    predicted = np.load(result / 'predictions' / 'windows.h5.npy')
+    with h5py.File(result / 'vep' / 'calls.h5') as f:
+        vep = {key: f[key][:] for key in ('pred_ref', 'pred_alt', 'diff', 'log_odds_diff')}
+        vep['strand_average'] = bool(f.attrs['strand_average'])
+    return predicted, vep
+
+
+def test_cli_vep_effects_are_differences_of_predictions(tmp_path, cli, classifier_windows):
+    """--vep's effects are -p's predictions of the alt windows minus the ref windows', with and
+    without strand averaging (the model's own, or --strand-average); log-odds from the logits."""
+    setup = classifier_windows
+    plain, vep_plain = vep_and_predict(cli, tmp_path, setup, 'plain', 'plain')
+    averaged, vep_averaged = vep_and_predict(cli, tmp_path, setup, 'averaged', 'averaged')
+    _, vep_flag = vep_and_predict(cli, tmp_path, setup, 'flag', 'plain', '--strand-average')
+    n = len(plain) // 2
+    assert not np.allclose(plain, averaged, atol=1e-4)  # the strands differ: averaging matters
+    for predicted, vep in ((plain, vep_plain), (averaged, vep_averaged), (averaged, vep_flag)):
+        np.testing.assert_allclose(vep['pred_ref'], predicted[:n], atol=1e-6)
+        np.testing.assert_allclose(vep['pred_alt'], predicted[n:], atol=1e-6)
+        np.testing.assert_allclose(vep['diff'], predicted[n:] - predicted[:n], atol=1e-6)
+        # two classes: class 1's log-odds are minus class 0's, to the last bit
+        np.testing.assert_array_equal(vep['log_odds_diff'][:, 1], -vep['log_odds_diff'][:, 0])
+    assert [vep['strand_average'] for vep in (vep_plain, vep_averaged, vep_flag)] == \
+        [False, True, True]
+    # the log-odds of class 1 are l1 - l0 of the (strand-averaged) logits, computed by hand
+    with h5py.File(setup['data'] / 'windows.h5') as f:
+        x = torch.from_numpy(f['data'][:])
+    network = setup['model'].network.eval()
+    with torch.no_grad():
+        logits = network(x)['y_pred_loss'].double()
+        both = (logits + network(reverse_complement(x))['y_pred_loss'].double()) / 2
+    for z, vep in ((logits, vep_plain), (both, vep_averaged), (both, vep_flag)):
+        odds = (z[:, 1] - z[:, 0]).numpy()
+        np.testing.assert_allclose(vep['log_odds_diff'][:, 1], odds[n:] - odds[:n], atol=1e-5)
+
+
+def planted_variants(tmp_path, genome):
+    """The planted def.py module, the variants whose windows have no N as a VCF, and their
+    ref windows then alt windows (L = 60)."""
+    fasta, chroms = genome
+    module, _ = load_planted(tmp_path)
+    rows = [variant_rows(chroms['chr1'])[i] for i in (0, 2, 3, 4)]
+    vcf = write_vcf(tmp_path / 'calls.vcf', rows)
+    return module, vcf, allele_window_batch(chroms['chr1'], rows, LENGTH)
+
+
+def vep_predictions(tmp_path, model, vcf, genome, n, name):
+    """--vep's pred_ref and pred_alt, all alleles in one forward pass (as -p with 2n rows)."""
+    out = tmp_path / f'{name}.h5'
+    score_vcf(model, str(vcf), str(genome[0]), str(out), batch_size=n, progress=False)
+    with h5py.File(out) as f:
+        return np.concatenate([f['pred_ref'][:], f['pred_alt'][:]]), f['diff'][:]
+
+
+def test_vep_honours_amp_input_dtype_and_to_input(tmp_path, genome):
+    """A model's amp, input_dtype and to_input give --vep the numbers they give -p."""
+    from dlutil.data.matrix import MatrixBatchGenerator
+    module, vcf, X = planted_variants(tmp_path, genome)
+    n = len(X) // 2
+
+    class Mixed(module.Model):
+        amp = 'bf16'
+
+    class Double(module.Model):  # a float64 network, fed integer one-hot data by -p
+        input_dtype = torch.float64
+
+        def init_model(self):
+            super().init_model()
+            self.network.double()
+
+    class Scaled(module.Model):
+        def to_input(self, x):
+            return super().to_input(x) * 0.5
+
+    plain = module.Model({'background': 1.0}, device='cpu')
+    reference = plain.predict(MatrixBatchGenerator(X), 2 * n)
+    assert set(np.unique(X)) == {0, 1}
+    for kind, data in ((Mixed, X), (Double, X.astype(np.uint8)), (Scaled, X)):
+        model = kind({'background': 1.0}, device='cpu')
+        predicted = model.predict(MatrixBatchGenerator(data), 2 * n)
+        assert not np.allclose(predicted, reference, atol=1e-5), kind.__name__  # it matters
+        vep, diff = vep_predictions(tmp_path, model, vcf, genome, n, kind.__name__)
+        np.testing.assert_allclose(vep, predicted, atol=1e-6, err_msg=kind.__name__)
+        np.testing.assert_allclose(diff, predicted[n:] - predicted[:n], atol=1e-6)
+
+
+def test_vep_refuses_a_model_that_is_not_of_one_hot_dna(tmp_path, genome, cli):
+    """An MLP over 8 features takes (n, 4, 8) windows without an error (its Linear runs along
+    the last axis), but returns (n, 4, 2): refused with the shapes, not scored as 8 tasks."""
+    fasta, chroms = genome
+    definition = tmp_path / 'mlp_def.py'
+    definition.write_text(textwrap.dedent('''
+        import torch
+        from torch import nn
+        from base_model import ClassificationModel
+
+        class Model(ClassificationModel):
+            def init_model(self):
+                network = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+                super().init_model(network, torch.optim.SGD(network.parameters(), lr=0.1))
+
+        def get_config():
+            return {}
+    '''))
+    from dlutil.definition import load_module
+    model = load_module(str(definition)).Model({}, device='cpu')
+    vcf = write_vcf(tmp_path / 'calls.vcf', variant_rows(chroms['chr1'])[:3])
+    with pytest.raises(ValueError, match=r'--vep needs a model of one-hot DNA, shape \(n, 4, L\) '
+                                         r'or \(n, 4, 1, L\).*windows of shape \(2, 4, 8\) to '
+                                         r'outputs of shape \(2, 4, 2\).*Linear\(in_features=8'):
+        score_vcf(model, str(vcf), str(fasta), str(tmp_path / 'x.h5'), length=8, progress=False)
+    write_checkpoint(tmp_path / 'mlp.pt', model, {})
+    (tmp_path / 'data').mkdir()
+    code, err = cli('--model', definition, '--data', tmp_path / 'data', '--result',
+                    tmp_path / 'res', '--vep', vcf, '--genome', fasta, '--checkpoint',
+                    tmp_path / 'mlp.pt', '--seq-len', 8, '--cpu')
+    assert code == 1 and 'Traceback' not in err
+    assert 'needs a model of one-hot DNA' in err and '(2, 4, 2)' in err
+    assert not (tmp_path / 'res' / 'vep' / 'calls.h5').exists()
+
+
+# -- log-odds from logits ------------------------------------------------------------------------
+def direct_log_odds(logits):
+    """log(p / (1 - p)) of a softmax, with 60 significant digits (mpmath): the reference.
+    p / (1 - p) is exp(l_k) over the sum of the other exp(l_j), which 1 - p would lose."""
+    import mpmath
+    with mpmath.workdps(60):
+        out = np.zeros(logits.shape)
+        for i, row in enumerate(logits):
+            e = [mpmath.exp(mpmath.mpf(float(v))) for v in row]
+            for k in range(len(row)):
+                out[i, k] = float(mpmath.log(e[k] / mpmath.fsum(e[:k] + e[k + 1:])))
+    return out
+
+
+def test_log_odds_of_a_softmax_are_exact_and_antisymmetric():
+    rng = np.random.default_rng(0)
+    binary = np.concatenate([rng.normal(0, 3, (50, 2)), [[9.0, 0.0], [30.0, -5.0], [0, 1e-9]]])
+    odds = log_odds_of_logits(binary, 'softmax')
+    np.testing.assert_array_equal(odds[:, 1], -odds[:, 0])
+    np.testing.assert_array_equal(odds[:, 0], binary[:, 0] - binary[:, 1])
+    many = np.concatenate([rng.normal(0, 4, (40, 5)),
+                           [[20, 0, 0, 0, 0], [-800, 0, 800, 1, 2], [50, 49.5, -3, 0, 0]]])
+    np.testing.assert_allclose(log_odds_of_logits(many, 'softmax'), direct_log_odds(many),
+                               rtol=1e-12, atol=1e-12)
+    # near p = 1, through float32 probabilities the log-odds were off by about 1e-4 and more
+    p = torch.softmax(torch.tensor(binary[-3:-2], dtype=torch.float32), 1).numpy()
+    assert abs((np.log(p) - np.log1p(-p))[0, 0] - 9.0) > 1e-4
+    assert log_odds_of_logits(binary[-3:-2], 'softmax')[0, 0] == 9.0
+    # independent tasks: the logit itself
+    np.testing.assert_array_equal(log_odds_of_logits(many, 'sigmoid'), many)
+    with pytest.raises(ValueError, match='a softmax over 1 class has no log-odds'):
+        log_odds_of_logits(np.zeros((3, 1)), 'softmax')

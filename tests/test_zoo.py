@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from base_model import ClassificationModel, MultiLabelModel, RegressionModel
-from dlutil.training.batches import count_parameters
+from dlutil.data.batches import count_parameters
 from conftest import write_def, write_h5
 from test_examples import load
 from models import basset, chromdragonn, danq, deepsea
@@ -236,7 +236,7 @@ TASK_BASES = {'MultiClass': ClassificationModel, 'MultiLabel': MultiLabelModel,
 def test_ready_models_are_tasks_with_the_seed_defaults(module, name):
     cls = getattr(module, name)
     task = next(t for t in TASK_BASES if name.endswith(t))
-    assert issubclass(cls, TASK_BASES[task]) and cls.__module__ == module.__name__
+    assert issubclass(cls, TASK_BASES[task]) and cls.__module__ == f'dlutil.{module.__name__}'
     assert pickle.loads(pickle.dumps(cls)) is cls  # worker processes get it by name
     assert name.split(task)[0] in cls.__doc__ and 'n_classes' in cls.__doc__
     assert cls.recommended_batch_size == module.TRAINING.batch_size

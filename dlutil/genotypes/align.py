@@ -11,7 +11,7 @@ one that holds fewer than :data:`MIN_SHARED` of the model's variants.
 import numpy as np
 
 from dlutil.genotypes.h5 import MISSING
-from dlutil.sequences.readers import InputError
+from dlutil.errors import InputError
 
 #: the least fraction of the model's variants a query must hold to be called
 MIN_SHARED = 0.5

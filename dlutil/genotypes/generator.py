@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from batch_generator import MatrixBatchGenerator
+from dlutil.data.matrix import MatrixBatchGenerator
 from dlutil.genotypes.admixture import Admixer
 from dlutil.genotypes.align import Alignment
 from dlutil.genotypes.h5 import IGNORE, open_genotypes

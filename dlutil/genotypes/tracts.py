@@ -10,7 +10,7 @@ included), so tracts of one haplotype never overlap and their variants add up to
 """
 import numpy as np
 
-from dlutil.search.results import atomic_write
+from dlutil.files import atomic_write
 
 COLUMNS = ('haplotype', 'chromosome', 'start', 'end', 'ancestry', 'n_variants')
 

@@ -24,11 +24,11 @@ import numpy as np
 from dlutil.interpret.attribution_logos import attribution_logo
 from dlutil.interpret.attributions import as_sequences, deep_lift_shap, gradient_x_input, ism, \
     ism_scores
-from dlutil.interpret.kernel_activations import main_output
 from dlutil.interpret.modisco import find_motifs, match_motifs
 from dlutil.interpret.motif import write_meme
-from dlutil.search import results
-from dlutil.training.batches import iterate, split_batch, to_numpy
+from dlutil import files
+from dlutil.data.batches import iterate, split_batch, to_numpy
+from dlutil.training.evaluation import main_output
 
 log = logging.getLogger('dlutil')
 
@@ -125,7 +125,7 @@ def run(definition, store, model, data_dir, batch_size, top=500, target=None, lo
         note = 'TF-MoDISco found no patterns'
     page = _page(label, result, sequences, patterns, matches, note, motifs)
     path = os.path.join(folder, 'attributions.html')
-    results.atomic_write(path, lambda f: f.write(page))
+    files.atomic_write(path, lambda f: f.write(page))
     log.info(f'attribute: {path}')
     return {'result': result, 'patterns': patterns, 'matches': matches, 'rows': rows}
 
@@ -136,7 +136,7 @@ def _save(path, rows, X, result, observed, output):
             f['index'], f['x'], f['output'] = rows, X, output
             f['hypothetical'], f['deeplift'] = result.attributions, observed
             f['delta'], f['output_difference'] = result.delta, result.output_difference
-    results.atomic_write(path, write, mode='wb')
+    files.atomic_write(path, write, mode='wb')
 
 
 def _logos(model, X, observed, index, rows, count, folder, batch_size):
@@ -162,7 +162,7 @@ def _write_matches(path, matches):
     text = '\t'.join(columns) + '\n' + ''.join(
         '\t'.join(f'{m[c]:.3g}' if c == 'p_value' else str(m[c]) for c in columns) + '\n'
         for m in matches)
-    results.atomic_write(path, lambda f: f.write(text))
+    files.atomic_write(path, lambda f: f.write(text))
 
 
 def _page(label, result, sequences, patterns, matches, note, motifs):

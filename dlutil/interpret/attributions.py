@@ -13,6 +13,13 @@ summation-to-delta holds and effects add up. :func:`deep_lift_shap` checks that 
 every sequence and says so: the sum of a sequence's attributions must equal its output minus the
 mean output of its references (dinucleotide shuffles); :class:`Attributions` carries the
 largest absolute and relative gap, and ``check=True`` raises when it is above ``tolerance``.
+
+A model with ``strand_average = True`` predicts the mean of its logits on both strands; its
+attributions are the mean of each strand's, the reverse complement's mapped back onto the
+sequence (all three methods are linear in the model's output, so this is exact; DeepLIFT's rules
+forbid calling a layer twice in one pass, which a two-strand forward pass would). The
+reverse-complement pass of DeepLIFT/SHAP gets the reverse complements of the same references, so
+the attributions sum to the averaged output minus its mean over those references.
 """
 import contextlib
 import warnings
@@ -21,8 +28,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from dlutil.interpret.kernel_activations import device_of, network_of
 from dlutil.interpret.sequence_model import OneHotNetwork, input_shape
+from dlutil.sequences.onehot import reverse_complement
+from dlutil.training.evaluation import device_of, evaluating, network_of
 
 __all__ = ['ism', 'ism_scores', 'gradient_x_input', 'deep_lift_shap', 'Attributions',
            'as_sequences', 'wrap']
@@ -31,14 +39,24 @@ __all__ = ['ism', 'ism_scores', 'gradient_x_input', 'deep_lift_shap', 'Attributi
 @contextlib.contextmanager
 def wrap(model, length=None):
     """``(network, device)``: ``model`` as an ``nn.Module`` taking (n, 4, L) and returning logits
-    (n, tasks), in eval mode for the ``with`` block (its mode is restored after)."""
+    (n, tasks), in eval mode for the ``with`` block (every module's mode is restored after).
+
+    It scores through :func:`dlutil.training.evaluation.forward` with the model's input dtype
+    and memory format, one strand at a time (:func:`both_strands` averages the attributions, not
+    the forward pass) and in float32: DeepLIFT's summation check needs float32 (not ``amp``);
+    ISM and gradient x input explain the same function, so the three logos of one sequence
+    agree.
+    """
     network = network_of(model)
-    was_training = network.training
     shape = input_shape(model, length, what='attribution')
-    try:
-        yield OneHotNetwork(network, shape).eval(), device_of(network)
-    finally:
-        network.train(was_training)
+    with evaluating(network, grad=True):
+        yield (OneHotNetwork(model, shape, strand_average=False, autocast=False),
+               device_of(network))
+
+
+def both_strands(model):
+    """Whether ``model`` averages its strands (``strand_average``), so its attributions do."""
+    return bool(getattr(model, 'strand_average', False))
 
 
 def as_sequences(X):
@@ -81,11 +99,19 @@ def ism(model, X, batch_size=64, start=0, end=None, fast=True):
     if not 0 <= start < end <= X.shape[-1]:
         raise ValueError(f'ism: positions [{start}, {end}) are not inside sequences of '
                          f'{X.shape[-1]}')
-    with wrap(model, X.shape[-1]) as (wrapped, device):
-        y0, y_hat = saturation_mutagenesis(wrapped, X, batch_size=batch_size, raw_outputs=True,
-                                           start=start, end=end, device=device, fast=fast)
-    # y_hat: (n, 4, L, tasks) predictions of the edits; the unedited letter repeats y0
-    delta = y_hat.float() - y0.float()[:, None, None, :]
+    length = X.shape[-1]
+
+    def effects(wrapped, device, x, a, b):
+        y0, y_hat = saturation_mutagenesis(wrapped, x, batch_size=batch_size, raw_outputs=True,
+                                           start=a, end=b, device=device, fast=fast)
+        # y_hat: (n, 4, L, tasks) predictions of the edits; the unedited letter repeats y0
+        return y_hat.float() - y0.float()[:, None, None, :]
+
+    with wrap(model, length) as (wrapped, device):
+        delta = effects(wrapped, device, X, start, end)
+        if both_strands(model):  # letter c at l is letter 3 - c at L - 1 - l on the other strand
+            other = effects(wrapped, device, reverse_complement(X), length - end, length - start)
+            delta = (delta + other.flip(1).flip(2)) / 2
     return delta.mul_(1 - X[:, :, start:end, None]).numpy()
 
 
@@ -103,8 +129,13 @@ def gradient_x_input(model, X, target=0, batch_size=64):
     X = as_sequences(X)
     with wrap(model, X.shape[-1]) as (wrapped, device):
         scores = saliency(wrapped, X, target=target, batch_size=batch_size,
-                          gradient_correction=False, device=device)
-    return scores.float().numpy()
+                          gradient_correction=False, device=device).float()
+        if both_strands(model):  # rc(gradient(rc X) * rc X) is rc(gradient(rc X)) * X
+            other = saliency(wrapped, reverse_complement(X), target=target,
+                             batch_size=batch_size, gradient_correction=False,
+                             device=device).float()
+            scores = (scores + reverse_complement(other)) / 2
+    return scores.numpy()
 
 
 class Attributions(NamedTuple):
@@ -154,21 +185,38 @@ def deep_lift_shap(model, X, target=0, n_shuffles=20, batch_size=64, seed=0,
     """
     from tangermeme.deep_lift_shap import deep_lift_shap as tangermeme_dls
     X = as_sequences(X)
-    with wrap(model, X.shape[-1]) as (wrapped, device):
+    both = both_strands(model)
+
+    def explain(wrapped, device, x, references):
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # we check convergence ourselves, below
-            attributions, references = tangermeme_dls(
-                wrapped, X, target=target, n_shuffles=n_shuffles, batch_size=batch_size,
-                hypothetical=hypothetical, return_references=True, random_state=seed,
-                device=device)
+            drawn = {'n_shuffles': n_shuffles, 'random_state': seed} if references is None \
+                else {'references': references}
+            return tangermeme_dls(wrapped, x, target=target, batch_size=batch_size,
+                                  hypothetical=hypothetical, return_references=True,
+                                  device=device, **drawn)
+
+    def output(wrapped, device, x):
+        """Logit ``target`` per row of x, float64 (the mean of both strands' for such a model)."""
+        def strand(v):
+            return torch.cat([wrapped(b.to(device))[:, target].double().cpu()
+                              for b in v.split(batch_size)])
         with torch.no_grad():
-            output = wrapped(X.to(device))[:, target].double().cpu()
-            refs = torch.as_tensor(references, dtype=torch.float32).reshape(-1, *X.shape[1:])
-            ref_output = torch.cat([wrapped(b.to(device))[:, target].double().cpu()
-                                    for b in refs.split(batch_size)])
+            return (strand(x) + strand(reverse_complement(x))) / 2 if both else strand(x)
+
+    with wrap(model, X.shape[-1]) as (wrapped, device):
+        attributions, references = explain(wrapped, device, X, None)
+        references = torch.as_tensor(references, dtype=torch.float32)
+        if both:  # the other strand against the reverse complements of the same references
+            other, _ = explain(wrapped, device, reverse_complement(X),
+                               reverse_complement(references.flatten(0, 1)).reshape(
+                                   references.shape))
+            attributions = (attributions + reverse_complement(other)) / 2
+        outputs = output(wrapped, device, X)
+        ref_output = output(wrapped, device, references.reshape(-1, *X.shape[1:]))
     attributions = attributions.float().numpy()
     observed = attributions * X.numpy() if hypothetical else attributions
-    difference = (output - ref_output.reshape(len(X), -1).mean(1)).numpy()
+    difference = (outputs - ref_output.reshape(len(X), -1).mean(1)).numpy()
     delta = observed.sum((1, 2)) - difference
     largest = float(np.abs(delta).max()) if len(delta) else 0.0
     # relative to the typical difference: a sequence whose output happens to equal its

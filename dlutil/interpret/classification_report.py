@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.metrics import (average_precision_score, f1_score, precision_recall_curve,
                              precision_score, recall_score, roc_auc_score, roc_curve)
 
-from dlutil.search import results
+from dlutil import files
 from dlutil.interpret.motif import save_figure
 from dlutil.training.labels import label_matrix
 
@@ -79,11 +79,11 @@ def performance_report(y_true, y_pred, class_names, folder):
         values = np.array([row[key] for row in rows])
         macro[key] = float(np.nanmean(values)) if np.any(np.isfinite(values)) else float('nan')
     rows.append(macro)
-    results.write_csv(os.path.join(folder, 'performance.csv'), rows, COLUMNS)
+    files.write_csv(os.path.join(folder, 'performance.csv'), rows, COLUMNS)
     save_figure(_curves(labels, probs, names, 'roc'), os.path.join(folder, 'roc.png'))
     save_figure(_curves(labels, probs, names, 'pr'), os.path.join(folder, 'precision_recall.png'))
     page = _page(rows, multilabel)
-    results.atomic_write(os.path.join(folder, 'performance.html'), lambda f: f.write(page))
+    files.atomic_write(os.path.join(folder, 'performance.html'), lambda f: f.write(page))
     return rows
 
 

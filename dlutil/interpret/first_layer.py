@@ -25,19 +25,6 @@ def first_convolution(network):
                      f'layer: {NOT_FIRST}')
 
 
-def network_of(model):
-    network = getattr(model, 'network', model)
-    if not isinstance(network, nn.Module):
-        raise TypeError(f'model must be a BaseModel or a torch.nn.Module, got '
-                        f'{type(model).__name__}')
-    return network
-
-
-def device_of(network):
-    parameter = next(network.parameters(), None)
-    return parameter.device if parameter is not None else torch.device('cpu')
-
-
 class FirstLayerHooks:
     """Hooks on every leaf module of a network that record the first convolution's input and
     output, the modules that ran before it, and the first module after it with its input."""
@@ -137,16 +124,6 @@ def conv1d(sequences, form, kernels=slice(None)):
     x = F.pad(sequences, form['pad'])
     return F.conv1d(x, form['weight'][kernels].to(x), form['bias'][kernels].to(x),
                     stride=form['stride'])
-
-
-def main_output(output):
-    """The logits of a network's output: ``'y_pred_loss'`` (else ``'y_pred'``) of a dict."""
-    if isinstance(output, dict):
-        for key in ('y_pred_loss', 'y_pred'):
-            if key in output:
-                return output[key]
-        return next(iter(output.values()))
-    return output
 
 
 def check_first(hooks, form):

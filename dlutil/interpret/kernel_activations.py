@@ -14,13 +14,12 @@ import numpy as np
 import torch
 
 from dlutil.interpret.first_layer import (NOT_FIRST, FirstLayerHooks, as_sequences, check_first,
-                                          conv1d, conv1d_form, device_of, main_output,
-                                          network_of)
-from dlutil.training.batches import iterate, split_batch, to_tensor
+                                          conv1d, conv1d_form)
+from dlutil.data.batches import iterate, split_batch
+from dlutil.training.evaluation import evaluating, forward, main_output, model_input, network_of
 from dlutil.training.labels import label_matrix
 
 
-@torch.no_grad()
 def get_max_activations(model, generator, batch_size=None, class_names=None):
     """The maximum output of every first-layer kernel on every sequence of ``generator``.
 
@@ -57,43 +56,45 @@ def get_max_activations(model, generator, batch_size=None, class_names=None):
         convolution, or that convolution does not see one-hot sequences.
     """
     network = network_of(model)
-    device = device_of(network)
     hooks = FirstLayerHooks(network)
-    was_training = network.training
-    network.eval()
     parts = {'activations': [], 'positions': [], 'sequences': [], 'labels': []}
     form = activation = None
     try:
-        for batch in iterate(generator, batch_size):
-            x, y = split_batch(batch)
-            if y is None:
-                raise ValueError('get_max_activations needs labelled batches (x, y): the class '
-                                 'means, thresholds and importance scores are per class')
-            hooks.reset()
-            x_t = to_tensor(x, device)
-            output = network(x_t)
-            if hooks.conv_out is None:
-                raise ValueError(f'the first convolution {hooks.name!r} did not run in the '
-                                 f'forward pass; {NOT_FIRST}')
-            if form is None:  # the first batch: check what the convolution sees
-                form = conv1d_form(hooks.conv, hooks.name, hooks.conv_in.shape)
-                check_first(hooks, form)
-                activation = hooks.activation()
-                width = main_output(output)
-                width = width.shape[-1] if width.dim() == 2 else 1
-                input_shape = tuple(x_t.shape[1:]) if isinstance(x_t, torch.Tensor) else None
-            sequences = as_sequences(hooks.conv_in, form['layout']).float()
-            maps = hooks.conv_out.reshape(len(sequences), hooks.conv.out_channels, -1).float()
-            if activation is not None:
-                maps = activation(maps)
-            values, positions = maps.max(dim=2)
-            parts['activations'].append(values.cpu().numpy())
-            parts['positions'].append(positions.cpu().numpy())
-            parts['sequences'].append(sequences.cpu().numpy())
-            parts['labels'].append(np.asarray(y))
+        with evaluating(network):
+            for batch in iterate(generator, batch_size):
+                x, y = split_batch(batch)
+                if y is None:
+                    raise ValueError('get_max_activations needs labelled batches (x, y): the '
+                                     'class means, thresholds and importance scores are per '
+                                     'class')
+                hooks.reset()
+                x_t = model_input(model, x)
+                # one strand and float32: the kernels are read off what the convolution sees,
+                # and recomputed in float32 by activation_maps
+                output = forward(model, x_t, strand_average=False, autocast=False)
+                if hooks.conv_out is None:
+                    raise ValueError(f'the first convolution {hooks.name!r} did not run in the '
+                                     f'forward pass; {NOT_FIRST}')
+                if form is None:  # the first batch: check what the convolution sees
+                    form = conv1d_form(hooks.conv, hooks.name, hooks.conv_in.shape)
+                    check_first(hooks, form)
+                    activation = hooks.activation()
+                    width = main_output(output)
+                    width = width.shape[-1] if width.dim() == 2 else 1
+                    input_shape = tuple(x_t.shape[1:]) if isinstance(x_t, torch.Tensor) \
+                        else None
+                sequences = as_sequences(hooks.conv_in, form['layout']).float()
+                maps = hooks.conv_out.reshape(len(sequences), hooks.conv.out_channels,
+                                              -1).float()
+                if activation is not None:
+                    maps = activation(maps)
+                values, positions = maps.max(dim=2)
+                parts['activations'].append(values.cpu().numpy())
+                parts['positions'].append(positions.cpu().numpy())
+                parts['sequences'].append(sequences.cpu().numpy())
+                parts['labels'].append(np.asarray(y))
     finally:
         hooks.remove()
-        network.train(was_training)
     if form is None:
         raise ValueError('the generator yielded no batches')
     out = {key: np.concatenate(value) for key, value in parts.items()}

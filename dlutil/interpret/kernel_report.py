@@ -36,7 +36,7 @@ import os
 import numpy as np
 from tqdm.auto import tqdm
 
-from dlutil.search import results
+from dlutil import files
 from dlutil.interpret.first_layer import first_convolution
 from dlutil.interpret.kernel_activations import (activation_maps, class_means, get_max_activations,
                                                  importance_scores, window_starts)
@@ -174,7 +174,7 @@ def visualize_all_kernels(activations, data, folder, colors=None, links=(), top=
     write_meme([sequence_motifs[k] for k in order], os.path.join(folder, 'motifs.meme'),
                background)
     page = _summary_page(activations, motifs, scores, order, links, drawn)
-    results.atomic_write(os.path.join(folder, 'summary.html'), lambda f: f.write(page))
+    files.atomic_write(os.path.join(folder, 'summary.html'), lambda f: f.write(page))
     return motifs
 
 

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from dlutil.search import results
+from dlutil import files
 from dlutil.interpret.logos import draw_logo
 from dlutil.sequences.alphabets import DNA, PROTEIN, RNA
 
@@ -241,11 +241,11 @@ def meme_text(motifs, background=None):
 def write_meme(motifs, path, background=None):
     """Write ``motifs`` to ``path`` in MEME version 4 format (see :func:`meme_text`)."""
     text = meme_text(motifs, background)
-    results.atomic_write(path, lambda f: f.write(text))
+    files.atomic_write(path, lambda f: f.write(text))
     return path
 
 
 def save_figure(figure, path):
     """Write a matplotlib ``Figure`` as a PNG, atomically."""
-    results.atomic_write(path, lambda f: figure.savefig(f, format='png'), mode='wb')
+    files.atomic_write(path, lambda f: figure.savefig(f, format='png'), mode='wb')
     return path

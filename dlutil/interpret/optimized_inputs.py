@@ -10,8 +10,8 @@ import os
 import torch
 from tqdm.auto import tqdm
 
-from dlutil.interpret.first_layer import device_of, main_output, network_of
 from dlutil.interpret.motif import Motif, alphabet_symbols
+from dlutil.training.evaluation import device_of, evaluating, main_output, network_of
 
 LOGO_ROW = 50  # positions per row of an optimized input's logo: ~1400 px wide, letters legible
 
@@ -72,12 +72,9 @@ def visualize_optimized_inputs(model, layer_name, folder, input_shape, data, nod
             handle.remove()
         return captured.pop('out')
 
-    was_training = network.training
-    network.eval()
-    try:
-        with torch.no_grad():
-            width = layer_output(torch.full((1,) + input_shape, 1 / len(symbols),
-                                            device=device)).shape[1]
+    with evaluating(network):
+        width = layer_output(torch.full((1,) + input_shape, 1 / len(symbols),
+                                        device=device)).shape[1]
         nodes = list(range(width)) if nodes is None else [int(n) for n in nodes]
         if any(not 0 <= n < width for n in nodes):
             raise ValueError(f'nodes {nodes}: layer {layer_name!r} has nodes 0 to {width - 1}')
@@ -86,7 +83,7 @@ def visualize_optimized_inputs(model, layer_name, folder, input_shape, data, nod
                   * bound).to(device).requires_grad_(True)
         optimizer = torch.optim.Adam([logits], lr=lr)
         picked = torch.tensor(nodes, device=device)
-        with torch.enable_grad():
+        with torch.enable_grad():  # the gradient of the input, in eval mode
             for _ in tqdm(range(steps), desc=f'optimized inputs of {layer_name}', unit='step',
                           leave=False, disable=None):
                 out = layer_output(torch.softmax(logits, dim=axis + 1))
@@ -95,8 +92,6 @@ def visualize_optimized_inputs(model, layer_name, folder, input_shape, data, nod
                 loss = -score.sum() + l2 * logits.pow(2).mean() * len(nodes)
                 logits.grad, = torch.autograd.grad(loss, [logits])
                 optimizer.step()
-    finally:
-        network.train(was_training)
     pwms = torch.softmax(logits.detach(), dim=axis + 1).movedim(axis + 1, -1)
     pwms = pwms.reshape(len(nodes), -1, len(symbols)).cpu().double().numpy()
     motifs = []

@@ -1,35 +1,60 @@
 """A trained model as attribution and variant scoring see it: one-hot (n, 4, L) in, (n, tasks) out.
 
 Models of this tool take one-hot DNA as (n, 4, L) or (n, 4, 1, L) and return logits, or a dict
-with ``'y_pred_loss'`` logits. :class:`OneHotNetwork` wraps the network so it always takes
-(n, 4, L) and returns the logits (n, tasks), which is what tangermeme and captum expect;
-:func:`input_shape` finds the window length and layout the model was built for.
+with ``'y_pred_loss'`` logits. :class:`OneHotNetwork` wraps a model so it always takes (n, 4, L)
+and returns the logits (n, tasks), which is what tangermeme and captum expect; it scores through
+:func:`dlutil.training.evaluation.forward`, with the model's own settings. :func:`input_shape`
+finds the window length and layout the model was built for, and refuses a model that is not one
+of one-hot DNA.
 """
 import torch
 from torch import nn
 
-from dlutil.interpret.kernel_activations import device_of, main_output, network_of
+from dlutil.training.evaluation import evaluating, forward, main_output, model_input, \
+    network_of
+from dlutil.training.tasks import ClassificationModel, MultiLabelModel
 
-__all__ = ['OneHotNetwork', 'input_shape', 'is_probability_model', 'to_outputs']
+__all__ = ['OneHotNetwork', 'input_shape', 'log_odds_kind', 'one_hot_input']
+
+ONE_HOT = 'one-hot DNA, shape (n, 4, L) or (n, 4, 1, L)'
+
+
+def one_hot_input(model, x):
+    """One-hot windows the tool builds itself (float32, N as 0.25) as the model's inputs.
+
+    They are moved by the model's ``to_input``, then cast to its ``input_dtype`` when that is a
+    floating type, as integer one-hot data would be.
+    """
+    x = model_input(model, torch.as_tensor(x))
+    dtype = getattr(model, 'input_dtype', None)
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and dtype is not None \
+            and dtype.is_floating_point and x.dtype != dtype:
+        x = x.to(dtype)
+    return x
 
 
 class OneHotNetwork(nn.Module):
-    """``network`` with input (n, 4, L) and output the logits, shape=(n, tasks).
+    """``model`` with input (n, 4, L) and output the logits, shape=(n, tasks).
 
     Parameters
     ----------
-    network: torch.nn.Module
+    model: BaseModel or torch.nn.Module
     shape: tuple
         The input shape of one sequence the network takes: (4, L) or (4, 1, L).
+    strand_average, autocast:
+        As :func:`dlutil.training.evaluation.forward` takes them (default: the model's own).
     """
 
-    def __init__(self, network, shape):
+    def __init__(self, model, shape, strand_average=None, autocast=True):
         super().__init__()
-        self.network, self.shape = network, tuple(shape)
+        self.model, self.shape = model, tuple(shape)
+        self.network = network_of(model)  # a submodule: .eval() and .parameters() reach it
+        self.strand_average, self.autocast = strand_average, autocast
 
     def forward(self, x):
         """x: torch.Tensor, shape=(n, 4, L) → logits, shape=(n, tasks)."""
-        y = main_output(self.network(x.reshape(len(x), *self.shape)))
+        x = one_hot_input(self.model, x.reshape(len(x), *self.shape))
+        y = main_output(forward(self.model, x, self.strand_average, self.autocast))
         return y.reshape(len(x), -1)
 
 
@@ -44,7 +69,12 @@ def _declared_length(model, network):
     return None
 
 
-@torch.no_grad()
+def _first_layer(network):
+    """The first module with weights of its own, for messages."""
+    return next((module for module in network.modules()
+                 if any(True for _ in module.parameters(recurse=False))), None)
+
+
 def input_shape(model, length=None, what='--vep'):
     """The per-sequence input shape of ``model``: (4, L) or (4, 1, L).
 
@@ -59,38 +89,41 @@ def input_shape(model, length=None, what='--vep'):
 
     Raises
     ------
-    ValueError: no length given or declared, or the network takes neither layout
+    ValueError: no length given or declared, the network takes neither layout, or it does not
+        return one row of outputs per window (a model of other inputs than one-hot DNA)
     """
     network = network_of(model)
     length = length or _declared_length(model, network)
     if length is None:
         raise ValueError(f'{what}: the model does not say its input length (no seq_len '
                          f'attribute or config key); give it with --seq-len L')
-    was_training = network.training
-    network.eval()
     errors = []
-    try:
+    with evaluating(network):
         for shape in ((4, length), (4, 1, length)):
+            x = torch.zeros((2, *shape))
             try:
-                network(torch.zeros((2, *shape), device=device_of(network)))
-                return shape
+                y = main_output(forward(model, one_hot_input(model, x), strand_average=False))
             except Exception as error:  # a shape error of any kind means: not this layout
                 errors.append(f'{shape}: {error}')
-    finally:
-        network.train(was_training)
+                continue
+            if not isinstance(y, torch.Tensor) or y.dim() not in (1, 2) or len(y) != 2:
+                got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+                first = _first_layer(network)
+                raise ValueError(
+                    f'{what} needs a model of {ONE_HOT}, returning one row of outputs per '
+                    f'window, shape (n, tasks); this network maps windows of shape '
+                    f'{tuple(x.shape)} to outputs of shape {got}'
+                    + (f' (its first layer is {first})' if first is not None else ''))
+            return shape
     raise ValueError(f'{what}: the network takes neither (n, 4, {length}) nor (n, 4, 1, '
                      f'{length}) one-hot input; ' + '; '.join(errors))
 
 
-def is_probability_model(model):
-    """Whether the model's predictions are probabilities (classification, multi-label)."""
-    from base_model import ClassificationModel, MultiLabelModel
-    return isinstance(model, (ClassificationModel, MultiLabelModel))
-
-
-def to_outputs(model, logits):
-    """What the model predicts from its logits (numpy, shape=(n, tasks)): probabilities for
-    classification and multi-label models, the values themselves otherwise."""
-    if hasattr(model, 'prediction_output'):
-        return model.prediction_output(logits)
-    return logits
+def log_odds_kind(model):
+    """How a model's logits give log-odds: ``'softmax'`` (one class per example),
+    ``'sigmoid'`` (independent tasks), or None (the outputs are not probabilities)."""
+    if isinstance(model, ClassificationModel):
+        return 'softmax'
+    if isinstance(model, MultiLabelModel):
+        return 'sigmoid'
+    return None

@@ -64,7 +64,7 @@ def run(args):
                         'skip' if args.drop_unlabelled else 'error', args.multiallelic,
                         args.unphased, args.block,
                         None if args.compression == 'none' else args.compression)
-    from dlutil.search.results import write_json
+    from dlutil.files import write_json
     write_json(args.out + '.summary.json', summary)
     return summary
 

@@ -21,7 +21,8 @@ import torch
 
 from dlutil.definition import Definition, load_module
 from dlutil.search import results
-from dlutil.search.executors import _Generators, evaluate, tune_malloc
+from dlutil.processes import tune_malloc
+from dlutil.search.executors import _Generators, evaluate
 from dlutil.training import ddp
 
 
@@ -53,10 +54,9 @@ def _rank(rank, world, device, def_path, data_dir, batch_size, root, job, thread
             shutil.copyfile(last, store.trial_file(job.trial, 'last.pt'))
     after_epoch = None
     if rank == 0 and report_epochs:  # the launching process passes them on (a Ray task)
-        from dlutil.search.ray_executor import trial_files
 
         def report_files(epoch):
-            ddp.report(trial_files(store, job.trial))
+            ddp.report(results.trial_files(store, job.trial))
         after_epoch = report_files
     try:
         return evaluate(_ParallelModels(definition), _Generators(definition, data_dir, batch_size),
@@ -78,7 +78,7 @@ def run_group(world, def_path, data_dir, batch_size, store, job, threads, device
         The group's devices (one GPU per rank, or ``['cpu']``).
     on_epoch: callable or None
         ``on_epoch(files)`` in this process after each epoch, with rank 0's files of the trial
-        (``{name: bytes}``, see :func:`dlutil.search.ray_executor.trial_files`).
+        (``{name: bytes}``, see :func:`dlutil.search.results.trial_files`).
     cancel: threading.Event or None
         See :func:`dlutil.training.ddp.launch`.
     """

@@ -10,28 +10,24 @@ everywhere, it checks before every write that its parent is still there, and a w
 checks every second, so no worker writes into a results directory whose lock is gone.
 """
 import concurrent.futures
-import ctypes
 import os
 import signal
-import threading
-import time
 import traceback
 from dataclasses import dataclass
 
 import torch
 
-from base_model import DataShapeError
+from dlutil.errors import STOPS_SEARCH
 from dlutil import rng
 from dlutil.definition import Definition, load_module
 from dlutil.search import results
 from dlutil.search.results import ResultStore
 from dlutil.search.trial import train_trial
-from dlutil.simulation import SimulationError
-from dlutil.search.forkserver import worker_context
+from dlutil.processes import die_with_parent, tune_malloc, worker_context
 
 # errors that are not one configuration's fault: they stop the search instead of failing a trial
-# (a disk fault that torch.save wraps in a RuntimeError arrives as results.StorageError, an OSError)
-FATAL = (DataShapeError, OSError, MemoryError, results.CorruptFileError, SimulationError)
+# (a disk fault that torch.save wraps in a RuntimeError arrives as StorageError, an OSError)
+FATAL = STOPS_SEARCH
 
 
 @dataclass(frozen=True)
@@ -112,49 +108,7 @@ class InlineExecutor:
         pass
 
 
-def tune_malloc():
-    """Keep glibc from handing each batch's activation memory back to the kernel.
-
-    glibc adapts its mmap and trim thresholds to what was freed so far; depending on a process's
-    history, the few-MB tensors of every batch are then unmapped and faulted in again, which
-    costs CPU training 30–40 % (see benchmarks/README.md). Fixed thresholds make that never
-    happen. Other C libraries are left alone.
-    """
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    mallopt(M_MMAP_THRESHOLD, 32 * 2 ** 20)
-    mallopt(M_TRIM_THRESHOLD, 2 ** 30)
-
-
 _WORKER = {}
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent, poll=1.0):
-    """End this process as soon as process ``parent`` is gone (see the module's docstring)."""
-    try:
-        libc = ctypes.CDLL('libc.so.6', use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # not Linux: the checks below
-
-    def check():
-        if os.getppid() != parent:
-            os._exit(1)  # now: not one more byte into the results directory
-    check()  # the parent may have gone before prctl
-    results.guard_writes(check)
-
-    def watch():
-        while True:
-            check()
-            time.sleep(poll)
-    threading.Thread(target=watch, name='parent-watch', daemon=True).start()
-
-
 def _init_worker(def_path, data_dir, batch_size, result_dir, devices, threads, counter, parent,
                  data_seed=None):
     # a forkserver's child: its parent is the server, which exits with the search process

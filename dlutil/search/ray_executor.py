@@ -32,7 +32,6 @@ from dlutil.search import results
 
 INSTALL_HINT = ("--ray needs Ray: pip install 'dlutil[ray]' (or pip install -e '.[ray]' in a "
                 "checkout), on the driver and on every node of the cluster")
-LINK_TO_LAST = b'\0same as last.pt\0'  # sent for best.pt when the best epoch is the last one
 MAX_RETRIES = 3
 STOP_SECONDS = 30  # how long an interrupted search waits for its tasks to be killed
 
@@ -85,30 +84,11 @@ class ResultSink:
         order = ['history.csv', 'error.txt', 'last.pt', 'best.pt']
         for name in sorted(files, key=order.index):
             path = self.store.trial_file(trial, name)
-            if name == 'best.pt' and files[name] == LINK_TO_LAST:
+            if name == 'best.pt' and files[name] == results.LINK_TO_LAST:
                 results.link_checkpoint(self.store.trial_file(trial, 'last.pt'), path)
             else:
                 results.atomic_write(path, lambda f, data=files[name]: f.write(data), mode='wb')
         return True
-
-
-def _read(path):
-    with open(path, 'rb') as handle:
-        return handle.read()
-
-
-def trial_files(store, trial, checkpoint=True):
-    """What :meth:`ResultSink.put` needs of ``trial`` in the scratch ``store``: {name: bytes}."""
-    files, path = {}, store.trial_file
-    for name in ('history.csv', 'error.txt'):
-        if os.path.exists(path(trial, name)):
-            files[name] = _read(path(trial, name))
-    if checkpoint and os.path.exists(path(trial, 'last.pt')):
-        files['last.pt'] = _read(path(trial, 'last.pt'))
-        best = path(trial, 'best.pt')
-        if os.path.exists(best) and os.path.samefile(best, path(trial, 'last.pt')):
-            files['best.pt'] = LINK_TO_LAST
-    return files
 
 
 class _Uploader:
@@ -121,7 +101,7 @@ class _Uploader:
         self.ray.get(self.sink.put.remote(self.trial, files))
 
     def __call__(self, epoch=None, checkpoint=True):
-        self.send(trial_files(self.store, self.trial, checkpoint))
+        self.send(results.trial_files(self.store, self.trial, checkpoint))
 
 
 _LOADED = {}  # per worker process: (def digest, environment, data, batch size) -> (def, generators)
@@ -144,7 +124,7 @@ def _definition(source, def_path, environment, data_dir, batch_size):
             else:
                 os.environ[name] = value
         if not (os.path.isfile(def_path) and
-                hashlib.sha256(_read(def_path)).hexdigest() == digest):
+                hashlib.sha256(results.read_bytes(def_path)).hexdigest() == digest):
             folder = os.path.join(tempfile.gettempdir(), f'dlutil-def-{digest[:16]}')
             os.makedirs(folder, exist_ok=True)
             def_path = os.path.join(folder, os.path.basename(def_path))
@@ -180,7 +160,8 @@ def run_trial(source, def_path, environment, data_dir, batch_size, job, threads,
     """
     import ray
     import torch
-    from dlutil.search.executors import evaluate, tune_malloc
+    from dlutil.processes import tune_malloc
+    from dlutil.search.executors import evaluate
     tune_malloc()
     torch.set_num_threads(threads)
     gpus = ray.get_gpu_ids() if torch.cuda.is_available() else []
@@ -251,7 +232,7 @@ class RayExecutor:
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
         ).remote(store.root)
         from dlutil.search.identity import read_environment
-        self.args = (_read(definition.path), os.path.abspath(definition.path),
+        self.args = (results.read_bytes(definition.path), os.path.abspath(definition.path),
                      read_environment(definition.path), os.path.abspath(data_dir), batch_size)
         self.threads, self.world = threads, world
         self.task = ray.remote(run_trial).options(num_cpus=per_cpus, num_gpus=per_gpus,

@@ -25,15 +25,13 @@ import contextlib
 import csv
 import fcntl
 import glob
-import io
-import json
 import math
 import os
 
 import torch
 
-from dlutil import files
-from dlutil.files import (TEMPORARY, CorruptFileError, StorageError, atomic_write,  # noqa: F401
+from dlutil import files, torchfile
+from dlutil.files import (TEMPORARY, CorruptFileError, StorageError, atomic_write, read_json, write_csv, write_json,  # noqa: F401
                           guard_writes, storage_error)
 
 SEARCH_COLUMNS = ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status']
@@ -55,46 +53,6 @@ def remove_temporaries(root):
         except FileNotFoundError:
             pass
     return removed
-
-
-def write_json(path, obj):
-    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default)
-    atomic_write(path, lambda f: f.write(text + '\n'))
-
-
-def _json_default(value):
-    if hasattr(value, 'item'):  # numpy scalars in a user's config
-        return value.item()
-    if hasattr(value, 'tolist'):
-        return value.tolist()
-    raise TypeError(f'{type(value).__name__} is not JSON-serialisable')
-
-
-def read_json(path):
-    """The JSON in ``path``; :class:`CorruptFileError` naming it when it does not parse."""
-    try:
-        with open(path, encoding='utf-8') as handle:
-            return json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CorruptFileError(f'{path} is corrupt ({error}); it is not the JSON this tool '
-                               f'wrote. Restore it or move it away') from error
-
-
-def write_csv(path, rows, columns):
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator='\n')
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: _cell(row.get(key)) for key in columns})
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
-
-
-def _cell(value):
-    if value is None:
-        return ''
-    if isinstance(value, float):
-        return repr(float(value))  # round-trips exactly (and np.float64 prints as a number)
-    return value
 
 
 def read_csv(path):
@@ -136,13 +94,7 @@ def save_checkpoint(path, state):
 
 def load_checkpoint(path, map_location='cpu'):
     """A checkpoint; :class:`CorruptFileError` naming ``path`` when it cannot be read."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (FileNotFoundError, PermissionError):
-        raise
-    except Exception as error:
-        raise CorruptFileError(f'{path} is corrupt or not a checkpoint of this tool '
-                               f'({type(error).__name__}: {error})') from error
+    return torchfile.load(path, 'checkpoint', map_location)
 
 
 def link_checkpoint(source, target):
@@ -261,3 +213,25 @@ class ResultStore:
 
 def is_failure(reward):
     return reward is None or not math.isfinite(reward)
+
+
+LINK_TO_LAST = b'\0same as last.pt\0'  # sent for best.pt when the best epoch is the last one
+
+
+def read_bytes(path):
+    with open(path, 'rb') as handle:
+        return handle.read()
+
+
+def trial_files(store, trial, checkpoint=True):
+    """What :meth:`ResultSink.put` needs of ``trial`` in the scratch ``store``: {name: bytes}."""
+    files, path = {}, store.trial_file
+    for name in ('history.csv', 'error.txt'):
+        if os.path.exists(path(trial, name)):
+            files[name] = read_bytes(path(trial, name))
+    if checkpoint and os.path.exists(path(trial, 'last.pt')):
+        files['last.pt'] = read_bytes(path(trial, 'last.pt'))
+        best = path(trial, 'best.pt')
+        if os.path.exists(best) and os.path.samefile(best, path(trial, 'last.pt')):
+            files['best.pt'] = LINK_TO_LAST
+    return files

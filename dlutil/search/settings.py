@@ -16,6 +16,7 @@ import time
 
 from dlutil.search import identity
 from dlutil.search import results
+from dlutil.errors import SearchSettingsError  # noqa: F401 (re-exported)
 
 log = logging.getLogger('dlutil')
 
@@ -25,10 +26,6 @@ DEFAULTS = {'epoch': 27, 'eta': 3, 'batch_size': 128, 'sampler': 'random', 'tria
 SPELLING = {'epoch': '-ep/--epoch', 'eta': '--eta', 'batch_size': '-bs/--batch-size',
             'sampler': '--sampler', 'trials': '--trials', 'seed': '--seed'}
 SEARCH_FLAGS = ('epoch', 'eta', 'batch_size', 'sampler', 'trials')
-
-
-class SearchSettingsError(ValueError):
-    """The results directory holds a search made with other settings or another def.py."""
 
 
 def read(store):

@@ -138,7 +138,7 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
 def describe(model, generator):
     """The network's layers, output shapes and parameter counts (``--debug``), on an input shaped
     like the validation data's (not the training data's: that would draw from its shuffling RNG)."""
-    from dlutil.training.batches import iterate, split_batch
+    from dlutil.data.batches import iterate, split_batch
     from dlutil.training.summary import summary
     x, _ = split_batch(next(iterate(generator, 2)))
     if isinstance(x, dict):

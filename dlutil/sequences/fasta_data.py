@@ -44,15 +44,15 @@ import os
 
 import numpy as np
 
-from batch_generator import MatrixBatchGenerator
+from dlutil.data.matrix import MatrixBatchGenerator
 from dlutil.sequences.alphabets import (DNA, PROTEIN, RNA, channel_names, infer_alphabet,
                                         letter_counts)
-from dlutil.sequences.fasta_records import (decode, encode_records, parse_labels, read_fasta,
+from dlutil.sequences.fasta_records import (decode, encode_records, parse_labels, read_records,
                                             record_texts)
 from dlutil.sequences.onehot import encode, pad_offsets
 
 # what a def.py or a test imports from here: the data set, and the pieces it is made of
-__all__ = ['FastaData', 'prediction_generator', 'read_fasta', 'parse_labels', 'encode',
+__all__ = ['FastaData', 'prediction_generator', 'read_records', 'parse_labels', 'encode',
            'encode_records', 'decode', 'channel_names', 'infer_alphabet', 'letter_counts',
            'DNA', 'RNA', 'PROTEIN', 'GROUPS']
 GROUPS = ('train', 'val', 'test', 'all')
@@ -145,7 +145,7 @@ class FastaData:
         fractions = _check_split(split)
         records, label_lists = [], []
         for file_index, path in enumerate(self.paths):
-            for header, lines in read_fasta(path):
+            for header, lines in read_records(path):
                 records.append((path, header, lines))
                 label_lists.append(parse_labels(path, header, n_classes) if self.multilabel
                                    else [file_index])
@@ -258,7 +258,7 @@ def prediction_generator(path, alphabet=None, structure=None, length=None, paddi
     and, as ``length``, the model's input length); a record longer than ``length`` is an error that
     names it. The generator's ``names`` (and ``row_names()``) hold the headers, in order.
     """
-    records = [(path, header, lines) for header, lines in read_fasta(path)]
+    records = [(path, header, lines) for header, lines in read_records(path)]
     sequences, structures = record_texts(records, structure)
     if length is not None:
         too_long = [(r[1], len(s)) for r, s in zip(records, sequences) if len(s) > length]

@@ -11,9 +11,9 @@ UNKNOWN_LIMIT = 0.1  # more than this share of one unknown letter: the alphabet 
 
 
 # -- reading ----------------------------------------------------------------------------------
-def read_fasta(path):
-    """The records of a FASTA file (plain or gzipped), in file order, read by
-    :func:`readers.read_fasta`.
+def read_records(path):
+    """pysster's view of a FASTA file (plain or gzipped): its records in file order, as read by
+    the one FASTA reader, :func:`readers.read_fasta`.
 
     Returns
     -------

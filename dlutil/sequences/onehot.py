@@ -114,6 +114,11 @@ def encode_batch(seqs, unknown='uniform', out=None, alphabet=DNA):
     ------
     BadLetter: the first character the policy refuses, with its row and position
     """
+    lengths = {len(seq) for seq in seqs}
+    if len(lengths) > 1:
+        raise ValueError(f'encode_batch takes sequences of one length, got lengths '
+                         f'{[len(seq) for seq in seqs[:10]]}{" …" if len(seqs) > 10 else ""}; '
+                         f'use encode() to pad sequences of different lengths')
     codes, rows = letter_table(alphabet, unknown)
     raw = np.frombuffer(b''.join(seqs), np.uint8).reshape(len(seqs), -1)
     index = codes[raw]

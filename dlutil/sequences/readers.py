@@ -9,10 +9,7 @@ import zlib
 from typing import NamedTuple
 
 import numpy as np
-
-
-class InputError(ValueError):
-    """Bad input or arguments; the message names the file and the line or record."""
+from dlutil.errors import InputError  # noqa: F401 (re-exported)
 
 
 GZIP_MAGIC = b'\x1f\x8b'

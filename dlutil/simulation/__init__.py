@@ -4,7 +4,7 @@
     pool.py        the simulation processes and their queues
     _worker.py     what a simulation process runs (numpy only)
 """
-from dlutil.simulation._worker import SimulationError
+from dlutil.errors import SimulationError
 from dlutil.simulation.generator import SimulationBatchGenerator
 
 __all__ = ['SimulationBatchGenerator', 'SimulationError']

@@ -19,13 +19,9 @@ import time
 import traceback
 
 import numpy as np
+from dlutil.errors import SimulationError  # noqa: F401 (re-exported)
 
 POLL_SECONDS = 0.2  # how often a process checks that its parent still lives
-
-
-class SimulationError(ValueError):
-    """The simulator raised, returned something else than ``(data, label)`` of the declared
-    shapes, or its process died; the message names the simulator and the example."""
 
 
 def example_seeds(base, start, count):

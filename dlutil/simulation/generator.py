@@ -17,6 +17,7 @@ import numpy as np
 
 from dlutil.simulation._worker import (SimulationError, describe, example_seeds, simulate,
                                        takes_rng)
+from dlutil.data.matrix import MatrixBatchGenerator
 from dlutil.simulation.pool import SimulationPool
 
 TRAINING, VALIDATION, TEST = 0, 1, 2
@@ -294,15 +295,13 @@ class SimulationBatchGenerator:
         return X, Y
 
     def validation_generator(self, n, batch_size=None):
-        """A :class:`~batch_generator.MatrixBatchGenerator` of ``n`` validation examples, drawn
+        """A :class:`~dlutil.data.matrix.MatrixBatchGenerator` of ``n`` validation examples, drawn
         once (the same for every trial)."""
-        from batch_generator import MatrixBatchGenerator  # deferred: it imports this module
         return MatrixBatchGenerator(*self.sample(n, 'validation'), batch_size=batch_size)
 
     def test_generator(self, n, batch_size=None):
         """Like :meth:`validation_generator`, from the test stream: examples no trial trained or
         validated on."""
-        from batch_generator import MatrixBatchGenerator
         return MatrixBatchGenerator(*self.sample(n, 'test'), batch_size=batch_size)
 
     # -- processes ----------------------------------------------------------------------------

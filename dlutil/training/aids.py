@@ -3,6 +3,7 @@
 :class:`base_model.BaseModel` reads ``amp`` and ``early_stopping_patience``; the objects here keep
 the state those features need between epochs, and checkpoint it.
 """
+import contextlib
 import dataclasses
 
 import torch
@@ -18,10 +19,13 @@ def check_amp(owner, amp, device):
         raise ValueError(f"{owner}.amp = 'fp16' needs CUDA; use 'bf16' on the CPU")
 
 
+_OFF = contextlib.nullcontext()  # reusable: entering it does nothing
+
+
 def autocast(device, amp):
     """The autocast context of ``amp`` on ``device`` (a no-op for ``amp=None``)."""
     dtype = AMP_DTYPES.get(amp)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+    return _OFF if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def grad_scaler(amp):

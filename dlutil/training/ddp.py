@@ -31,7 +31,8 @@ import traceback
 import torch
 import torch.distributed as dist
 
-from dlutil.training.batches import rows, to_numpy
+from dlutil.data.batches import rows, to_numpy
+from dlutil.processes import die_with_parent, worker_context
 
 
 def _take_rows(tree, start, stop):
@@ -169,7 +170,6 @@ def report(value):
 
 
 def _entry(rank, world, init_file, devices, target, args, queue):
-    from dlutil.search.executors import die_with_parent
     # a forkserver's child: its parent is the server, which exits with the launching process
     die_with_parent(os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the launching process stops us
@@ -210,7 +210,6 @@ def launch(world, target, args=(), devices=('cpu',), cancel=None, on_report=None
     What rank 0's ``target`` returned. A rank's error stops the others and is raised here as a
     RuntimeError with that rank's traceback.
     """
-    from dlutil.search.forkserver import worker_context
     context = worker_context()
     folder = tempfile.mkdtemp(prefix='dlutil-ddp-')
     queue = context.Queue()

@@ -8,6 +8,8 @@ running one dummy batch through it with forward hooks.
 import torch
 from torch import nn
 
+from dlutil.training.evaluation import device_of, evaluating
+
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
@@ -49,14 +51,11 @@ def summary(network, input_shape, batch_size=2, dtype=torch.float32):
         names.setdefault(module, name)
         handles.append(module.register_forward_pre_hook(before))
         handles.append(module.register_forward_hook(after))
-    was_training = network.training
-    network.eval()
     try:
-        device = next((p.device for p in network.parameters()), torch.device('cpu'))
-        with torch.no_grad():
-            network(torch.zeros((batch_size, *input_shape), dtype=dtype, device=device))
+        with evaluating(network):
+            network(torch.zeros((batch_size, *input_shape), dtype=dtype,
+                                device=device_of(network)))
     finally:
-        network.train(was_training)
         for handle in handles:
             handle.remove()
 

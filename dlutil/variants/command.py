@@ -8,7 +8,6 @@ trial). ``--vep`` writes ``RESULTS/vep/<vcf name>.h5`` and ``<vcf name>.top.tsv`
 writes ``RESULTS/interpret/attributions.html`` and its files.
 """
 import os
-import pickle
 
 __all__ = ['add_arguments', 'check', 'wanted', 'load_checkpoint_model', 'run']
 
@@ -18,8 +17,9 @@ def add_arguments(parser):
         'variant effects and attributions (best trial, or --checkpoint)')
     group.add_argument('--vep', metavar='VCF',
                        help='score every REF/ALT of a VCF/BCF: predictions for the reference and '
-                            'alternative windows (centred on each allele), alt - ref and, for '
-                            'probabilities, the log-odds difference, per task; writes '
+                            'alternative windows (centred on each allele) as -p predicts them, '
+                            'alt - ref and, for probabilities, the log-odds difference (from '
+                            'the logits), per task; writes '
                             'RESULT_DIR/vep/<name>.h5 and <name>.top.tsv (largest effects). '
                             'Needs --genome')
     group.add_argument('--genome', metavar='FASTA',
@@ -32,8 +32,9 @@ def add_arguments(parser):
                        help='window length, when the network has no seq_len attribute and the '
                             'config no seq_len key')
     group.add_argument('--strand-average', action='store_true',
-                       help='--vep: average each window\'s prediction with its reverse '
-                            'complement\'s')
+                       help='--vep: average each window\'s outputs with its reverse '
+                            'complement\'s, as a model with strand_average = True does in '
+                            '-e and -p (such a model averages in --vep without this flag)')
     group.add_argument('--max-ref-mismatch', type=float, default=0.01, metavar='F',
                        help='--vep: stop with an error when more than this fraction of alleles '
                             'has a REF that does not match the genome (those are never scored; '
@@ -93,12 +94,16 @@ def wanted(args):
 
 def load_checkpoint_model(definition, path, device):
     """The def.py's Model with the weights and config of the checkpoint at ``path``."""
-    from dlutil.search import results  # deferred: --help needs no torch
+    from dlutil import files, torchfile
+    from dlutil.errors import CorruptFileError, UnsafeFileError
     try:
-        checkpoint = results.load_checkpoint(path, map_location='cpu')
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        checkpoint = torchfile.load(path, '--checkpoint')
+    except UnsafeFileError:
+        raise
+    except CorruptFileError as error:
+        reason = str(error).rpartition(' (')[2].rstrip(')')
         raise ValueError(f'--checkpoint {path}: cannot load it as a PyTorch checkpoint '
-                         f'({str(error).splitlines()[0]})') from None
+                         f'({reason})') from None
     if not isinstance(checkpoint, dict) or 'model' not in checkpoint:
         raise ValueError(f'--checkpoint {path}: not a checkpoint of this tool (expected a dict '
                          f'with "model" and "config", as trials/<id>/best.pt)')
@@ -108,7 +113,7 @@ def load_checkpoint_model(definition, path, device):
         if not os.path.exists(config_path):
             raise ValueError(f'--checkpoint {path}: it holds no config and there is no '
                              f'config.json beside it')
-        config = results.read_json(config_path)
+        config = files.read_json(config_path)
     model = definition.Model(config, device=device)
     model.load_state_dict(checkpoint['model'], optimizer=False)
     return model
@@ -136,6 +141,7 @@ def run(args, definition, store, model):
         from dlutil.variants.effects import score_vcf
         out = store.path('vep', vep_name(args.vep) + '.h5')
         score_vcf(model, args.vep, args.genome, out, length=args.seq_len,
-                  batch_size=args.batch_size, strand_average=args.strand_average,
+                  batch_size=args.batch_size,
+                  strand_average=True if args.strand_average else None,
                   max_ref_mismatch=args.max_ref_mismatch, top=args.vep_top,
                   tasks=list(names) if names else None)

@@ -4,10 +4,13 @@
 
 For each ALT allele of each record the reference and alternative windows are cut as
 :mod:`dlutil.variants.windows` describes, one-hot encoded, and run through the model in batches
-of ``batch_size`` variants (the ref and alt windows of a batch in one forward pass; both strands
-averaged with ``strand_average``). Per task the output holds the prediction for ref and alt, alt −
-ref and, for probabilities (classification and multi-label models), the log-odds difference
-logit(alt) − logit(ref), with p clipped to [1e-7, 1 − 1e-7].
+of ``batch_size`` variants (the ref and alt windows of a batch in one forward pass). They are
+scored as ``-p`` scores (:func:`dlutil.training.evaluation.forward`: the model's input dtype,
+``amp``, ``channels_last``, ``prediction_output``, and its ``strand_average`` unless
+``strand_average`` says otherwise), so ``diff`` is the difference of what ``-p`` predicts for the
+two windows. Per task the output holds the prediction for ref and alt, alt − ref and, for
+probabilities (classification and multi-label models), the log-odds difference
+logit(alt) − logit(ref), computed in float64 from the logits (see :func:`log_odds_of_logits`).
 
 Memory does not grow with the VCF: records are read one at a time, windows are built a batch
 ahead in a background thread (so reading and encoding overlap the model), results are appended to
@@ -40,65 +43,99 @@ import threading
 
 import h5py
 import numpy as np
-import torch
 
-from dlutil.interpret.kernel_activations import device_of, network_of
-from dlutil.interpret.sequence_model import OneHotNetwork, input_shape, is_probability_model, \
-    to_outputs
-from dlutil.search.results import atomic_write
-from dlutil.sequences.onehot import encode_batch, reverse_complement
+from dlutil.data.batches import to_numpy
+from dlutil.interpret.sequence_model import input_shape, log_odds_kind, one_hot_input
+from dlutil.files import atomic_write
+from dlutil.sequences.onehot import encode_batch
 from dlutil.sequences.intervals import open_genome, unknown_chrom
 from dlutil.sequences.readers import InputError
+from dlutil.training.evaluation import evaluating, forward, main_output, network_of
 from dlutil.variants.vcf import read_sites
 from dlutil.variants.windows import allele_windows, ref_matches
 
 log = logging.getLogger('dlutil')
 
-EPSILON = 1e-7
 EARLY_CHECK = 10_000
 SHOW_MISMATCHES = 5
 
-__all__ = ['score_vcf', 'VariantScorer', 'log_odds']
+__all__ = ['score_vcf', 'VariantScorer', 'log_odds_of_logits']
 
 
-def log_odds(p):
-    """logit(p) = log(p / (1 - p)) with p clipped to [1e-7, 1 - 1e-7]."""
-    p = np.clip(np.asarray(p, np.float64), EPSILON, 1 - EPSILON)
-    return np.log(p) - np.log1p(-p)
+def log_odds_of_logits(logits, kind):
+    """log(p / (1 - p)) of every output, in float64, from the logits (no probability rounded).
+
+    Parameters
+    ----------
+    logits: array, shape=(n, tasks)
+    kind: 'softmax' or 'sigmoid'
+        'softmax' (one class per example): l_k - logsumexp of the other classes' logits, so that
+        the two classes of a binary classifier have opposite log-odds; 'sigmoid' (independent
+        tasks): the logit itself.
+
+    Returns
+    -------
+    numpy.ndarray, float64, shape=(n, tasks)
+    """
+    z = np.asarray(logits, np.float64)
+    z = z.reshape(len(z), -1)
+    if kind == 'sigmoid':
+        return z
+    if kind != 'softmax':
+        raise ValueError(f"log_odds_of_logits: kind must be 'softmax' or 'sigmoid', got {kind!r}")
+    if z.shape[1] < 2:
+        raise ValueError(f'log_odds_of_logits: a softmax over {z.shape[1]} class has no '
+                         f'log-odds; logits of shape {z.shape}')
+    rows = np.arange(len(z))
+    top = z.argmax(1)
+    m1 = z[rows, top]
+    rest = z.copy()
+    rest[rows, top] = -np.inf
+    m2 = rest.max(1)
+    # any class but the top one: the others' logsumexp is m1 + log(1 + the rest but itself),
+    # shifted by the top logit so nothing overflows
+    e = np.exp(rest - m1[:, None])
+    others = np.maximum(e.sum(1, keepdims=True) - e, 0.0)
+    out = z - m1[:, None] - np.log1p(others)
+    # the top class: the others' logsumexp shifted by the second logit (no underflow to -inf)
+    out[rows, top] = m1 - m2 - np.log(np.exp(rest - m2[:, None]).sum(1))
+    return out
 
 
 class VariantScorer:
-    """The model's predictions for batches of one-hot windows.
+    """The model's predictions, as ``-p`` gives them, and their log-odds for one-hot windows.
 
     Parameters
     ----------
     model: BaseModel or torch.nn.Module
     shape: tuple
         The per-sequence input shape, (4, L) or (4, 1, L) (see :func:`input_shape`).
-    strand_average: bool
-        Average the outputs (logits) of each window and its reverse complement, as
-        ``BaseModel.strand_average`` does in evaluation.
+    strand_average: bool or None
+        None: the model's own ``strand_average``; True or False overrides it.
     """
 
-    def __init__(self, model, shape, strand_average=False):
-        self.model, self.strand_average = model, strand_average
-        self.network = OneHotNetwork(network_of(model), shape)
-        self.device = device_of(self.network)
+    def __init__(self, model, shape, strand_average=None):
+        self.model, self.shape, self.strand_average = model, tuple(shape), strand_average
+        self.network = network_of(model)
+        self.kind = log_odds_kind(model)
 
-    @torch.no_grad()
     def __call__(self, x):
-        """x: numpy float32, shape=(n, 4, L) → outputs, numpy float64, shape=(n, tasks)."""
-        was_training = self.network.training
-        self.network.eval()
-        try:
-            x = torch.from_numpy(x).to(self.device, non_blocking=True)
-            logits = self.network(x)
-            if self.strand_average:
-                logits = (logits + self.network(reverse_complement(x))) / 2
-            logits = logits.float().cpu().numpy()
-        finally:
-            self.network.train(was_training)
-        return np.asarray(to_outputs(self.model, logits), np.float64).reshape(len(x), -1)
+        """x: numpy float32, shape=(n, 4, L) → (predictions, log-odds or None), float64,
+        shape=(n, tasks)."""
+        with evaluating(self.network):
+            inputs = one_hot_input(self.model, x.reshape(len(x), *self.shape))
+            raw = to_numpy(forward(self.model, inputs, self.strand_average))
+        if hasattr(self.model, 'prediction_output'):
+            predictions = self.model.prediction_output(raw)
+        else:
+            predictions = main_output(raw)
+        if isinstance(predictions, dict):
+            raise ValueError(f'--vep needs one array of predictions per window, shape (n, '
+                             f'tasks); {type(self.model).__name__}.prediction_output returns a '
+                             f'dict with keys {sorted(predictions)}')
+        predictions = np.asarray(predictions, np.float64).reshape(len(x), -1)
+        odds = None if self.kind is None else log_odds_of_logits(main_output(raw), self.kind)
+        return predictions, odds
 
 
 class _Counts(dict):
@@ -266,7 +303,7 @@ class _Top:
         return [row for _, _, row in sorted(self.heap, key=lambda e: e[:2], reverse=True)]
 
 
-def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_average=False,
+def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_average=None,
               max_ref_mismatch=0.01, top=1000, tasks=None, progress=None):
     """Score every allele of ``vcf``; write ``out`` (HDF5) and ``out`` minus .h5 + .top.tsv.
 
@@ -283,8 +320,9 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
         Window length; default the model's ``seq_len`` (see :func:`input_shape`).
     batch_size: int
         Variants per forward pass (each gives a ref and an alt window).
-    strand_average: bool
-        Average each window's prediction with its reverse complement's.
+    strand_average: bool or None
+        None: as the model's ``strand_average`` (as ``-p`` predicts); True: average each
+        window's outputs with its reverse complement's; False: the forward strand only.
     max_ref_mismatch: float
         The largest fraction of alleles whose REF may mismatch the genome before it is an error.
     top: int
@@ -306,8 +344,10 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
     shape = input_shape(model, length)
     length = shape[-1]
     fasta, sizes = open_genome(genome)
+    if strand_average is None:
+        strand_average = bool(getattr(model, 'strand_average', False))
     scorer = VariantScorer(model, shape, strand_average)
-    probabilities = is_probability_model(model)
+    probabilities = scorer.kind is not None
     counts = _Counts()
     batches = _ahead(_windows(read_sites(vcf), fasta, sizes, length, batch_size, counts, vcf,
                               max_ref_mismatch))
@@ -317,12 +357,12 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
                disable=None if progress is None else not progress)
     try:
         for sites, x_ref, x_alt in batches:
-            predicted = scorer(np.concatenate([x_ref, x_alt]))
-            values = {'pred_ref': predicted[:len(sites)], 'pred_alt': predicted[len(sites):]}
+            predicted, odds = scorer(np.concatenate([x_ref, x_alt]))
+            n = len(sites)
+            values = {'pred_ref': predicted[:n], 'pred_alt': predicted[n:]}
             values['diff'] = values['pred_alt'] - values['pred_ref']
             if probabilities:
-                values['log_odds_diff'] = log_odds(values['pred_alt']) - \
-                    log_odds(values['pred_ref'])
+                values['log_odds_diff'] = odds[n:] - odds[:n]
             if output is None:
                 n_tasks = values['diff'].shape[1]
                 names = list(tasks or [f'task{i}' for i in range(n_tasks)])

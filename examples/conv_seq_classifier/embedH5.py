@@ -8,8 +8,10 @@ Input
 SEQ_TSV: one record per line, ``>name SEQUENCE`` (a two-line-per-record FASTA joined by
     ``paste - - -d' '``). The sequence is the last whitespace-separated field, so a header with a
     description (``>chr1:100-201 peak 7 ACGT...``) works too. All sequences must have the same
-    length. Letters are read case-insensitively: A, C, G, T set one row; any other letter (N and
-    the IUPAC codes) sets 0.25 in all four rows.
+    length. Letters are read case-insensitively and encoded by the tool's one encoder
+    (:func:`dlutil.sequences.onehot.one_hot`, the convention of ``python -m dlutil.prepare``):
+    A, C, G, T set one row; N and the other IUPAC codes set 0.25 in all four rows; U is read as
+    T; any other character is an error naming the line.
 TARGET: one numeric label per line, in the same order as the sequences.
 
 Output
@@ -32,16 +34,9 @@ import tempfile
 import h5py
 import numpy as np
 
-ALPHABET = 'ACGT'
-CHUNK_ROWS = 256
+from dlutil.sequences.onehot import BadLetter, decode, one_hot  # noqa: F401 (decode: tests)
 
-# byte -> row of ONE_HOT: 0-3 for A, C, G, T; 4 (all 0.25) for other letters; 255 is invalid
-_CODES = np.full(256, 255, dtype=np.uint8)
-for _letter in range(ord('A'), ord('Z') + 1):
-    _CODES[_letter] = _CODES[_letter + 32] = 4
-for _index, _base in enumerate(ALPHABET):
-    _CODES[ord(_base)] = _CODES[ord(_base.lower())] = _index
-ONE_HOT = np.vstack([np.eye(4, dtype=np.float32), np.full((1, 4), 0.25, dtype=np.float32)])
+CHUNK_ROWS = 256
 
 
 class InputError(ValueError):
@@ -61,30 +56,16 @@ def parse_record(line, path, lineno):
 
 
 def encode(sequence, path='<sequence>', lineno=0):
-    """One-hot encode one sequence.
-
-    Parameters
-    ----------
-    sequence: str
-        DNA letters; A, C, G, T (any case) are one-hot, other letters are 0.25 in every row.
+    """One-hot encode one sequence with the tool's encoder.
 
     Returns
     -------
-    numpy.ndarray, float32, shape=(4, 1, length)
+    numpy.ndarray, float32, shape=(4, 1, length), rows A, C, G, T
     """
-    raw = np.frombuffer(sequence.encode('utf-8'), dtype=np.uint8)
-    codes = _CODES[raw]
-    if len(raw) != len(sequence) or (codes == 255).any():
-        bad = next(c for c in sequence if not (c.isascii() and c.isalpha()))
-        raise InputError(f'{path}, line {lineno}: sequence has the character {bad!r} at '
-                         f'position {sequence.index(bad) + 1}; expected DNA letters')
-    return ONE_HOT[codes].T[:, None, :]
-
-
-def decode(one_hot):
-    """The inverse of :func:`encode`: shape=(4, 1, length) → str, 'N' where no base is set."""
-    columns = np.asarray(one_hot).reshape(4, -1).T
-    return ''.join(ALPHABET[row.argmax()] if row.max() == 1 else 'N' for row in columns)
+    try:
+        return one_hot(sequence)[:, None, :]
+    except BadLetter as error:
+        raise InputError(f'{path}, line {lineno}: {error}') from None
 
 
 def parse_label(text, path, lineno):

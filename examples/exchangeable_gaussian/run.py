@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from dlutil.models.exchangeable import test, train
+from dlutil.models.definetti import test, train
 from simulate import INPUT_SHAPE, OUTPUT_SHAPE, PRIOR_MEAN, simulator_gaussian
 
 NETWORK = {'phi_net': [('fc', 32)], 'g': ('moments', 1, 2),

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from batch_generator import SimulationBatchGenerator
-from dlutil.models.exchangeable import test, train
+from dlutil.models.definetti import test, train
 from simulate import INPUT_SHAPE, OUTPUT_SHAPE, simulate_hotspot
 
 NETWORK = {'phi_net': [('conv', 5, 32), ('conv', 5, 64)], 'g': ('top_k', 1),

@@ -1,19 +1,43 @@
-"""Input encodings of haplotypes for the local-ancestry networks.
+"""Alleles as the networks take them: :func:`one_hot_alleles` and :class:`AlleleEncoding`.
 
 - ``'one_hot'`` (deepLAI's): two channels per variant, REF and ALT; a missing allele is all
   zeros. It carries no information about *which* ancestry an allele points to at that variant,
   so a network whose weights are shared across positions (a convolution) has nothing to learn
   from it when the panel's signal is allele frequencies, as in coalescent simulations.
 - ``'likelihood'``: one channel per ancestry, the log-likelihood of the observed allele under
-  that ancestry's allele frequency at this variant, from the training panel (counts with a
-  pseudo-count of 1/2 on each allele), centred over the ancestries (minus their mean: a variant
-  whose allele is equally likely under every ancestry gives zeros); 0 for a missing allele. A window's sum of these is the
-  naive-Bayes score of the window, so a convolution can learn it with position-independent
-  weights. The frequencies are buffers of the module: computed once from the training panel,
-  saved with the model and applied to queries after their alignment to the model's variants.
+  that ancestry's allele frequency at this variant in the training panel (counts with a
+  pseudo-count of 1/2 on each allele), centred over the ancestries (an allele equally likely
+  under every ancestry gives zeros); zeros for a missing allele, and for variants whose minor
+  allele the panel holds fewer than ``min_minor_count`` times: the frequencies are counted on
+  the training haplotypes themselves, where a rare allele marks its own founder's ancestry
+  perfectly yet says little about new haplotypes, a leak rather than a signal. A window's sum of
+  these features is the window's naive-Bayes score, which a convolution can learn with weights
+  shared across positions. The frequencies are buffers of the module: computed once from the
+  training panel, saved with the model, applied to queries after their alignment to the
+  model's variants.
 """
 import torch
 from torch import nn
+
+from dlutil.errors import DataShapeError
+
+
+def one_hot_alleles(x, n_alleles=2, n_variants=None, owner='network'):
+    """Alleles (n, variants) → float one-hot (n, n_alleles, variants); missing (≥ n_alleles)
+    gives an all-zero column. A float input of shape (n, n_alleles, variants) passes through."""
+    if x.dim() == 3 and x.is_floating_point() and x.shape[1] == n_alleles:
+        one_hot = x
+    elif x.dim() == 2 and not x.is_floating_point():
+        one_hot = torch.stack([x == allele for allele in range(n_alleles)], dim=1).float()
+    else:
+        raise DataShapeError(f'{owner}: input has shape {tuple(x.shape)} ({x.dtype}) but must be '
+                             f'alleles (n, variants) as integers, or one-hot (n, {n_alleles}, '
+                             f'variants) as floats')
+    if n_variants is not None and one_hot.shape[2] != n_variants:
+        raise DataShapeError(f'{owner}: input has {one_hot.shape[2]} variants but the network '
+                             f'was built for {n_variants}; align the data to its variants')
+    return one_hot
+
 
 ENCODINGS = ('one_hot', 'likelihood')
 
@@ -69,7 +93,6 @@ class AlleleEncoding(nn.Module):
         self.fitted.fill_(True)
 
     def forward(self, x):
-        from .local_ancestry import one_hot_alleles  # deferred: local_ancestry imports this
         one_hot = one_hot_alleles(x, self.n_alleles, self.n_variants, 'AlleleEncoding')
         if self.encoding == 'one_hot':
             return one_hot
@@ -80,4 +103,3 @@ class AlleleEncoding(nn.Module):
         return torch.einsum('nav,acv->ncv', one_hot, self.log_likelihood.to(one_hot.dtype))
 
 
-__all__ = ['AlleleEncoding', 'ENCODINGS']

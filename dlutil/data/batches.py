@@ -90,7 +90,7 @@ def rows(tree):
 def numel(tree):
     if isinstance(tree, dict):
         return sum(numel(value) for value in tree.values())
-    return int(np.prod(tree.shape))
+    return tree.numel() if isinstance(tree, torch.Tensor) else int(np.prod(tree.shape))
 
 
 def split_batch(batch):

@@ -1,6 +1,6 @@
-"""Imported once, by the forkserver (it is in :data:`dlutil.search.forkserver.PRELOAD`): the
+"""Imported once, by the forkserver (it is in :data:`dlutil.processes.PRELOAD`): the
 server is killed when the search process that started it dies, so no process outlives a killed
-search. Its workers die with it in turn (:func:`dlutil.search.executors.die_with_parent`)."""
+search. Its workers die with it in turn (:func:`dlutil.processes.die_with_parent`)."""
 import ctypes
 import signal
 
