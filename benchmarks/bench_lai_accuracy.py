@@ -1,29 +1,32 @@
-"""Local ancestry accuracy on the example's simulated admixed test set, against a simple baseline.
+"""Local-ancestry accuracy and wall time on the example's stdpopsim data, beside gnomix.
 
-In one run, on the same data (``examples/local_ancestry/simulate.py``: msprime, three
-populations with split times, 40 reference individuals each, 20 individuals admixed 30
-generations ago, 10 Mb):
+On one data folder made by ``examples/local_ancestry/simulate.py`` (stdpopsim's
+AmericanAdmixture_4B18 on 10 Mb of chr22, 40 reference individuals per population, 20
+admixed ones; ``--switch-error-rate`` adds phasing switch errors to the admixed ones), in one
+run, one method after the other:
 
-1. the **window network** (``WindowLAI`` with its defaults), one configuration trained by the
-   CLI through the example's ``def.py`` (``LAI_CONFIG``, ``-ep``/``--eta`` so that Hyperband
-   trains just it, early stopping keeping the best epoch), tested with ``-e`` on ``test.h5``;
-2. deepLAI's **SegNet** the same way (a CPU-sized configuration: 4 filters in the first block,
-   width 16, pool 4, 5 blocks, Adam 1e-3 for ``--segnet-epochs`` epochs);
-3. the **windowed allele-frequency naive Bayes** baseline, fitted on the whole reference panel,
-   at every window of ``--windows`` variants; its best window is reported (chosen on the test
-   set itself, which favours the baseline).
+1. the **window network**, one configuration trained by the CLI through the example's
+   ``def.py`` (``LAI_CONFIG``; ``-ep E --eta E+1`` so that Hyperband trains just it; the epoch
+   of lowest validation loss kept): ``-y`` timed as training, ``-e`` on ``test.h5`` timed as
+   inference. At the example's budget (``--epochs``, 9 epochs of 1024 founders) with ``-bs 16``
+   and ``-bs 128``, and to convergence (``--converged`` epochs, early stopping after 10);
+2. deepLAI's **SegNet**, with the allele-likelihood encoding and with one-hot alleles, for
+   ``--segnet-epochs`` epochs;
+3. the **windowed allele-frequency naive Bayes**, fitted on the whole panel, best window of
+   ``--windows`` (chosen on the test set, which favours it);
+4. **gnomix** (``benchmarks/lai_gnomix.py``), when ``--gnomix`` names a clone of its
+   repository, calling test.h5's haplotypes written as a VCF.
 
-Prints the per-variant accuracy of each.
+Prints a JSON line per method: per-variant accuracy on test.h5, and seconds.
 
-    python benchmarks/bench_lai_accuracy.py              # 3-7 minutes on 2 cores
-    python benchmarks/bench_lai_accuracy.py --data DIR   # data already simulated there
+    python benchmarks/bench_lai_accuracy.py --data DATA --work WORK [--gnomix CLONE --python PY]
 """
 import argparse
+import csv
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -32,95 +35,95 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 EXAMPLE = os.path.join(REPO, 'examples', 'local_ancestry')
 sys.path.insert(0, REPO)
-WINDOW = {'network': 'window', 'window': 100, 'smoother_width': 49, 'smoother_channels': 64,
-          'input_dropout': 0.2, 'learning_rate': 3e-3, 'patience': 20}
-SEGNET = {'network': 'segnet', 'width': 16, 'n_filters': 4, 'pool_size': 4, 'n_blocks': 5,
-          'learning_rate': 1e-3}
+WINDOW = {'network': 'window', 'window_cM': 0.05, 'smoother_cM': 5.0, 'hidden': 0,
+          'input_dropout': 0.2, 'learning_rate': 0.01}
+SEGNET = {'network': 'segnet', 'width': 8, 'n_filters': 4, 'pool_size': 4, 'n_blocks': 4,
+          'learning_rate': 0.003}
 
 
-def cli(data, results, config, epochs, threads):
-    """Train ``config`` alone for up to ``epochs`` epochs and test it; returns test_result."""
-    env = dict(os.environ, LAI_CONFIG=json.dumps(config))
-    command = [sys.executable, os.path.join(REPO, 'main.py'), '-f',
-               os.path.join(EXAMPLE, 'def.py'), '-d', data, '-r', results, '-y', '-e',
-               '-ep', str(epochs), '--eta', str(epochs + 1), '-bs', '16', '--seed', '0',
-               '--threads', str(threads), '-c']
-    out = subprocess.run(command, env=env, capture_output=True, text=True)
-    if out.returncode:
-        sys.exit(f'{" ".join(command)} failed:\n{out.stderr[-3000:]}')
+def cli(data, results, config, epochs, batch_size, threads, cache):
+    """Train ``config`` alone for up to ``epochs`` epochs (-y), then test it (-e)."""
+    env = dict(os.environ, LAI_CONFIG=json.dumps(config), DLUTIL_CACHE=cache)
+    base = [sys.executable, os.path.join(REPO, 'main.py'), '-f',
+            os.path.join(EXAMPLE, 'def.py'), '-d', data, '-r', results, '--seed', '0',
+            '--threads', str(threads)]
+    seconds = {}
+    for mode, extra in (('train', ['-y', '-ep', str(epochs), '--eta', str(epochs + 1), '-bs',
+                                   str(batch_size), '-c']), ('test', ['-e'])):
+        start = time.perf_counter()
+        out = subprocess.run(base + extra, env=env, capture_output=True, text=True)
+        seconds[mode] = round(time.perf_counter() - start, 1)
+        if out.returncode:
+            sys.exit(f'{" ".join(base + extra)} failed:\n{out.stderr[-3000:]}')
     with open(os.path.join(results, 'test_result.json')) as handle:
-        return json.load(handle)
+        accuracy = json.load(handle)['accuracy']
+    history = list(csv.DictReader(open(os.path.join(results, 'trials', 't0000',
+                                                    'history.csv'))))
+    return {'accuracy': round(accuracy, 4), 'train_seconds': seconds['train'],
+            'test_seconds': seconds['test'], 'epochs': len(history),
+            'val_accuracy': [round(float(r['val_accuracy']), 4) for r in history]}
 
 
-def naive_bayes(data, windows):
-    from batch_generator import GenotypeBatchGenerator
+def naive_bayes(data, windows, cache):
+    os.environ['DLUTIL_CACHE'] = cache
+    from dlutil.genotypes.generator import GenotypeBatchGenerator
+    from dlutil.genotypes.cache import converted
     from dlutil.genotypes.h5 import IGNORE
     from dlutil.genotypes.naive_bayes import WindowedNaiveBayes
-    reference = GenotypeBatchGenerator(os.path.join(data, 'reference.h5'))
+    start = time.perf_counter()
+    panel = converted(os.path.join(data, 'reference.vcf.gz'),
+                      os.path.join(data, 'reference.samples.tsv'), kind='reference')
+    reference = GenotypeBatchGenerator(panel)
     x, y = reference.read_all()
-    info = reference.info
-    test = GenotypeBatchGenerator(os.path.join(data, 'test.h5'), positions=info.positions,
-                                  ancestries=info.ancestries)
+    model = WindowedNaiveBayes(len(reference.ancestries)).update(x, y[:, 0])
+    test = GenotypeBatchGenerator(os.path.join(data, 'test.h5'), positions=reference.info.positions,
+                                  ancestries=reference.ancestries)
     tx, ty = test.read_all()
-    model = WindowedNaiveBayes(len(info.ancestries)).update(x, y[:, 0])
     keep = ty != IGNORE
-    return {w: float(np.mean(model.predict(tx, w)[keep] == ty[keep])) for w in windows}
+    scores = {w: float(np.mean(model.predict(tx, w)[keep] == ty[keep])) for w in windows}
+    best = max(scores, key=scores.get)
+    return {'accuracy': round(scores[best], 4), 'window': best,
+            'by_window': {w: round(v, 4) for w, v in scores.items()},
+            'seconds': round(time.perf_counter() - start, 1)}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--data', help='a folder simulate.py filled (default: simulate anew)')
-    parser.add_argument('--window-epochs', type=int, default=150)
-    parser.add_argument('--segnet-epochs', type=int, default=4)
-    parser.add_argument('--windows', default='10,25,50,100,200,400,800,1600,3200',
-                        help='naive Bayes windows, in variants')
-    parser.add_argument('--threads', type=int, default=1)
-    args = parser.parse_args(argv)
-    windows = [int(w) for w in args.windows.split(',')]
-    with tempfile.TemporaryDirectory() as folder:
-        data = args.data or os.path.join(folder, 'data')
-        if not args.data:
-            subprocess.run([sys.executable, os.path.join(EXAMPLE, 'simulate.py'), '--out', data],
-                           check=True)
-        if not os.path.isfile(os.path.join(data, 'reference.h5')):
-            from dlutil.genotypes.vcf import vcf_to_h5
-            vcf_to_h5(os.path.join(data, 'reference.vcf.gz'), os.path.join(data, 'reference.h5'),
-                      os.path.join(data, 'reference.samples.tsv'))
-        start = time.perf_counter()
-        window = cli(data, os.path.join(folder, 'window'), WINDOW, args.window_epochs,
-                     args.threads)
-        window_s = time.perf_counter() - start
-        start = time.perf_counter()
-        segnet = cli(data, os.path.join(folder, 'segnet'), SEGNET, args.segnet_epochs,
-                     args.threads)
-        segnet_s = time.perf_counter() - start
-        nb = naive_bayes(data, windows)
-    best = max(nb, key=nb.get)
-    print('per-variant accuracy on the simulated admixed test set (test.h5):')
-    print(f'  window network {WINDOW}, up to {args.window_epochs} epochs: '
-          f'{window["accuracy"]:.4f} ({window_s:.0f} s)')
-    print(f'  SegNet {SEGNET}, {args.segnet_epochs} epochs: {segnet["accuracy"]:.4f} '
-          f'({segnet_s:.0f} s)')
-    print(f'  naive Bayes, best window {best} variants: {nb[best]:.4f}  (all windows: '
-          + ', '.join(f'{w}: {a:.3f}' for w, a in nb.items()) + ')')
-    print(f'  window network - naive Bayes: {window["accuracy"] - nb[best]:+.4f}')
-    shares = {k: v for k, v in window.items() if k.startswith(('precision', 'recall'))}
-    print('  window network per ancestry: ' + ', '.join(f'{k} {v:.3f}'
-                                                      for k, v in shares.items()))
-    truth, called = call_shares(segnet)
-    print('  SegNet calls per ancestry: ' + ', '.join(f'{a} {called[a]:.3f}' for a in called)
-          + ' (test set: ' + ', '.join(f'{a} {truth[a]:.3f}' for a in truth)
-          + f'; always calling the most frequent gives {max(truth.values()):.4f})')
-
-
-def call_shares(result):
-    """Shares of the labelled variants per true ancestry and per called ancestry, from the
-    confusion matrix of a test result."""
-    cells = {tuple(k.split('_')[1:]): v for k, v in result.items()
-             if k.startswith('confusion_')}
-    names = sorted({a for a, _ in cells})
-    return ({a: sum(cells[a, b] for b in names) for a in names},
-            {b: sum(cells[a, b] for a in names) for b in names})
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--data', required=True)
+    parser.add_argument('--work', required=True)
+    parser.add_argument('--epochs', type=int, default=9)
+    parser.add_argument('--converged', type=int, default=60)
+    parser.add_argument('--segnet-epochs', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--windows', type=int, nargs='+', default=[200, 400, 800, 1600, 3200])
+    parser.add_argument('--gnomix', help='a clone of github.com/AI-sandbox/gnomix')
+    parser.add_argument('--python', default=sys.executable, help="gnomix's interpreter")
+    parser.add_argument('--only', nargs='*', help='methods to run (default: all)')
+    args = parser.parse_args()
+    cache = os.path.join(os.path.abspath(args.work), 'cache')
+    runs = {
+        'window_default_bs16': lambda r: cli(args.data, r, WINDOW, args.epochs, 16,
+                                             args.threads, cache),
+        'window_default_bs128': lambda r: cli(args.data, r, WINDOW, args.epochs, 128,
+                                              args.threads, cache),
+        'window_converged': lambda r: cli(args.data, r, WINDOW, args.converged, 16,
+                                          args.threads, cache),
+        'segnet_likelihood': lambda r: cli(args.data, r, dict(SEGNET, encoding='likelihood'),
+                                           args.segnet_epochs, 16, args.threads, cache),
+        'segnet_one_hot': lambda r: cli(args.data, r, dict(SEGNET, encoding='one_hot'),
+                                        args.segnet_epochs, 16, args.threads, cache),
+        'naive_bayes': lambda r: naive_bayes(args.data, args.windows, cache),
+    }
+    if args.gnomix:
+        import lai_gnomix
+        runs['gnomix'] = lambda r: lai_gnomix.run(args.data, r, args.gnomix, args.python,
+                                                  2.1057233894035443e-08, args.threads, 94305)
+    for name, run in runs.items():
+        if args.only and name not in args.only:
+            continue
+        result = run(os.path.join(args.work, name))
+        print(json.dumps(dict(method=name, data=args.data, **result)), flush=True)
 
 
 if __name__ == '__main__':

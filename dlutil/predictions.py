@@ -20,6 +20,7 @@ replaces all three files.
 """
 import csv
 import glob
+import inspect
 import io
 import logging
 import os
@@ -172,6 +173,17 @@ def small_enough_for_tsv(array):
     return array.ndim <= 2 and len(array) <= TSV_MAX_ROWS and width <= TSV_MAX_COLUMNS
 
 
+def _positional_count(function):
+    """How many positional arguments ``function`` takes (a large number for ``*args``)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    if any(p.kind == p.VAR_POSITIONAL for p in parameters):
+        return 1 << 30
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
 def predict(definition, store, model, paths, data_dir, batch_size):
     """Predict every file in ``paths`` with ``model``; write ``.npy``, ``.h5`` and ``.tsv``.
 
@@ -187,7 +199,10 @@ def predict(definition, store, model, paths, data_dir, batch_size):
         generator = definition.generator('get_pred_generator', path)
         y_pred = model.predict(generator, batch_size)
         if definition.has('save_prediction'):
-            definition.call('save_prediction', path, y_pred)
+            # save_prediction(pred_path, Y) or save_prediction(pred_path, Y, out_dir): the
+            # predictions folder under --result, so that nothing is written into --data
+            extra = (folder,) if _positional_count(definition.module.save_prediction) >= 3 else ()
+            definition.call('save_prediction', path, y_pred, *extra)
             log.info(f'predicted {path} (saved by def.py save_prediction)')
             continue
         arrays = y_pred if isinstance(y_pred, dict) else {None: y_pred}

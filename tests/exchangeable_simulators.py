@@ -41,3 +41,14 @@ def dies():
     if np.random.randint(0, 4) == 0:
         os._exit(3)
     return np.zeros((4, 3)), np.zeros(1)
+
+
+_IMPORTED_BY = os.getpid()
+
+
+def hangs_in_a_process():
+    """Fine in the process that imported this module; hangs in a forked simulation process."""
+    if os.getpid() != _IMPORTED_BY:
+        import time
+        time.sleep(10 ** 6)
+    return np.zeros((4, 3)), np.zeros(1)

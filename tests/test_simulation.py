@@ -1,7 +1,7 @@
 """SimulationBatchGenerator: the seeded stream, its resume, fixed sets, errors, and processes.
 
-Simulation processes are spawned (about a second each on a loaded machine), so each test starts
-as few as it needs.
+Simulation processes are forked on Linux (spawned where a test asks: about a second each on a
+loaded machine), and each test starts as few as it needs.
 """
 import os
 import pickle
@@ -127,9 +127,10 @@ def test_a_process_that_dies_is_reported():
 
 
 def test_unpicklable_simulator_says_how_to_fix_it():
+    # spawned processes need a pickle; forked ones (Linux, the default there) inherit it
     with pytest.raises(TypeError, match='module level.*functools.partial'):
         SimulationBatchGenerator(lambda: (np.zeros((4, 3)), np.zeros(1)), (4, 3), (1,),
-                                 processes=1)
+                                 processes=1, start_method='spawn')
     # in this process, a lambda is fine
     generator = SimulationBatchGenerator(lambda: (np.ones((4, 3)), np.zeros(1)), (4, 3), (1,),
                                          batch_size=2, processes=0)
@@ -153,7 +154,10 @@ def _alive(pid):
 
 
 @pytest.mark.skipif(not os.path.isdir('/proc'), reason='reads /proc to find the processes')
-def test_processes_end_with_their_parent_even_when_it_is_killed(tmp_path):
+@pytest.mark.parametrize('simulator, method', [('small', 'spawn'), ('small', None),
+                                               ('hangs_in_a_process', None)])
+def test_processes_end_with_their_parent_even_when_it_is_killed(tmp_path, simulator, method):
+    # idle processes, and processes in the middle of a simulation that never ends
     script = tmp_path / 'parent.py'
     script.write_text(textwrap.dedent(f'''
         import os, signal, sys
@@ -161,8 +165,12 @@ def test_processes_end_with_their_parent_even_when_it_is_killed(tmp_path):
         import exchangeable_simulators as sims
         from batch_generator import SimulationBatchGenerator
         if __name__ == '__main__':
-            generator = SimulationBatchGenerator(sims.small, (4, 3), (1,), processes=2)
-            generator.next_batch()
+            generator = SimulationBatchGenerator(sims.{simulator}, (4, 3), (1,), processes=2,
+                                                 start_method={method!r})
+            generator.pool.submit(-1, 0, [1])
+            generator.pool.submit(-1, 1, [2])
+            if {simulator!r} == 'small':
+                generator.next_batch()
             print(' '.join(str(p.pid) for p in generator.pool.processes), flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
     '''))
@@ -188,3 +196,74 @@ def test_close_leaves_no_process_and_the_generator_restarts():
     generator.close()
     generator.reseed(1)
     assert same([generator.next_batch(), generator.next_batch()], [first, second])
+
+
+def test_a_hung_simulator_is_named_after_the_timeout():
+    generator = SimulationBatchGenerator(sims.hangs_in_a_process, (4, 3), (1,), batch_size=2,
+                                         processes=1, timeout=1, seed=0)
+    with pytest.raises(SimulationError, match=r'simulator exchangeable_simulators\.'
+                                              r'hangs_in_a_process returned no example for '
+                                              r'\d+ s \(timeout 1 s\), waiting for examples 0-'):
+        generator.next_batch()
+    assert not any(p.is_alive() for p in generator.pool.processes)
+
+
+PLAIN = '''
+    import sys
+    sys.path.insert(0, {root!r})
+    import numpy as np
+    from models import definetti
+
+    def simulator():  # defined in __main__, as defiNETti's README does
+        mu = np.random.normal()
+        return np.random.normal(mu, 1, (20, 1)), np.array([mu])
+
+    summary = definetti.train((20, 1), (1,), simulator, phi_net=[('fc', 8)], g=('moments', 1),
+                              h_net=[('fc', 8), ('matmul',)], loss='l2', accuracy=None,
+                              num_batches=6, batch_size=8, verbosity=3, sim_threads=2, seed=1)
+    print('rows', len(summary))
+'''
+
+
+def _code(body):
+    return textwrap.dedent(body).format(root=os.path.dirname(HERE))
+
+
+def test_train_from_a_plain_script_without_main_guard(tmp_path):
+    script = tmp_path / 'plain.py'
+    script.write_text(_code(PLAIN))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'rows 2' in done.stdout and 'bootstrapping' not in done.stderr
+
+
+def test_train_from_a_notebook_cell(tmp_path):
+    # code read from stdin has no __file__, as a notebook cell: its simulator lives in __main__
+    done = subprocess.run([sys.executable, '-'], input=_code(PLAIN), capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'rows 2' in done.stdout
+
+
+def test_spawn_without_main_guard_is_one_clear_line(tmp_path):
+    script = tmp_path / 'spawned.py'
+    script.write_text(_code('''
+        import sys
+        sys.path.insert(0, {root!r})
+        import numpy as np
+        from batch_generator import SimulationBatchGenerator, SimulationError
+
+        def simulator():
+            return np.zeros((4, 3)), np.zeros(1)
+
+        try:
+            SimulationBatchGenerator(simulator, (4, 3), (1,), processes=2, start_method='spawn')
+        except SimulationError as error:
+            print(error)
+    '''))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == '', done.stderr[-3000:]
+    line, = done.stdout.splitlines()
+    assert 'without "if __name__ == \'__main__\':"' in line and 'sim_threads=0' in line

@@ -3,10 +3,18 @@
 A model labels the variants it was trained on. A query (another VCF, another array) keeps the
 variants the model has, in the model's order; the variants the model lacks are dropped, and the
 variants the query lacks are filled with :data:`~.h5.MISSING` (labels with :data:`~.h5.IGNORE`).
+
+Positions mean something on one chromosome only, and a model calls nothing useful from a query
+that lacks most of its variants: :func:`check_query` refuses a query on another chromosome, and
+one that holds fewer than :data:`MIN_SHARED` of the model's variants.
 """
 import numpy as np
 
 from dlutil.genotypes.h5 import MISSING
+from dlutil.errors import InputError
+
+#: the least fraction of the model's variants a query must hold to be called
+MIN_SHARED = 0.5
 
 
 class Alignment:
@@ -63,4 +71,44 @@ class Alignment:
         return out
 
 
-__all__ = ['Alignment']
+def same_chromosome(a, b):
+    """Whether two chromosome names mean the same one (``chr22`` and ``22`` do)."""
+    def plain(name):
+        name = str(name)
+        return name[3:] if name.lower().startswith('chr') else name
+    return plain(a) == plain(b)
+
+
+def check_query(path, query_chromosome, model_chromosome, alignment, min_shared=MIN_SHARED):
+    """Refuse a query the model cannot call: another chromosome, or too few shared variants.
+
+    Parameters
+    ----------
+    path: str
+        The query, for the message.
+    query_chromosome, model_chromosome: str
+        ``chr22`` and ``22`` are taken as the same chromosome.
+    alignment: Alignment
+        The query's variants aligned to the model's.
+    min_shared: float
+        The least fraction of the model's variants the query must hold.
+
+    Raises
+    ------
+    InputError
+        Naming the file, both chromosomes or the counts, and what to do.
+    """
+    if not same_chromosome(query_chromosome, model_chromosome):
+        raise InputError(f'{path}: the query is on chromosome {query_chromosome!r} but the model '
+                         f'was trained on chromosome {model_chromosome!r}; train a model on a '
+                         f'panel of chromosome {query_chromosome!r} to call it')
+    c = alignment.counts
+    if c['shared'] < min_shared * c['model_variants']:
+        raise InputError(f'{path}: the query holds {c["shared"]} of the model\'s '
+                         f'{c["model_variants"]} variants ({c["shared"] / c["model_variants"]:.1%}'
+                         f'), fewer than the {min_shared:.0%} needed to call it; are the '
+                         f'positions on the panel\'s genome build (1-based)? Otherwise train on '
+                         f'the variants the query and the panel share')
+
+
+__all__ = ['Alignment', 'check_query', 'same_chromosome', 'MIN_SHARED']

@@ -54,10 +54,13 @@ class GenotypeBatchGenerator(MatrixBatchGenerator):
         Memory of one shuffling window.
     seed: int
         Seed of the RNG that shuffles and admixes.
+    passes: int
+        Passes over the rows in one epoch, each shuffled and admixed afresh: an epoch of a
+        fixed number of haplotypes, whatever the panel's size.
     """
 
     def __init__(self, path, batch_size=None, rows=None, shuffle=False, admix=None,
-                 positions=None, ancestries=None, labels=True, buffer_mb=64, seed=0):
+                 positions=None, ancestries=None, labels=True, buffer_mb=64, seed=0, passes=1):
         self.info = info = open_genotypes(path)
         self.path = info.path
         self.rows = (np.arange(info.n_haplotypes) if rows is None
@@ -81,8 +84,16 @@ class GenotypeBatchGenerator(MatrixBatchGenerator):
         self.shuffle = bool(shuffle)
         self.reverse_complement = False
         self.buffer_mb = float(buffer_mb)
+        if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 1:
+            raise ValueError(f'passes must be a positive integer, got {passes!r}')
+        self.passes = int(passes)
         self._file = None
         self.reseed(seed)
+
+    @property
+    def n_samples(self):
+        """Founder haplotypes in one epoch (``passes`` times the rows)."""
+        return self._n * self.passes
 
     @property
     def has_labels(self):
@@ -139,6 +150,10 @@ class GenotypeBatchGenerator(MatrixBatchGenerator):
         return x, y
 
     def iter_batches(self, batch_size=None):
+        for _ in range(self.passes):
+            yield from self._one_pass(batch_size)
+
+    def _one_pass(self, batch_size=None):
         size = batch_size or self.batch_size or max(self._n, 1)
         blocks = self._blocks()
         per_block = max(1, self._n // max(len(blocks), 1))

@@ -149,7 +149,7 @@ def train(input_shape, output_shape, simulator, phi_net=[('fc', 1024), ('fc', 10
           loss='cross-ent', accuracy='classification', num_batches=20000, batch_size=50,
           queue_capacity=250, verbosity=100, training_threads=1, sim_threads=1,
           save_path=None, training_summary=None, logfile=None, seed=None, device=None,
-          learning_rate=1e-3):
+          learning_rate=1e-3, sim_timeout=600):
     """Train an exchangeable network on simulations made on the fly (defiNETti's ``train``).
 
     Parameters
@@ -160,9 +160,12 @@ def train(input_shape, output_shape, simulator, phi_net=[('fc', 1024), ('fc', 10
     output_shape: tuple of int
         Shape of its label, (outputs,): classes (one-hot labels) or values.
     simulator: callable
-        ``simulator() -> (data, label)``, a picklable, module-level function (or a
-        ``functools.partial`` of one) drawing from ``numpy.random``; see
-        :class:`batch_generator.SimulationBatchGenerator`.
+        ``simulator() -> (data, label)`` drawing from ``numpy.random``; see
+        :class:`batch_generator.SimulationBatchGenerator`. On Linux the simulation processes
+        are forked: any function works, defined in a plain script (no main guard needed), a
+        notebook or a module. Elsewhere they are spawned: it must be a module-level function
+        (or a ``functools.partial`` of one) and a script needs ``if __name__ == '__main__':``;
+        a combination that cannot work is refused in one line saying what to change.
     phi_net, g, h_net: layer lists
         The network in defiNETti's syntax (see :mod:`models.exchangeable`).
     network_function: torch.nn.Module or None
@@ -192,6 +195,9 @@ def train(input_shape, output_shape, simulator, phi_net=[('fc', 1024), ('fc', 10
         None: CUDA when available, else the CPU.
     learning_rate: float
         Of Adam (defiNETti's is fixed at 1e-3).
+    sim_timeout: float or None
+        Seconds without a simulated example after which the simulator is reported as hung, by
+        name, and training stops (None: wait forever).
 
     Returns
     -------
@@ -224,7 +230,8 @@ def train(input_shape, output_shape, simulator, phi_net=[('fc', 1024), ('fc', 10
                                 'lr': learning_rate}, device=device)
         generator = SimulationBatchGenerator(simulator, input_shape, output_shape, batch_size,
                                              verbosity, processes=sim_threads,
-                                             queue_capacity=queue_capacity, seed=seed)
+                                             queue_capacity=queue_capacity, seed=seed,
+                                             timeout=sim_timeout)
         log.info(f'train: seed {seed}, {sum(p.numel() for p in network.parameters())} '
                  f'parameters, {sim_threads} simulation processes, device {model.device}')
         summary = _train_batches(model, generator, num_batches, verbosity, accuracy,

@@ -4,7 +4,17 @@
 labelled :data:`IGNORE` left out), Adam at 1e-4 and early stopping after 10 epochs without a
 lower validation loss (deepLAI's ``train.py``), metrics per-variant ``accuracy``, per-ancestry
 ``precision_<name>``/``recall_<name>`` and the confusion matrix ``confusion_<true>_<called>``
-(fractions of the labelled variants), reward −``val_loss``. Its network is
+(fractions of the labelled variants), reward −``val_loss``.
+
+Training follows the haplotypes seen, not the batches or epochs, so that a configuration trains
+the same way whatever the batch size: Adam's learning rate is ``learning_rate`` ×
+√(rows per batch / ``reference_batch``) (the square-root rule for Adam), warmed up linearly over
+the first ``warmup_haplotypes`` haplotypes and decayed as 1/√(haplotypes seen) after; gradients
+are clipped to norm ``grad_clip``. With ``class_weighting`` the cross-entropy weighs each
+ancestry by the inverse of its share of the training panel (``panel_layout()['class_weights']``),
+so an ancestry with few reference haplotypes is not called as another. ``window_cM`` and
+``smoother_cM`` size the window network in centimorgans (``panel_layout()['genetic_positions']``):
+the windows then hold the panel's mean number of variants per ``window_cM``. Its network is
 :class:`~models.window_lai.WindowLAI` (``config['network'] = 'window'``, the default and the
 recommended one) or deepLAI's :class:`~models.segnet.SegNet` (``'segnet'``), with their
 hyperparameters from the configuration. ``mode_filter`` (an odd number of variants, 0 = off)
@@ -13,6 +23,8 @@ smooths the calls with a sliding majority vote.
 Inputs are alleles, shape=(n, variants): 0 REF, 1 ALT, 255 missing (one-hot encoded inside the
 network, missing as all zeros); labels int, shape=(n, variants).
 """
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,7 +39,9 @@ from dlutil.training.model import BaseModel
 
 from dlutil.genotypes.h5 import IGNORE, MISSING
 
-MODEL_DEFAULTS = {'network': 'window', 'learning_rate': 1e-4, 'patience': 10, 'mode_filter': 0}
+MODEL_DEFAULTS = {'network': 'window', 'learning_rate': 1e-4, 'patience': 10, 'mode_filter': 0,
+                  'reference_batch': 32, 'warmup_haplotypes': 2048, 'class_weighting': True,
+                  'grad_clip': 1.0, 'window_cM': None, 'smoother_cM': None}
 
 
 def mode_filter(calls, width, n_classes):
@@ -133,18 +147,48 @@ class LocalAncestryModel(BaseModel):
         self.settings = dict(MODEL_DEFAULTS, **{k: v for k, v in self.config.items()
                                                  if k in MODEL_DEFAULTS})
         self.early_stopping_patience = self.settings['patience'] or None
+        self.grad_clip_norm = self.settings['grad_clip'] or None
+        self.seen = 0  # haplotypes trained on: the learning-rate schedule's clock
+        self.class_weights = None
         layout = self.panel_layout()
         if layout is None:
             network = _Unbuilt()
         else:
             self.names = layout['ancestries']
-            network = self._network(len(layout['positions']), len(self.names))
+            network = self._network(len(layout['positions']), len(self.names),
+                                    self.resolved_sizes(layout))
             network.positions.copy_(torch.as_tensor(layout['positions'], dtype=torch.int64))
+            if 'alt_counts' in layout:
+                network.encoder.set_frequencies(layout['alt_counts'], layout['allele_totals'])
+            if self.settings['class_weighting'] and layout.get('class_weights') is not None:
+                self.class_weights = torch.as_tensor(np.asarray(layout['class_weights']),
+                                                     dtype=torch.float32)
         optimizer = torch.optim.Adam(network.parameters(), lr=self.settings['learning_rate'])
         super().init_model(network, self.loss, optimizer)
 
-    def _network(self, n_variants, n_classes):
-        network = build_network(self.config, n_variants, n_classes, self.extra_config_keys)
+    def resolved_sizes(self, layout):
+        """``window`` (variants) and ``smoother_width`` (windows) from ``window_cM`` and
+        ``smoother_cM`` and the panel's genetic positions; {} when not given in cM."""
+        window_cm, smoother_cm = self.settings['window_cM'], self.settings['smoother_cM']
+        if window_cm is None and smoother_cm is None:
+            return {}
+        cm = np.asarray(layout.get('genetic_positions'), dtype=np.float64)
+        if cm.ndim != 1 or len(cm) != len(layout['positions']) or cm[-1] <= cm[0]:
+            raise ValueError('window_cM / smoother_cM need panel_layout()["genetic_positions"], '
+                             'the cM of every variant, spanning a positive distance')
+        per_cm = len(cm) / (cm[-1] - cm[0])
+        window = int(self.config.get('window', 100))
+        sizes = {}
+        if window_cm is not None:
+            window = sizes['window'] = max(1, int(round(window_cm * per_cm)))
+        if smoother_cm is not None:
+            reach = smoother_cm * per_cm / window  # windows
+            sizes['smoother_width'] = max(1, int(round(reach)) // 2 * 2 + 1)  # odd
+        return sizes
+
+    def _network(self, n_variants, n_classes, sizes=None):
+        config = dict(self.config, **(sizes or {}))
+        network = build_network(config, n_variants, n_classes, self.extra_config_keys)
         self.names = getattr(self, 'names', None) or [str(i) for i in range(n_classes)]
         return network
 
@@ -154,9 +198,35 @@ class LocalAncestryModel(BaseModel):
                 raise DataShapeError('the local-ancestry network is not built (panel_layout() '
                                      'is None): a checkpoint can be loaded for evaluation and '
                                      'prediction only, not to resume training')
-            n_variants, n_classes, _ = (int(v) for v in state['network']['layout'])
-            self.network = self._network(n_variants, n_classes).to(self.device)
+            layout = [int(v) for v in state['network']['layout']]
+            sizes = ({'window': layout[3], 'smoother_width': layout[4]} if len(layout) >= 5
+                     else {})
+            self.network = self._network(layout[0], layout[1], sizes).to(self.device)
         super().load_state_dict(state, optimizer)
+
+    # -- the schedule: learning rate by haplotypes seen -----------------------------------------
+    def learning_rate(self, rows):
+        """Adam's rate for a step of ``rows`` haplotypes, after ``self.seen`` haplotypes."""
+        s = self.settings
+        rate = s['learning_rate'] * math.sqrt(rows / s['reference_batch'])
+        warmup = s['warmup_haplotypes']
+        if warmup:
+            seen = self.seen + rows
+            rate *= min(seen / warmup, math.sqrt(warmup / seen))
+        return rate
+
+    def train_step(self, x, y):
+        rows = int(y.shape[0])
+        for group in self.optimizer.param_groups:
+            group['lr'] = self.learning_rate(rows)
+        self.seen += rows
+        return super().train_step(x, y)
+
+    def extra_state(self):
+        return {'seen': self.seen}
+
+    def load_extra_state(self, state):
+        self.seen = int(state.get('seen', 0))
 
     @property
     def model_positions(self):
@@ -170,7 +240,10 @@ class LocalAncestryModel(BaseModel):
                                   f'expected one label per variant, shape '
                                   f'({logits.shape[0]}, {logits.shape[2]})')
         target = y_true_t.long()
-        loss = F.cross_entropy(logits.float(), target, ignore_index=IGNORE)
+        weight = None
+        if self.class_weights is not None and self.network.training:
+            weight = self.class_weights.to(logits.device)
+        loss = F.cross_entropy(logits.float(), target, weight=weight, ignore_index=IGNORE)
         return loss + self.network.regularization(target)
 
     def calls(self, y_pred):

@@ -25,11 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlutil.files import atomic_write
-from dlutil.genotypes.encoding import one_hot_alleles
+from dlutil.genotypes.encoding import AlleleEncoding
 
 SEGNET_DEFAULTS = {'width': 16, 'n_filters': 16, 'pool_size': 4, 'n_blocks': 5,
                    'dropout_rate': 0.01, 'input_dropout_rate': 0.01, 'l2_lambda': 1e-30,
-                   'batch_normalization': False}
+                   'batch_normalization': False, 'encoding': 'one_hot'}
 
 
 def _he_normal(conv):
@@ -52,6 +52,11 @@ class SegNet(nn.Module):
     width, n_filters, pool_size, n_blocks, dropout_rate, input_dropout_rate, l2_lambda,
     batch_normalization:
         deepLAI's hyperparameters (defaults 16, 16, 4, 5, 0.01, 0.01, 1e-30, False).
+    encoding: 'one_hot' or 'likelihood'
+        deepLAI's one-hot alleles, or per variant the log-likelihood of the allele under each
+        ancestry's frequency in the training panel (:mod:`dlutil.genotypes.encoding`; fitted with
+        ``self.encoder.set_frequencies``): the position-specific information a convolution,
+        whose weights are shared across positions, cannot learn from one-hot alleles.
     n_alleles: int
         deepLAI's ``input_shape[1]``: one-hot channels per variant (2: REF, ALT).
 
@@ -61,7 +66,7 @@ class SegNet(nn.Module):
 
     def __init__(self, n_variants, n_classes, width=16, n_filters=16, pool_size=4, n_blocks=5,
                  dropout_rate=0.01, input_dropout_rate=0.01, l2_lambda=1e-30,
-                 batch_normalization=False, n_alleles=2):
+                 batch_normalization=False, encoding='one_hot', n_alleles=2):
         super().__init__()
         for name, value in (('n_variants', n_variants), ('n_classes', n_classes),
                             ('width', width), ('n_filters', n_filters),
@@ -82,8 +87,9 @@ class SegNet(nn.Module):
         def norm(c):
             return nn.BatchNorm1d(c) if batch_normalization else nn.Identity()
 
+        self.encoder = AlleleEncoding(n_variants, n_classes, encoding, n_alleles)
         self.down, self.up = nn.ModuleList(), nn.ModuleList()
-        channels = n_alleles
+        channels = self.encoder.channels
         for i in range(n_blocks):
             f = n_filters * 2 ** i
             self.down.append(nn.ModuleList([conv(channels, f), norm(f), conv(f, f), norm(f)]))
@@ -111,7 +117,7 @@ class SegNet(nn.Module):
         return x
 
     def forward(self, x):
-        x = one_hot_alleles(x, self.n_alleles, self.n_variants, 'SegNet')
+        x = self.encoder(x)
         length = x.shape[2]
         multiple = self.pool_size ** self.n_blocks
         padded = -(-length // multiple) * multiple
@@ -136,7 +142,7 @@ class SegNet(nn.Module):
 
 
 def segnet_parameter_count(n_classes, width=16, n_filters=16, pool_size=4, n_blocks=5,
-                           batch_normalization=False, n_alleles=2):
+                           batch_normalization=False, encoding='one_hot', n_alleles=2):
     """Trainable parameters of :class:`SegNet`, in closed form (independent of the variants).
 
     Batch normalization adds 2 trainable parameters per channel (Keras also counts its 2

@@ -20,13 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlutil.genotypes.encoding import one_hot_alleles
+from dlutil.genotypes.encoding import AlleleEncoding
 from dlutil.genotypes.h5 import IGNORE
 
 # measured on the local-ancestry example (benchmarks/bench_lai_accuracy.py): windows of 100
 # variants, a smoother reaching 49 windows (~5k variants), input dropout 0.2
 WINDOW_DEFAULTS = {'window': 100, 'hidden': 0, 'smoother_width': 49, 'smoother_channels': 64,
-                   'dropout': 0.0, 'input_dropout': 0.2, 'aux_weight': 1.0}
+                   'dropout': 0.0, 'input_dropout': 0.2, 'aux_weight': 1.0,
+                   'encoding': 'one_hot'}
 
 
 class WindowLAI(nn.Module):
@@ -50,6 +51,9 @@ class WindowLAI(nn.Module):
         Dropout on the one-hot alleles (a regulariser against a small panel).
     aux_weight: float
         Weight of the auxiliary loss on the window scores.
+    encoding: 'one_hot' or 'likelihood'
+        The input encoding (:mod:`dlutil.genotypes.encoding`); 'likelihood' needs
+        ``self.encoder.set_frequencies(...)`` from the training panel.
     n_alleles: int
 
     Input: alleles, shape=(n, variants), or one-hot, shape=(n, n_alleles, variants).
@@ -58,7 +62,7 @@ class WindowLAI(nn.Module):
 
     def __init__(self, n_variants, n_classes, window=100, hidden=0, smoother_width=49,
                  smoother_channels=64, dropout=0.0, input_dropout=0.2, aux_weight=1.0,
-                 n_alleles=2):
+                 encoding='one_hot', n_alleles=2):
         super().__init__()
         for name, value in (('n_variants', n_variants), ('n_classes', n_classes),
                             ('window', window), ('smoother_width', smoother_width),
@@ -71,7 +75,9 @@ class WindowLAI(nn.Module):
         self.window = min(window, n_variants)
         self.n_windows = -(-n_variants // self.window)
         self.aux_weight = float(aux_weight)
-        features = n_alleles * self.window
+        self.encoder = AlleleEncoding(n_variants, n_classes, encoding, n_alleles)
+        self.channels = self.encoder.channels
+        features = self.channels * self.window
         out = hidden or n_classes
         bound = 1 / math.sqrt(features)  # nn.Linear's initialisation, one layer per window
         self.weight = nn.Parameter(torch.empty(self.n_windows, features, out).uniform_(-bound,
@@ -90,18 +96,21 @@ class WindowLAI(nn.Module):
             nn.Conv1d(n_classes, smoother_channels, smoother_width, padding='same'),
             nn.ReLU(),
             nn.Conv1d(smoother_channels, n_classes, 1))
-        self.register_buffer('layout', torch.tensor([n_variants, n_classes, n_alleles]))
+        # saved with the weights: what a checkpoint needs to rebuild the network (the window
+        # and smoother's reach may have been resolved from centimorgans)
+        self.register_buffer('layout', torch.tensor([n_variants, n_classes, n_alleles,
+                                                     self.window, smoother_width]))
         self.register_buffer('positions', torch.zeros(n_variants, dtype=torch.int64))
         self._window_logits = None
 
     def window_scores(self, x):
         """Ancestry logits per window before smoothing, shape=(n, n_classes, n_windows)."""
-        x = self.input_dropout(one_hot_alleles(x, self.n_alleles, self.n_variants, 'WindowLAI'))
+        x = self.input_dropout(self.encoder(x))
         n, length = x.shape[0], self.n_windows * self.window
         if length != x.shape[2]:
             x = F.pad(x, (0, length - x.shape[2]))
-        # (n, alleles, windows, window) -> (windows, n, window · alleles): one matmul per window
-        x = x.reshape(n, self.n_alleles, self.n_windows, self.window)
+        # (n, channels, windows, window) -> (windows, n, window · channels): a matmul per window
+        x = x.reshape(n, self.channels, self.n_windows, self.window)
         x = x.permute(2, 0, 3, 1).reshape(self.n_windows, n, -1)
         h = torch.baddbmm(self.bias, x, self.weight)
         if self.weight2 is not None:

@@ -11,17 +11,17 @@ import importlib.util
 import inspect
 import os
 import pickle
-import queue
 import random
 import signal
 import sys
+import threading
+import time
 import traceback
-import multiprocessing
 
 import numpy as np
 from dlutil.errors import SimulationError  # noqa: F401 (re-exported)
 
-POLL_SECONDS = 0.2  # how often an idle process checks that its parent still lives
+POLL_SECONDS = 0.2  # how often a process checks that its parent still lives
 
 
 def example_seeds(base, start, count):
@@ -102,24 +102,36 @@ def simulate(simulator, seed, use_rng, input_shape, output_shape, index, name):
     return data, label
 
 
-def work(tasks, results, payload, settings):
+def _watch_parent(parent_pid):
+    """Exit this process within :data:`POLL_SECONDS` of the parent's death, even while the
+    simulator runs (a daemon thread: it needs the GIL, which Python code and most compiled
+    simulators release often)."""
+    def watch():
+        while True:
+            time.sleep(POLL_SECONDS)
+            if os.getppid() != parent_pid:  # re-parented: the trainer is gone
+                os._exit(0)
+    threading.Thread(target=watch, name='parent-watchdog', daemon=True).start()
+
+
+def work(tasks, results, payload, settings, simulator=None, parent_pid=None):
     """Process main loop: take ``(generation, start, seeds)`` tasks, put back stacked examples.
 
-    Ends on a ``None`` task, or soon after the parent dies (checked while idle).
+    ``simulator`` is the inherited function (fork), else ``payload`` its pickle (spawn). Ends on
+    a ``None`` task, or within :data:`POLL_SECONDS` of the parent's death.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    if parent_pid is not None:
+        if os.getppid() != parent_pid:
+            return
+        _watch_parent(parent_pid)
     results.cancel_join_thread()  # exit at once when told, even with results left unread
-    simulator = pickle.loads(payload)
+    if simulator is None:
+        simulator = pickle.loads(payload)
     name, use_rng = settings['name'], settings['rng']
     x_shape, y_shape = settings['input_shape'], settings['output_shape']
-    parent = multiprocessing.parent_process()
     while True:
-        try:
-            task = tasks.get(timeout=POLL_SECONDS)
-        except queue.Empty:
-            if parent is not None and not parent.is_alive():
-                return
-            continue
+        task = tasks.get()
         if task is None:
             return
         generation, start, seeds = task

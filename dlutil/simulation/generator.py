@@ -84,6 +84,13 @@ class SimulationBatchGenerator:
     check: bool
         Simulate one example in this process now, so that a broken simulator is reported before
         any process starts or any training runs.
+    timeout: float or None
+        Seconds without any example from the processes after which the simulator is reported
+        as hung (SimulationError naming it and the examples awaited) and the processes are
+        stopped; None waits forever. Not applied with ``processes=0``.
+    start_method: 'fork', 'spawn', 'forkserver' or None
+        How the processes start; None: fork on Linux, spawn elsewhere
+        (:mod:`dlutil.simulation.pool`).
 
     Attributes
     ----------
@@ -95,7 +102,8 @@ class SimulationBatchGenerator:
 
     def __init__(self, simulator, input_shape, output_shape, batch_size=50,
                  batches_per_epoch=100, processes=1, queue_capacity=250, seed=0,
-                 dtype='float32', label_dtype='float32', check=True):
+                 dtype='float32', label_dtype='float32', check=True, timeout=600,
+                 start_method=None):
         problems = []
         if not callable(simulator):
             problems.append(f'simulator must be a function returning (data, label), got '
@@ -116,7 +124,9 @@ class SimulationBatchGenerator:
         self.dtype, self.label_dtype = np.dtype(dtype), np.dtype(label_dtype)
         self.fixed_seed = int(seed)
         self.pool = (SimulationPool(simulator, input_shape, output_shape, self.processes,
-                                    self.dtype, self.label_dtype) if self.processes else None)
+                                    self.dtype, self.label_dtype, timeout=timeout,
+                                    start_method=start_method)
+                      if self.processes else None)
         # examples per task: enough that every process has two tasks within the capacity
         self.chunk = max(1, min(self.batch_size,
                                 self.queue_capacity // (2 * max(self.processes, 1))))
@@ -215,8 +225,10 @@ class SimulationBatchGenerator:
         After an error the processes are stopped and the stream restarts at the first example
         not served, so the generator may be used again.
         """
+        waiting = (f', waiting for examples {self._order[0]}-{self._order[0] + self.chunk - 1} '
+                   f'of the training stream' if self._order else '')
         try:
-            tag, start, xs, ys, error = self.pool.get()
+            tag, start, xs, ys, error = self.pool.get(waiting)
         except SimulationError:
             self.close()
             raise

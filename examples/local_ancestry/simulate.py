@@ -1,14 +1,21 @@
-"""Simulate the local-ancestry example's data with msprime: a reference panel and admixed people.
+"""Simulate the local-ancestry example's data from a published human demography (stdpopsim).
 
-Demography (msprime 1.x, a coalescent with recombination): an ancestral population splits into
-AFR and OOA ``--t-afr`` generations ago; OOA splits into EUR and EAS ``--t-eur-eas`` generations
-ago; ``--t-admix`` generations ago an admixed population ADMIX forms from AFR, EUR and EAS in
-proportions ``--proportions``. Sampled today: ``--reference`` individuals of each of AFR, EUR
-and EAS (the reference panel) and ``--admixed`` individuals of ADMIX.
+The demography is a model of stdpopsim's catalog (default ``AmericanAdmixture_4B18``, Browning
+et al. 2018: African, European and East Asian panels with their growth and migration, and an
+American population admixed 12 generations ago from the three, in unequal shares 1/6 AFR,
+1/3 EUR, 1/2 ASIA). The chromosome is a stretch of a human chromosome (``--chromosome``,
+``--left``, ``--length``) at the species' rates: the contig's mean recombination rate (no map
+download) or, with ``--genetic-map``, a user's map (``position cM`` per line, or PLINK ``.map``);
+the contig's mutation rate, two alleles (A ancestral, G derived) per site. msprime runs the
+coalescent; stdpopsim gives the model and the rates.
 
-The true local ancestry of the admixed haplotypes comes from a census ``--t-admix`` + 0.5
-generations ago: the ancestor of each stretch of an admixed haplotype at that time lives in one
-of the three source populations (tskit's ``link_ancestors``).
+Sampled today: ``--reference`` individuals of each source population (the reference panel) and
+``--admixed`` of the admixed one. The true local ancestry of an admixed stretch is the
+population of its ancestor at a census just older than the oldest event that moves lineages out
+of the admixed population (tskit's ``link_ancestors``). ``--switch-error-rate`` swaps the phase
+of the admixed individuals' two haplotypes after each heterozygous site with that probability
+(phasing switch errors, as a statistical phaser makes them); the truth follows the swapped
+haplotypes.
 
 Writes into ``--out``:
 
@@ -19,54 +26,90 @@ Writes into ``--out``:
                               plus some variants the panel lacks (alignment by position)
     query.truth.h5            the true labels of query.vcf.gz's haplotypes, on the panel's
                               variants
+    genetic_map.txt           "position cM" of the stretch: the rate it was simulated with
 """
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 
-SOURCES = ('AFR', 'EUR', 'EAS')
+
+def catalog_model(name):
+    """The stdpopsim HomSap model ``name`` and the species."""
+    import stdpopsim
+    species = stdpopsim.get_species('HomSap')
+    with warnings.catch_warnings():  # renamed models warn; the name still works
+        warnings.simplefilter('ignore')
+        return species, species.get_demographic_model(name)
 
 
-def demography(args):
-    import msprime
-    d = msprime.Demography()
-    for name in ('AFR', 'EUR', 'EAS', 'ADMIX', 'OOA', 'ANC'):
-        d.add_population(name=name, initial_size=args.ne)
-    d.add_admixture(time=args.t_admix, derived='ADMIX', ancestral=list(SOURCES),
-                    proportions=args.proportions)
-    d.add_census(time=args.t_admix + 0.5)
-    d.add_population_split(time=args.t_eur_eas, derived=['EUR', 'EAS'], ancestral='OOA')
-    d.add_population_split(time=args.t_afr, derived=['AFR', 'OOA'], ancestral='ANC')
-    d.sort_events()
-    return d
+def census_time(demography, admixed):
+    """Just older than the oldest event that moves lineages out of ``admixed`` (a pulse or the
+    population's founding), so that each admixed lineage sits in one source at the census."""
+    names = {admixed, demography[admixed].id}  # events name populations by name or index
+    times = [e.time for e in demography.events
+             if getattr(e, 'source', None) in names or getattr(e, 'derived', None) in names
+             or admixed in (getattr(e, 'derived', None) or [])]
+    if not times:
+        raise ValueError(f'population {admixed} receives no admixture in this model')
+    return max(times) + 0.5
 
 
 def simulate(args):
+    """The tree sequence with mutations, and the names of the source populations."""
     import msprime
-    d = demography(args)
-    samples = {name: args.reference for name in SOURCES}
-    samples['ADMIX'] = args.admixed
-    ts = msprime.sim_ancestry(samples=samples, demography=d, sequence_length=args.length,
-                              recombination_rate=args.recombination_rate,
-                              random_seed=args.seed)
-    # two alleles per site, A ancestral and G derived (the binary model, with letters)
-    model = msprime.MatrixMutationModel(alleles=['A', 'G'], root_distribution=[1, 0],
-                                        transition_matrix=[[0, 1], [1, 0]])
-    ts = msprime.sim_mutations(ts, rate=args.mutation_rate, model=model, random_seed=args.seed)
-    return ts
+    species, model = catalog_model(args.model)
+    demography = model.model.copy()
+    names = [p.name for p in demography.populations]
+    if args.admixed_population not in names:
+        raise SystemExit(f'--admixed-population {args.admixed_population!r}: model '
+                         f'{args.model} has populations {names}')
+    sources = [p.name for p in model.populations
+               if p.allow_samples and p.name != args.admixed_population]
+    demography.add_census(time=census_time(demography, args.admixed_population))
+    demography.sort_events()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        contig = species.get_contig(args.chromosome, left=args.left,
+                                    right=args.left + args.length)
+    rate_map = contig.recombination_map
+    if args.genetic_map:
+        rate_map = user_rate_map(args.genetic_map, rate_map.sequence_length, args.left,
+                                 args.left + args.length)
+    samples = {name: args.reference for name in sources}
+    samples[args.admixed_population] = args.admixed
+    ts = msprime.sim_ancestry(samples=samples, demography=demography,
+                              recombination_rate=rate_map, random_seed=args.seed)
+    mutation = msprime.MatrixMutationModel(alleles=['A', 'G'], root_distribution=[1, 0],
+                                           transition_matrix=[[0, 1], [1, 0]])
+    ts = msprime.sim_mutations(ts, rate=contig.mutation_rate, model=mutation,
+                               random_seed=args.seed)
+    return ts, sources, args.chromosome.removeprefix('chr'), rate_map
 
 
-def local_ancestry(ts, admixed_nodes):
-    """True ancestry index (into SOURCES) of every admixed sample node at every site."""
+def user_rate_map(path, sequence_length, left, right):
+    """An msprime RateMap from a ``position cM`` (or PLINK .map) file, zero outside
+    [left, right)."""
+    import msprime
+    from dlutil.genotypes.admixture import read_genetic_map
+    grid = np.linspace(left, right, 1001)
+    cm = read_genetic_map(path, grid)
+    rates = np.diff(cm) / 100 / np.diff(grid)  # Morgans per bp
+    position = np.concatenate([[0], grid, [sequence_length]])
+    return msprime.RateMap(position=position, rate=np.concatenate([[0], rates, [0]]))
+
+
+def local_ancestry(ts, admixed_nodes, sources):
+    """True ancestry index (into ``sources``) of every admixed sample node at every site."""
     import msprime
     census = np.flatnonzero(ts.tables.nodes.flags & msprime.NODE_IS_CEN_EVENT)
     edges = ts.tables.link_ancestors(samples=admixed_nodes, ancestors=census)
     names = {ts.population(p).metadata['name']: p for p in range(ts.num_populations)}
-    pop_to_label = {names[s]: i for i, s in enumerate(SOURCES)}
+    pop_to_label = {names[s]: i for i, s in enumerate(sources)}
     positions = ts.tables.sites.position
     labels = np.full((len(admixed_nodes), len(positions)), -1, np.int64)
     row = {node: i for i, node in enumerate(admixed_nodes)}
@@ -75,30 +118,47 @@ def local_ancestry(ts, admixed_nodes):
         lo, hi = np.searchsorted(positions, [left, right])
         labels[row[child], lo:hi] = pop_to_label[node_pops[parent]]
     if np.any(labels < 0):
-        raise RuntimeError('some admixed sites have no census ancestor')
+        raise RuntimeError('some admixed sites have no census ancestor in a source population')
     return labels
 
 
-def write_vcf(ts, path, individuals, names, site_mask=None, extra=None):
-    """A bgzipped VCF of ``individuals``; ``extra`` (positions) adds monomorphic-in-panel
-    records the model does not know, to exercise alignment."""
-    import io
+def switch_errors(genotypes, labels, rate, rng):
+    """Swap each individual's two haplotypes (rows 2i, 2i+1) after a heterozygous site with
+    probability ``rate``; returns new genotypes and labels, and the number of switches."""
+    genotypes, labels = genotypes.copy(), labels.copy()
+    switches = 0
+    for i in range(0, len(genotypes), 2):
+        het = np.flatnonzero(genotypes[i] != genotypes[i + 1])
+        flips = het[rng.random(len(het)) < rate] + 1
+        switches += len(flips)
+        # parity of the switches so far decides which original haplotype each site comes from
+        swapped = np.zeros(genotypes.shape[1] + 1, np.int64)
+        np.add.at(swapped, flips, 1)
+        swapped = (np.cumsum(swapped)[:-1] % 2).astype(bool)
+        for array in (genotypes, labels):
+            a, b = array[i].copy(), array[i + 1].copy()
+            array[i, swapped], array[i + 1, swapped] = b[swapped], a[swapped]
+    return genotypes, labels, switches
+
+
+def write_vcf(path, genotypes, positions, names, chromosome, extra=None):
+    """A bgzipped phased VCF; ``genotypes`` (haplotypes, sites), two rows per individual.
+    ``extra`` positions add records the model does not know, to exercise alignment."""
     import pysam
-    buffer = io.StringIO()
-    ts.write_vcf(buffer, individuals=individuals, individual_names=names,
-                 position_transform=lambda x: np.asarray(x).astype(np.int64) + 1,
-                 site_mask=site_mask)
-    lines = buffer.getvalue().splitlines(keepends=True)
-    if extra is not None:
-        header = [line for line in lines if line.startswith('#')]
-        body = [line for line in lines if not line.startswith('#')]
-        genotypes = '\t'.join(['0|0'] * len(names))
-        body += [f'1\t{pos}\t.\tA\tC\t.\tPASS\t.\tGT\t{genotypes}\n' for pos in extra]
-        body.sort(key=lambda line: int(line.split('\t', 2)[1]))
-        lines = header + body
     plain = path[:-3]
+    header = ['##fileformat=VCFv4.2', '##source=dlutil examples/local_ancestry/simulate.py',
+              f'##contig=<ID={chromosome}>',
+              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+              '\t'.join(['#CHROM', 'POS', 'ID', 'REF', 'ALT', 'QUAL', 'FILTER', 'INFO',
+                         'FORMAT', *names])]
+    rows = [(int(p), 'G', genotypes[:, j]) for j, p in enumerate(positions)]
+    rows += [(int(p), 'C', np.zeros(len(genotypes), np.uint8)) for p in (extra or [])]
+    rows.sort(key=lambda r: r[0])
     with open(plain, 'w') as handle:
-        handle.writelines(lines)
+        handle.write('\n'.join(header) + '\n')
+        for position, alt, column in rows:
+            calls = '\t'.join(f'{a}|{b}' for a, b in zip(column[0::2], column[1::2]))
+            handle.write(f'{chromosome}\t{position}\t.\tA\t{alt}\t.\tPASS\t.\tGT\t{calls}\n')
     pysam.tabix_compress(plain, path, force=True)
     os.remove(plain)
 
@@ -107,78 +167,94 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='data', help='output folder (default: %(default)s)')
+    parser.add_argument('--model', default='AmericanAdmixture_4B18',
+                        help='a stdpopsim HomSap demographic model (default: %(default)s)')
+    parser.add_argument('--admixed-population', default='ADMIX',
+                        help='the admixed population of the model (default: %(default)s); the '
+                             'other sampled populations are the reference panel')
     parser.add_argument('--reference', type=int, default=40,
                         help='reference individuals per population (default: %(default)s)')
     parser.add_argument('--admixed', type=int, default=20,
                         help='admixed individuals (default: %(default)s)')
+    parser.add_argument('--chromosome', default='chr22',
+                        help='the HomSap chromosome (default: %(default)s)')
+    parser.add_argument('--left', type=float, default=20e6,
+                        help='start of the simulated stretch, bp (default: %(default)g)')
     parser.add_argument('--length', type=float, default=10e6,
-                        help='chromosome length in bp (default: %(default)g)')
-    parser.add_argument('--ne', type=float, default=5000,
-                        help='effective size of every population (default: %(default)g)')
-    parser.add_argument('--t-afr', type=float, default=1500,
-                        help='generations since the AFR/OOA split (default: %(default)g)')
-    parser.add_argument('--t-eur-eas', type=float, default=600,
-                        help='generations since the EUR/EAS split (default: %(default)g)')
-    parser.add_argument('--t-admix', type=float, default=30,
-                        help='generations since the admixture (default: %(default)g)')
-    parser.add_argument('--proportions', type=float, nargs=3, default=[0.4, 0.3, 0.3],
-                        metavar=('AFR', 'EUR', 'EAS'), help='admixture proportions')
-    parser.add_argument('--recombination-rate', type=float, default=2e-8)
-    parser.add_argument('--mutation-rate', type=float, default=1.25e-8)
+                        help='length of the stretch, bp (default: %(default)g)')
+    parser.add_argument('--genetic-map', default=None,
+                        help='a genetic map ("position cM" per line, or PLINK .map) instead of '
+                             "the species' mean recombination rate")
+    parser.add_argument('--switch-error-rate', type=float, default=0.0,
+                        help='phasing switch errors of the admixed individuals per '
+                             'heterozygous site (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=1)
     args = parser.parse_args(argv)
+    if not 0 <= args.switch_error_rate <= 1:
+        parser.error(f'--switch-error-rate must be in [0, 1], got {args.switch_error_rate}')
 
     from dlutil.genotypes.h5 import haplotype_names, write_genotypes
     os.makedirs(args.out, exist_ok=True)
-    ts = simulate(args)
-    pops = {ts.population(p).metadata['name']: p for p in range(ts.num_populations)}
-    ref_inds, ref_names, ref_pops, adm_inds = [], [], [], []
-    for ind in ts.individuals():
-        pop = ts.node(ind.nodes[0]).population
-        name = [k for k, v in pops.items() if v == pop][0]
-        if name == 'ADMIX':
-            adm_inds.append(ind.id)
-        else:
-            ref_inds.append(ind.id)
-            ref_names.append(f'{name}{sum(1 for p in ref_pops if p == name) + 1:03d}')
-            ref_pops.append(name)
-    adm_names = [f'ADMIX{i + 1:03d}' for i in range(len(adm_inds))]
-    write_vcf(ts, os.path.join(args.out, 'reference.vcf.gz'), ref_inds, ref_names)
+    ts, sources, chromosome, rate_map = simulate(args)
+    population = {ts.population(p).metadata['name']: p for p in range(ts.num_populations)}
+    panel_nodes, panel_names, panel_pops = [], [], []
+    for name in sources:
+        inds = [i for i in ts.individuals()
+                if ts.node(i.nodes[0]).population == population[name]]
+        for k, ind in enumerate(inds):
+            panel_nodes += list(ind.nodes)
+            panel_names.append(f'{name}{k + 1:03d}')
+            panel_pops.append(name)
+    admixed_nodes = np.array([n for i in ts.individuals() for n in i.nodes
+                              if ts.node(n).population == population[args.admixed_population]])
+    admixed_names = [f'{args.admixed_population}{i + 1:03d}'
+                     for i in range(len(admixed_nodes) // 2)]
+    positions = ts.tables.sites.position.astype(np.int64) + 1
+    # msprime may put two sites at one integer position: keep the first
+    keep_sites = np.concatenate([[True], np.diff(positions) > 0])
+    positions = positions[keep_sites]
+    panel = ts.genotype_matrix(samples=np.array(panel_nodes)).T[:, keep_sites].astype(np.uint8)
+    write_vcf(os.path.join(args.out, 'reference.vcf.gz'), panel, positions, panel_names,
+              chromosome)
     with open(os.path.join(args.out, 'reference.samples.tsv'), 'w') as handle:
         handle.write('sample\tpopulation\n')
-        handle.writelines(f'{s}\t{p}\n' for s, p in zip(ref_names, ref_pops))
+        handle.writelines(f'{s}\t{p}\n' for s, p in zip(panel_names, panel_pops))
 
-    positions = ts.tables.sites.position.astype(np.int64) + 1
-    adm_nodes = np.array([n for i in adm_inds for n in ts.individual(i).nodes])
-    labels = local_ancestry(ts, adm_nodes)
-    genotypes = ts.genotype_matrix(samples=adm_nodes).T.astype(np.uint8)  # (haplotypes, sites)
-    write_genotypes(os.path.join(args.out, 'test.h5'), genotypes, positions,
-                    haplotype_names(adm_names), '1', ancestries=sorted(SOURCES),
-                    label=_relabel(labels))
+    labels = local_ancestry(ts, admixed_nodes, sources)[:, keep_sites]
+    genotypes = ts.genotype_matrix(samples=admixed_nodes).T[:, keep_sites].astype(np.uint8)
+    rng = np.random.default_rng(args.seed)
+    genotypes, labels, switches = switch_errors(genotypes, labels, args.switch_error_rate, rng)
+    order = np.array([sorted(sources).index(s) for s in sources])
+    truth = order[labels].astype(np.uint8)  # indices into sorted(sources), the files' names
+    names = haplotype_names(admixed_names)
+    write_genotypes(os.path.join(args.out, 'test.h5'), genotypes, positions, names, chromosome,
+                    ancestries=sorted(sources), label=truth)
 
     # the query: another "array" with 90 % of the variants and 200 the panel lacks
-    rng = np.random.default_rng(args.seed)
     keep = rng.random(len(positions)) < 0.9
     taken = set(positions.tolist())
-    extra = sorted(int(p) for p in rng.choice(np.arange(1, int(args.length)), 400, replace=False)
-                   if int(p) not in taken)[:200]
-    write_vcf(ts, os.path.join(args.out, 'query.vcf.gz'), adm_inds, adm_names,
-              site_mask=~keep, extra=extra)
-    write_genotypes(os.path.join(args.out, 'query.truth.h5'), genotypes, positions,
-                    haplotype_names(adm_names), '1', ancestries=sorted(SOURCES),
-                    label=_relabel(labels))
-    print(f'{args.out}: reference panel {len(ref_inds)} individuals '
-          f'({", ".join(f"{s} {ref_pops.count(s)}" for s in SOURCES)}), {len(positions)} '
-          f'variants on {args.length / 1e6:g} Mb; {len(adm_inds)} admixed individuals in '
-          f'test.h5 and query.vcf.gz ({int(keep.sum())} panel variants + {len(extra)} others); '
-          f'ancestry breakpoints per admixed haplotype: '
-          f'{np.mean([np.count_nonzero(np.diff(r)) for r in labels]):.1f}')
-
-
-def _relabel(labels):
-    """Indices into SOURCES → indices into sorted(SOURCES), the files' ``ancestries``."""
-    order = np.array([sorted(SOURCES).index(s) for s in SOURCES])
-    return order[labels].astype(np.uint8)
+    candidates = rng.choice(np.arange(int(args.left) + 1, int(args.left + args.length)), 400,
+                            replace=False)
+    extra = sorted(int(p) for p in candidates if int(p) not in taken)[:200]
+    write_vcf(os.path.join(args.out, 'query.vcf.gz'), genotypes[:, keep], positions[keep],
+              admixed_names, chromosome, extra=extra)
+    write_genotypes(os.path.join(args.out, 'query.truth.h5'), genotypes, positions, names,
+                    chromosome, ancestries=sorted(sources), label=truth)
+    grid = np.linspace(args.left, args.left + args.length, 101)
+    cm = np.array([rate_map.get_cumulative_mass(g) for g in grid]) * 100
+    with open(os.path.join(args.out, 'genetic_map.txt'), 'w') as handle:
+        handle.write('position\tcM\n')
+        handle.writelines(f'{int(g)}\t{c - cm[0]:.6f}\n' for g, c in zip(grid, cm))
+    shares = np.bincount(labels.ravel(), minlength=len(sources)) / labels.size
+    print(f'{args.out}: {args.model} on {args.chromosome}:{args.left:.0f}-'
+          f'{args.left + args.length:.0f}; reference panel {len(panel_names)} individuals '
+          f'({", ".join(f"{s} {panel_pops.count(s)}" for s in sources)}), {len(positions)} '
+          f'variants; {len(admixed_names)} admixed individuals in test.h5 and query.vcf.gz '
+          f'({int(keep.sum())} panel variants + {len(extra)} others); ancestry shares '
+          f'{", ".join(f"{s} {v:.2f}" for s, v in zip(sources, shares))}; ancestry '
+          f'breakpoints per admixed haplotype '
+          f'{np.mean([np.count_nonzero(np.diff(r)) for r in labels]):.1f}; switch errors '
+          f'{switches}')
 
 
 if __name__ == '__main__':
