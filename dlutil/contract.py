@@ -32,9 +32,8 @@ the def.py contract:
                                            returns (train, val)                           (-y)
   get_test_generator(data_dir)          -> test generator                                 (-e)
   get_pred_generator(pred_path)         -> generator of inputs, once per file -p matches  (-p)
-  save_prediction(pred_path, Y[, out_dir])
-                                        optional; replaces predictions/<file>.*; out_dir
-                                        is --result/predictions                           (-p)
+  save_prediction(pred_path, Y)         optional; replaces predictions/<file>.*; a third
+                                        argument out_dir gets --result/predictions        (-p)
   ALPHABET = 'ACGU'                     optional; the letters of the one-hot channels,
                                         in channel order (default: ACGT for 4)   (--interpret)
   CLASS_NAMES = ['bound', 'unbound']    optional; names of the classes           (--interpret)
