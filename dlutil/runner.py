@@ -1,4 +1,5 @@
 """What one command line does: search (-y), then evaluate (-e) and predict (-p) with the best trial."""
+import functools
 import logging
 import os
 
@@ -112,7 +113,7 @@ def _run_locked(args, definition, device, store, pred_paths):
         # before anything is written: a refused executor (Ray) leaves no search.json
         executor = make_executor(search.settings, definition, store)
     try:
-        data_seed = _preflight(args, definition, device, store, search, pred_paths)
+        data_seed = _preflight(args, definition, device, store, search, pred_paths, executor)
     except BaseException:
         if executor is not None:
             executor.stop(wait=False)
@@ -150,9 +151,10 @@ def _run_locked(args, definition, device, store, pred_paths):
         predict(definition, store, model, pred_paths, args.data, args.batch_size)
 
 
-def _preflight(args, definition, device, store, search, pred_paths):
+def _preflight(args, definition, device, store, search, pred_paths, executor=None):
     """Data faults stop the command here, before any trial (see :mod:`dlutil.preflight`);
-    returns the seed the loaders run under."""
+    returns the seed the loaders run under. With an executor, the check runs where it runs
+    trials (a worker of a pool: the search then waits on nothing this process imports)."""
     if search is not None:
         seed = search.seed
         configs = [config for config, _ in search.sampler.sample(range(preflight.CONFIGS_TRIED))]
@@ -160,10 +162,21 @@ def _preflight(args, definition, device, store, search, pred_paths):
         best, settings = store.read_best(), store.path('search.json')
         seed = results.read_json(settings).get('seed', 0) if os.path.exists(settings) else 0
         configs = [best['config']] if best else []
-    rng.seed_everything(rng.data_seed(seed))  # the loaders draw what they draw in the search
-    preflight.run(definition, args.data, args.batch_size, device, configs, hyper=args.hyper,
-                  test=args.eval, pred_paths=pred_paths)
+    check = functools.partial(_seeded_preflight, rng.data_seed(seed), args.data,
+                              args.batch_size, device, configs, args.hyper, args.eval,
+                              list(pred_paths))
+    if executor is None:
+        check(definition)
+    else:
+        executor.call(check)
     return rng.data_seed(seed)
+
+
+def _seeded_preflight(data_seed, data_dir, batch_size, device, configs, hyper, test, pred_paths,
+                      definition):
+    rng.seed_everything(data_seed)  # the loaders draw what they draw in the search
+    preflight.run(definition, data_dir, batch_size, device, configs, hyper=hyper, test=test,
+                  pred_paths=pred_paths)
 
 
 def load_best_model(definition, store, device):

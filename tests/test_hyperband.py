@@ -95,3 +95,17 @@ def test_totals_with_a_trials_budget_count_every_planned_bracket():
     assert hyperband.totals(9, 3, trials=40)[:2] == (40, 44 + 9)
     assert hyperband.totals(9, 3, trials=5)[:2] == (5, 5 + 1 + 1)
     assert hyperband.totals(81, 3, trials=None) == hyperband.totals(81, 3)
+
+
+def test_jobs_go_out_longest_critical_path_first():
+    from dlutil.search.brackets import BracketState, critical_path_first
+    states = [BracketState(p) for p in hyperband.plan(27, 3)]
+    assert [s.remaining_epochs for s in states] == [27, 27, 27, 27]
+    # at the start every member has 27 epochs to go: the plan's order stands
+    assert critical_path_first(states) == states
+    first = states[0]  # bracket 3: 27 configurations at 1 epoch; its best 9 go on to 3 epochs
+    for index in first.members:
+        first.record(index, {'status': 'ok', 'reward': float(index)})
+    assert first.rung == 1 and first.remaining_epochs == 26
+    order = critical_path_first(states)
+    assert order[-1] is first and order[:3] == states[1:]

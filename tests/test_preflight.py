@@ -4,6 +4,7 @@ import os
 import subprocess
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import CLASSIFIER_DEF, onehot_motif_data, write_def, write_h5
@@ -27,11 +28,13 @@ def test_an_empty_file_is_named(cli, classifier_def, h5_data, tmp_path):
     assert no_trial_ran(tmp_path / 'r')
 
 
-def test_nan_in_the_inputs_is_a_data_fault_not_divergence(cli, classifier_def, h5_data, tmp_path):
+@pytest.mark.parametrize('workers', ['1', '2'])  # with 2, the check runs in a pool worker
+def test_nan_in_the_inputs_is_a_data_fault_not_divergence(cli, classifier_def, h5_data, tmp_path,
+                                                          workers):
     X, Y = onehot_motif_data(64, seed=1)
     X[0, 2, 0, 5] = np.nan
     write_h5(h5_data / 'valid.h5', X, Y)
-    code, err = search(cli, classifier_def, h5_data, tmp_path / 'r')
+    code, err = search(cli, classifier_def, h5_data, tmp_path / 'r', '--workers', workers)
     assert_clean_error(code, err, 'validation generator', 'valid.h5',
                        'inputs with nan at index (0, 2, 0, 5) of its first batch', 'data fault')
     assert no_trial_ran(tmp_path / 'r')
@@ -58,17 +61,19 @@ def test_a_missing_label_dataset_is_named(cli, classifier_def, h5_data, tmp_path
     assert no_trial_ran(tmp_path / 'r')
 
 
+@pytest.mark.parametrize('workers', ['1', '2'])
 def test_test_and_prediction_files_are_checked_before_the_search(cli, classifier_def, h5_data,
-                                                                 tmp_path):
+                                                                 tmp_path, workers):
     X, Y = onehot_motif_data(64)
     Y[3] = np.inf
     write_h5(h5_data / 'test.h5', X, Y)
-    code, err = search(cli, classifier_def, h5_data, tmp_path / 'r', '-e')
+    code, err = search(cli, classifier_def, h5_data, tmp_path / 'r', '-e', '--workers', workers)
     assert_clean_error(code, err, 'test generator (get_test_generator)', 'labels with inf')
     assert no_trial_ran(tmp_path / 'r')
     write_h5(h5_data / 'test.h5', *onehot_motif_data(64))
     write_h5(h5_data / 'test_pred_b.h5', np.zeros((0, 4, 1, 40), np.float32))
-    code, err = search(cli, classifier_def, h5_data, tmp_path / 'r', '-e', '-p', 'test_pred_*')
+    code, err = search(cli, classifier_def, h5_data, tmp_path / 'r', '-e', '-p', 'test_pred_*',
+                       '--workers', workers)
     assert_clean_error(code, err, 'prediction generator of', 'test_pred_b.h5', 'no batches')
     assert no_trial_ran(tmp_path / 'r')
 
@@ -208,7 +213,8 @@ def test_cpu_never_initialises_cuda(cli, classifier_def, h5_data, tmp_path, monk
     for name in ('get_rng_state_all', 'set_rng_state_all', 'get_rng_state', 'set_rng_state',
                  'init', 'set_device', 'synchronize'):
         monkeypatch.setattr(torch.cuda, name, touched(name))
-    code, err = search(cli, classifier_def, h5_data, tmp_path / 'r', '-e', '-p', 'test_pred_*')
+    code, err = search(cli, classifier_def, h5_data, tmp_path / 'r', '-e', '-p', 'test_pred_*',
+                       '--workers', workers)
     assert code == 0, err
     assert not torch.cuda.is_initialized()
     best = json.loads((tmp_path / 'r' / 'best.json').read_text())

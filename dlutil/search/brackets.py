@@ -34,6 +34,12 @@ class BracketState:
     def epochs(self):
         return self.planned.epochs[self.rung]
 
+    @property
+    def remaining_epochs(self):
+        """Epochs one member still trains before the bracket ends: its critical path."""
+        done = self.planned.epochs[self.rung - 1] if self.rung else 0
+        return self.planned.epochs[-1] - done
+
     def waiting(self):
         """Members of the current rung not yet submitted nor recorded."""
         if self.finished:
@@ -54,3 +60,9 @@ class BracketState:
             return
         self.rung += 1
         self.members, self.rewards, self.submitted = survivors, {}, set()
+
+
+def critical_path_first(states):
+    """``states`` ordered for handing out jobs: most epochs left per member first (plan order
+    among equals), so that no bracket's last, longest rungs run alone at the end of a search."""
+    return sorted(states, key=lambda state: -state.remaining_epochs)

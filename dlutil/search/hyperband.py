@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from dlutil import rng
 from dlutil.search import results
 from dlutil.search.best import best_row, write_best
-from dlutil.search.brackets import BracketState
+from dlutil.search.brackets import BracketState, critical_path_first
 from dlutil.search.executors import Job
 from dlutil.search.sampling import Sampler
 from dlutil.search.schedule import plan, totals
@@ -146,9 +146,9 @@ class HyperbandSearch:
         with bar:
             while True:
                 self._tell('update', states)
-                for state in states:
-                    if state.finished or not self._open(state, states):
-                        continue
+                # brackets open in plan order (the sampler's order); jobs go out by critical path
+                opened = [s for s in states if not s.finished and self._open(s, states)]
+                for state in critical_path_first(opened):
                     for index in state.waiting():
                         key = (results.trial_id(index), state.epochs)
                         if key in done:  # recorded by an earlier run: replay it
@@ -156,7 +156,7 @@ class HyperbandSearch:
                             state.submitted.add(index)
                             state.record(index, done[key])
                             bar.update(1)
-                        elif len(pending) < executor.workers:
+                        elif len(pending) < executor.workers + executor.queued:
                             if key in retry:
                                 retry.discard(key)
                                 self._forget_error(key[0])

@@ -102,6 +102,8 @@ def device_groups(world, workers, devices):
 class DDPExecutor:
     """Runs each job on a group of ``world`` processes; ``workers`` groups at once."""
 
+    queued = 0  # jobs handed out beyond one per worker: none, each waits for a free group
+
     def __init__(self, definition, data_dir, batch_size, store, workers, devices, threads,
                  world):
         self.workers, self.world = workers, world
@@ -120,6 +122,10 @@ class DDPExecutor:
                              self.store, job, self.threads, group, cancel=self.cancel)
         finally:
             self.groups.put(group)
+
+    def call(self, fn):
+        """``fn(definition)`` here; returns what it returns."""
+        return fn(self.definition)
 
     def submit(self, job):
         return self.pool.submit(self._run, job)

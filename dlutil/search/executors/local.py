@@ -33,7 +33,7 @@ class InlineExecutor:
         self.definition, self.store = definition, store
         self.device, self.batch_size = device, batch_size
         self.data = TrialData(definition, data_dir, batch_size, data_seed)
-        self.workers = 1
+        self.workers, self.queued = 1, 0
 
     def submit(self, job):
         future = concurrent.futures.Future()
@@ -45,6 +45,10 @@ class InlineExecutor:
                 raise
             future.set_exception(error)
         return future
+
+    def call(self, fn):
+        """``fn(definition)`` here; returns what it returns."""
+        return fn(self.definition)
 
     def stop(self, wait=True):
         pass
@@ -74,6 +78,10 @@ def _init_worker(def_path, data_dir, batch_size, result_dir, devices, threads, c
                    data=TrialData(definition, data_dir, batch_size, data_seed))
 
 
+def _call_in_worker(fn):
+    return fn(_WORKER['definition'])
+
+
 def _run_in_worker(job):
     w = _WORKER
     return run_job(w['definition'], w['data'], w['store'], job, w['device'], w['batch_size'],
@@ -92,6 +100,7 @@ class PoolExecutor:
     def __init__(self, definition, data_dir, batch_size, store, workers, devices, threads,
                  data_seed=None):
         self.workers = workers
+        self.queued = 1  # a job waits in the pool, so no worker idles while results are recorded
         context = worker_context()
         # each worker writes its process id here as it starts: the pool's own list is private
         self.pids = context.Array('i', workers)
@@ -103,6 +112,12 @@ class PoolExecutor:
 
     def submit(self, job):
         return self.pool.submit(_run_in_worker, job)
+
+    def call(self, fn):
+        """``fn(definition)`` in a worker, which the preloaded forkserver made ready (torch,
+        torch._dynamo) while this process imported its own; returns what it returns, raises what
+        it raises. The pool's first job: the search waits for it."""
+        return self.pool.submit(_call_in_worker, fn).result()
 
     def stop(self, wait=True):
         """Shut the pool down; ``wait=False`` (interrupted): end the workers now, not after

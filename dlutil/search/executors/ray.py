@@ -239,9 +239,12 @@ class RayExecutor:
         ``threads`` CPUs and ``gpus`` GPUs, on one node.
     """
 
+    queued = 0  # jobs handed out beyond one per worker: none, Ray queues its own
+
     def __init__(self, definition, data_dir, batch_size, store, threads, device=None,
                  address=None, gpus=None, world=1):
         ray = self.ray = import_ray()
+        self.definition = definition
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         if not ray.is_initialized():
             check_address(address)
@@ -272,6 +275,10 @@ class RayExecutor:
         self.task = ray.remote(run_trial).options(num_cpus=per_cpus, num_gpus=per_gpus,
                                                   max_retries=MAX_RETRIES, retry_exceptions=False)
         self.pending = {}
+
+    def call(self, fn):
+        """``fn(definition)`` here; returns what it returns."""
+        return fn(self.definition)
 
     def submit(self, job):
         ref = self.task.remote(*self.args, job, self.threads, self.sink, self.world)
