@@ -217,3 +217,32 @@ def test_h5_batches_carry_the_class_balance_of_a_file_sorted_by_class(tmp_path):
     assert shares.var() < 2 * binomial, (shares.var(), binomial)
     assert np.all(np.abs(shares - p) < 6 * np.sqrt(2 * binomial))
     assert abs(shares.mean() - p) < 0.01
+
+
+@pytest.mark.parametrize('shuffle', [False, True])
+def test_one_window_reader_gives_every_row_once_with_bounded_windows(shuffle):
+    """The reader both HDF5 generators share: blocks read a window at a time, a partial batch
+    carried into the next window, only the last batch of a pass short."""
+    from dlutil.data.windows import window_batches
+    data = np.arange(1000)
+    blocks = [(start, min(start + 16, 1000)) for start in range(0, 1000, 16)]
+    reads = []
+
+    def read(take, carry):
+        x = np.concatenate([data[a:b] for a, b in take])
+        reads.append(len(take))
+        return (x, -x) if carry is None else (np.concatenate([carry[0], x]),
+                                              np.concatenate([carry[1], -x]))
+
+    batches = list(window_batches(blocks, read, 48, 100, np.random.default_rng(0), shuffle))
+    rows = np.concatenate([x for x, _ in batches])
+    assert sorted(rows) == list(range(1000))  # every row once
+    assert all((y == -x).all() for x, y in batches)  # labels travel with their rows
+    assert [len(x) for x, _ in batches[:-1]] == [48] * (len(batches) - 1)
+    assert len(batches[-1][0]) == 1000 - 48 * (len(batches) - 1)
+    assert max(reads) <= 7  # about 100 rows a window: never the whole file
+    assert (list(rows) == list(range(1000))) != shuffle
+    # counted in blocks, the carry not counted: windows of exactly 4 of the 63 blocks
+    reads.clear()
+    list(window_batches(blocks, read, 48, 4, weight=lambda block: 1, carry_counts=False))
+    assert reads == [4] * 15 + [3]

@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from dlutil.data.matrix import MatrixBatchGenerator
+from dlutil.data.windows import window_batches
 
 
 #: blocks a shuffling window gathers (fewer where one HDF5 chunk is larger than a block)
@@ -170,63 +171,42 @@ class H5pyBatchGenerator(MatrixBatchGenerator):
                      + (int(np.prod(self.y_shape, dtype=np.int64)) * self.y_dtype.itemsize
                         if self.has_y else 0))
         window_rows = max(size, int(self.buffer_mb * 2 ** 20) // max(row_bytes, 1))
-        blocks = self._blocks(window_rows)
         self.epoch += 1
-        if self.shuffle:
-            blocks = [blocks[i] for i in self.rng.permutation(len(blocks))]
-        carry_x = carry_y = None
-        buffer_x = buffer_y = None
-        i = 0
-        while i < len(blocks):
-            # gather blocks until the window is full, then read them into one buffer
-            take, rows = [], 0 if carry_x is None else len(carry_x)
-            while i < len(blocks) and (not take or rows < window_rows):
-                take.append(blocks[i])
-                rows += blocks[i][2] - blocks[i][1]
-                i += 1
+        buffers = {}
+
+        def read(take, carry):
+            rows = sum(stop - start for _, start, stop in take) + (len(carry[0]) if carry else 0)
             if self.shuffle:
                 # Shuffled batches are gathered from the window (fancy indexing copies), so
                 # every window of the epoch reuses one buffer: a fresh window-sized array per
                 # window costs more in page faults than the reading itself.
-                if buffer_x is None or len(buffer_x) < rows:
-                    buffer_x = np.empty((rows + size,) + self.x_shape, self.x_dtype)
-                    buffer_y = (np.empty((rows + size,) + self.y_shape, self.y_dtype)
-                                if self.has_y else None)
-                x = buffer_x[:rows]
-                y = buffer_y[:rows] if self.has_y else None
+                if 'x' not in buffers or len(buffers['x']) < rows:
+                    buffers['x'] = np.empty((rows + size,) + self.x_shape, self.x_dtype)
+                    buffers['y'] = (np.empty((rows + size,) + self.y_shape, self.y_dtype)
+                                    if self.has_y else None)
+                x = buffers['x'][:rows]
+                y = buffers['y'][:rows] if self.has_y else None
             else:
                 # in-order batches are views of the window, so each window is a new array
                 x = np.empty((rows,) + self.x_shape, self.x_dtype)
                 y = np.empty((rows,) + self.y_shape, self.y_dtype) if self.has_y else None
             offset = 0
-            if carry_x is not None:
-                offset = len(carry_x)
-                x[:offset] = carry_x
+            if carry is not None:
+                offset = len(carry[0])
+                x[:offset] = carry[0]
                 if y is not None:
-                    y[:offset] = carry_y
+                    y[:offset] = carry[1]
             for file_index, start, stop in take:
                 data, label = datasets[file_index]
                 data.read_direct(x, np.s_[start:stop], np.s_[offset:offset + stop - start])
                 if y is not None:
                     label.read_direct(y, np.s_[start:stop], np.s_[offset:offset + stop - start])
                 offset += stop - start
-            # a partial batch is carried into the next window; only the last batch is short
-            full = rows if i == len(blocks) else rows // size * size
-            if self.shuffle:
-                order = self.rng.permutation(rows)
-                for start in range(0, full, size):
-                    index = order[start:start + size]
-                    yield self._batch(x[index], y[index] if y is not None else None)
-                # copies (fancy indexing), taken before the buffer is overwritten
-                carry_x = x[order[full:]] if full < rows else None
-                carry_y = y[order[full:]] if (y is not None and full < rows) else None
-            else:
-                for start in range(0, full, size):
-                    yield self._batch(x[start:start + size],
-                                      y[start:start + size] if y is not None else None)
-                # copies, so the window itself can be freed before the next one is read
-                carry_x = x[full:].copy() if full < rows else None
-                carry_y = y[full:].copy() if (y is not None and full < rows) else None
+            return x, y
+
+        for x, y in window_batches(self._blocks(window_rows), read, size, window_rows, self.rng,
+                                   self.shuffle):
+            yield self._batch(x, y)
 
     def _batch(self, x, y):
         x = self._augment(x)

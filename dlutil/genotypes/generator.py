@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from dlutil.data.matrix import MatrixBatchGenerator
+from dlutil.data.windows import window_batches
 from dlutil.genotypes.admixture import Admixer
 from dlutil.genotypes.align import Alignment
 from dlutil.genotypes.h5 import IGNORE, open_genotypes
@@ -161,22 +162,18 @@ class GenotypeBatchGenerator(MatrixBatchGenerator):
         window_blocks = max(1, int(self.buffer_mb * 2 ** 20) // max(row_bytes * per_block, 1))
         window_blocks = max(window_blocks, -(-size // per_block))
         self.epoch += 1
-        if self.shuffle:
-            blocks = [blocks[i] for i in self.rng.permutation(len(blocks))]
-        carry = None
-        for w in range(0, len(blocks), window_blocks):
-            x, y = self._read(blocks[w:w + window_blocks])
-            if carry is not None:
-                x = np.concatenate([carry[0], x])
-                y = np.concatenate([carry[1], y]) if y is not None else None
-            last = w + window_blocks >= len(blocks)
-            full = len(x) if last else len(x) // size * size
-            order = self.rng.permutation(len(x)) if self.shuffle else np.arange(len(x))
-            for start in range(0, full, size):
-                index = order[start:start + size]
-                yield self._batch(x[index], y[index] if y is not None else None)
-            rest = order[full:]
-            carry = (x[rest], y[rest] if y is not None else None) if len(rest) else None
+
+        def read(take, carry):
+            x, y = self._read(take)
+            if carry is None:
+                return x, y
+            return (np.concatenate([carry[0], x]),
+                    np.concatenate([carry[1], y]) if y is not None else None)
+
+        # a window is a number of blocks, the carried rows not counted
+        for x, y in window_batches(blocks, read, size, window_blocks, self.rng, self.shuffle,
+                                   weight=lambda block: 1, carry_counts=False):
+            yield self._batch(x, y)
 
     def _batch(self, x, y):
         if y is None:
