@@ -27,12 +27,12 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 import numpy as np
 
 from dlutil.errors import DataShapeError, LabelShapeError
 from dlutil.genotypes.encoding import one_hot_alleles  # noqa: F401 (re-exported)
+from dlutil.models.zoo import UnbuiltNetwork
 from dlutil.models.segnet import SEGNET_DEFAULTS, SegNet
 from dlutil.models.window_lai import WINDOW_DEFAULTS, WindowLAI
 from dlutil.training.model import BaseModel
@@ -119,6 +119,11 @@ def build_network(config, n_variants, n_classes, extra_keys=()):
     return cls(n_variants, n_classes, **params)
 
 
+#: what the network says when it is used before its shape is known
+_UNBUILT = ('the local-ancestry network is not built: panel_layout() returned None and no '
+            'checkpoint was loaded')
+
+
 class LocalAncestryModel(BaseModel):
     """Per-variant ancestry with a :class:`WindowLAI` or :class:`SegNet` network.
 
@@ -152,7 +157,7 @@ class LocalAncestryModel(BaseModel):
         self.class_weights = None
         layout = self.panel_layout()
         if layout is None:
-            network = _Unbuilt()
+            network = UnbuiltNetwork(DataShapeError, _UNBUILT)
         else:
             self.names = layout['ancestries']
             network = self._network(len(layout['positions']), len(self.names),
@@ -193,7 +198,7 @@ class LocalAncestryModel(BaseModel):
         return network
 
     def load_state_dict(self, state, optimizer=True):
-        if isinstance(self.network, _Unbuilt):
+        if isinstance(self.network, UnbuiltNetwork):
             if optimizer:
                 raise DataShapeError('the local-ancestry network is not built (panel_layout() '
                                      'is None): a checkpoint can be loaded for evaluation and '
@@ -268,18 +273,6 @@ class LocalAncestryModel(BaseModel):
         probabilities = (shifted / shifted.sum(axis=1, keepdims=True)).transpose(0, 2, 1)
         return {'probabilities': np.ascontiguousarray(probabilities),
                 'calls': self.calls(logits).astype(np.uint8)}
-
-
-class _Unbuilt(nn.Module):
-    """Stands in for the network until a checkpoint gives its shape."""
-
-    def __init__(self):
-        super().__init__()
-        self.placeholder = nn.Parameter(torch.zeros(1))
-
-    def forward(self, x):
-        raise DataShapeError('the local-ancestry network is not built: panel_layout() returned '
-                             'None and no checkpoint was loaded')
 
 
 __all__ = ['LocalAncestryModel', 'one_hot_alleles', 'mode_filter', 'ancestry_metrics',

@@ -46,6 +46,7 @@ from torch import nn
 
 from dlutil.errors import DataLayoutError
 from dlutil.models._recurrent import RecurrentLayer  # noqa: F401 (re-exported)
+from dlutil.models.zoo import UnbuiltNetwork
 from dlutil.training.constraints import MaxNormConstraint
 from dlutil.training.tasks import ClassificationModel, MultiLabelModel
 
@@ -173,6 +174,11 @@ def check_lengths(seq_len, params):
     return lengths[-1][1] if lengths else seq_len
 
 
+#: what the network says when it is used before its shape is known
+_UNBUILT = ('the pysster network is not built: data_layout() returned None and no checkpoint '
+            'was loaded; the model needs n_channels, seq_len and n_classes to train')
+
+
 class PyssterNetwork(nn.Module):
     """pysster's network; see the module docstring. Output: logits, shape=(n, n_classes).
 
@@ -289,7 +295,7 @@ class _PyssterTraining:
                                                            *self.extra_config_keys))
         layout = self.data_layout()
         if layout is None:
-            network = _Unbuilt()
+            network = UnbuiltNetwork(DataLayoutError, _UNBUILT)
             super().init_model(network, optimizer=torch.optim.Adam(network.parameters()))
             return
         missing = [key for key in ('n_channels', 'seq_len', 'n_classes')
@@ -318,7 +324,7 @@ class _PyssterTraining:
         super().init_model(network, optimizer=optimizer, constraints=constraints)
 
     def load_state_dict(self, state, optimizer=True):
-        if isinstance(self.network, _Unbuilt):
+        if isinstance(self.network, UnbuiltNetwork):
             if optimizer:
                 raise DataLayoutError(f'{type(self).__name__}: data_layout() is None, so the '
                                       f'network can be loaded for evaluation and prediction '
@@ -341,19 +347,6 @@ class _PyssterTraining:
     def end_epoch(self, result):
         stop = super().end_epoch(result)
         return stop or result.get('epoch', 0) >= self.params['epochs']
-
-
-class _Unbuilt(nn.Module):
-    """Stands in for the network until a checkpoint gives its shape (``data_layout()`` None)."""
-
-    def __init__(self):
-        super().__init__()
-        self.placeholder = nn.Parameter(torch.zeros(1))
-
-    def forward(self, x):
-        raise DataLayoutError('the pysster network is not built: data_layout() returned None '
-                              'and no checkpoint was loaded; the model needs n_channels, '
-                              'seq_len and n_classes to train')
 
 
 class _Batches:

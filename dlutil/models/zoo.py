@@ -88,6 +88,19 @@ def check_input(x, seq_len, name, squeezable=False):
                           f'seq_len={seq_len})')
 
 
+class UnbuiltNetwork(nn.Module):
+    """Stands in for a network whose shape only the data or a checkpoint can give: it has one
+    parameter (so an optimizer can be made) and its forward raises ``error(message)``."""
+
+    def __init__(self, error, message):
+        super().__init__()
+        self.error, self.message = error, message
+        self.placeholder = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        raise self.error(self.message)
+
+
 class OneHotInput(nn.Module):
     """The ready models' wrapper: accepts (n, 4, 1, length) as well as (n, 4, length).
 
