@@ -24,7 +24,8 @@ def test_search_eval_predict_writes_the_documented_results(cli, classifier_def, 
     configs, evaluations, resumed, _ = hyperband.totals(9, 3)
     rows = read_rows(result)
     assert len(rows) == evaluations
-    assert list(rows[0]) == ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status']
+    assert list(rows[0]) == ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status',
+                             'def_version']
     trials = sorted(os.listdir(result / 'trials'))
     assert len(trials) == configs and all(len(t) <= 6 for t in trials)
 

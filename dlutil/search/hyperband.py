@@ -18,6 +18,7 @@ from dlutil import rng
 from dlutil.search import results
 from dlutil.search import checkpoints
 from dlutil.search.best import best_row, closing_lines, write_best
+from dlutil.search.replay import replay
 from dlutil.search.brackets import BracketState
 from dlutil.search.executors import Job
 from dlutil.search.sampling import Sampler
@@ -106,6 +107,10 @@ class HyperbandSearch:
         a fixed file, a transient fault); ``ok`` and ``diverged`` rows are final.
         """
         try:
+            # changed files with finished results: trained again, they must give the same
+            self.record.verified(lambda: replay(self.definition, self.store,
+                                                self.store.read_search().values(),
+                                                self.settings, self.trial_seed))
             self.record.write()  # validated: the settings recorded, an old search moved aside
             results.remove_temporaries(self.store.root)  # what a killed run was writing
             done = self.store.read_search()

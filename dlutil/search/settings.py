@@ -219,7 +219,8 @@ class Settings:
         self.version = fingerprint.version(self.now['definition'])
         self.saved = saved = read(store)
         self.move_aside, self.reason = restart and _has_files(store), '--restart'
-        self.kept = []  # the changes --keep-results accepted
+        self.kept = []  # the changes accepted while keeping the finished results
+        self.pending = None  # the refusal, unless verified() finds the results the same
         if saved is not None and not restart:
             self._check(saved, seed, def_path, keep_results)
         if saved is not None and not self.move_aside:
@@ -250,40 +251,62 @@ class Settings:
                      for name in changed_flags]
         if changed and not changed_flags and keep_results:
             self.kept = changed
-            failed = sum(row['status'] == 'error' for row in search)
             log.info('continuing with ' + '; '.join(changed) + f' (--keep-results): '
-                     f'{len(finished)} finished rung evaluations are kept'
-                     + (f', {failed} failed ones run again with the new files' if failed else '')
-                     + f'; rows made now have def_version {self.version} in search.csv')
+                     f'{len(finished)} finished rung evaluations are kept' + self._rows_note())
             return
-        if finished:
-            where = os.path.basename(self.store.root)
-            if changed_flags:
-                raise SearchSettingsError(
-                    f'{self.store.root} holds a search made with other settings: '
-                    + '; '.join(flag_text + changed) + f'. Its {len(finished)} finished rung '
-                    'evaluations depend on them. Re-run with the same flags to continue it '
-                    '(flags left out are taken from search.json), add --restart to start '
-                    f'afresh (the old results move to {where}.<timestamp>), or use another '
-                    '--result')
-            only_data = changed == fingerprint.data_changes(saved.get('data'), self.now['data'])
-            failed = sum(row['status'] == 'error' for row in search)
+        if finished and changed_flags:
             raise SearchSettingsError(
-                f'{self.store.root} holds a search made with another def.py, environment or '
-                'data: ' + '; '.join(changed) + f'. Its {len(finished)} finished rung '
-                'evaluations were made with them, and whether the change alters what they '
-                'computed cannot be told from the files. Restore them to continue; add '
-                '--keep-results if it does not (say, a fix for configurations that failed): '
-                'the finished evaluations are kept'
-                + (f' and the {failed} failed ones run again with the new files' if failed
-                   else '') + '; add --restart to start afresh (the old results move to '
-                f'{where}.<timestamp>); or use another --result'
-                + ('. To evaluate or predict other data with the trained model, leave out -y'
-                   if only_data else ''))
+                f'{self.store.root} holds a search made with other settings: '
+                + '; '.join(flag_text + changed) + f'. Its {len(finished)} finished rung '
+                'evaluations depend on them. Re-run with the same flags to continue it '
+                '(flags left out are taken from search.json), add --restart to start '
+                f'afresh (the old results move to {os.path.basename(self.store.root)}'
+                '.<timestamp>), or use another --result')
+        if finished:  # the results decide: see verified()
+            self.kept, self.pending = changed, self._refusal(saved, changed, search)
+            return
         self.move_aside = _has_files(self.store)
         self.reason = ('; '.join([f'{SPELLING[n]} {saved.get(n)} (now {flags[n]})'
                                   for n in changed_flags] + changed)
                        + ' changed, and no rung evaluation had succeeded')
+
+    def _refusal(self, saved, changed, rows):
+        """The message refusing ``changed`` while ``rows`` hold finished results."""
+        finished = sum(row['status'] == 'ok' for row in rows)
+        failed = sum(row['status'] == 'error' for row in rows)
+        only_data = changed == fingerprint.data_changes(saved.get('data'), self.now['data'])
+        return (f'{self.store.root} holds a search made with another def.py, environment or '
+                'data: ' + '; '.join(changed) + f'. Its {finished} finished rung evaluations '
+                'were made with them, and {replayed}. Restore them to continue; add '
+                '--keep-results if your change does not alter what they computed: they are '
+                'kept' + (f' and the {failed} failed ones run again with the new files'
+                          if failed else '') + '; add --restart to start afresh (the old '
+                f'results move to {os.path.basename(self.store.root)}.<timestamp>); or use '
+                'another --result' + ('. To evaluate or predict other data with the trained '
+                                      'model, leave out -y' if only_data else ''))
+
+    def verified(self, differs):
+        """Settle a change :meth:`_check` left to the results: ``differs()`` replays finished
+        rung evaluations with the new files (:func:`dlutil.search.replay.replay`) and returns
+        ``(trial, what differs)`` or None. Raises :class:`SearchSettingsError` when one
+        differs; says so and goes on when none does."""
+        if self.pending is None:
+            return
+        found = differs()
+        if found is not None:
+            trial, what = found
+            raise SearchSettingsError(self.pending.replace(
+                '{replayed}', f'trial {trial} trained again with the new files differs '
+                              f'({what})'))
+        log.info('continuing with ' + '; '.join(self.kept) + ': finished rung evaluations '
+                 'trained again with the new files gave the same results, so the finished '
+                 'ones are kept' + self._rows_note())
+        self.pending = None
+
+    def _rows_note(self):
+        failed = sum(row['status'] == 'error' for row in self.store.read_search().values())
+        return ((f'; {failed} failed ones run again with the new files' if failed else '')
+                + f'; rows made now have def_version {self.version} in search.csv')
 
     def write(self):
         """Apply the decision (move the old search aside) and record ``search.json``."""
