@@ -15,6 +15,7 @@ import os
 from tqdm.auto import tqdm
 
 from dlutil import rng
+from dlutil.errors import SearchFailedError
 from dlutil.search import results
 from dlutil.search import checkpoints
 from dlutil.search.best import best_row, closing_lines, write_best
@@ -131,7 +132,7 @@ class HyperbandSearch:
         self._summarize()
         if best is None:
             failed = sorted(key[0] for key in self.rows)
-            raise RuntimeError(f'every trial failed ({len(set(failed))} trials); see '
+            raise SearchFailedError(f'every trial failed ({len(set(failed))} trials); see '
                                f'{self.store.trial_file(failed[0], "error.txt")} for the first')
         return best
 
