@@ -26,6 +26,7 @@ from dlutil.files import CorruptFileError, read_json, write_json
 MAX_FILES = 10000   # files the data fingerprint lists at most
 MAX_LISTED = 1000   # files whose size and hash search.json keeps, to name what changed
 HASH_CACHE = '.data-hashes.json'  # in the results directory: path -> size, mtime, inode, hash
+CACHED = 50000  # hashes of files outside the data folder read now that the cache keeps
 BAR_BYTES = 256 * 2 ** 20  # hashing more than this shows a progress bar
 # def.py names that do not change what a trained model is: -e/-p may use weights trained
 # before they changed (they only sample configurations or read data)
@@ -109,9 +110,11 @@ def _read_cache(cache):
     return saved if isinstance(saved, dict) else {}
 
 
-def file_hashes(entries, cache=None):
-    """``{path: sha256}`` of ``entries`` (:func:`_listed`), reading only the files whose path,
-    size, modification time or inode the cache file ``cache`` does not hold (then updated)."""
+def file_hashes(entries, root, cache=None):
+    """``{path: sha256}`` of ``entries`` (:func:`_listed` of ``root``), reading only the files
+    whose path, size, modification time or inode the cache file ``cache`` does not hold (then
+    updated: the entries under ``root`` are those seen now, at most :data:`CACHED` others stay)."""
+    prefix = os.path.join(root, '')
     saved = _read_cache(cache)
     kept, hashes, todo = {}, {}, []
     for _, path, stat in entries:
@@ -137,6 +140,10 @@ def file_hashes(entries, cache=None):
                     from error
             hashes[path] = digest.hexdigest()
             kept[path] = key + [hashes[path]]
+    # the hashes of other folders stay (-e -d on a test set, then -y on the training data)
+    others = [(path, value) for path, value in saved.items()
+              if path not in kept and not path.startswith(prefix)]
+    kept.update(others[-CACHED:])
     if cache and kept != saved:
         write_json(cache, kept)
     return hashes
@@ -153,7 +160,7 @@ def data_fingerprint(data_dir, skip=None, cache=None):
     """
     root = os.path.realpath(data_dir)
     entries = _listed(root, skip)
-    hashes = file_hashes(entries, cache)
+    hashes = file_hashes(entries, root, cache)
     named = [(name, stat.st_size, hashes[path]) for name, path, stat in entries]
     digest = hashlib.sha256(repr(named).encode()).hexdigest()
     listing = ({name: [size, sha] for name, size, sha in named}

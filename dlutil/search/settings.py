@@ -7,12 +7,14 @@
   failures) the search starts again with the new settings, and its old files move aside, as
   ``--restart`` does on purpose: to ``RESULT.<timestamp>``, never deleted.
 - Whether a change of def.py, environment or data alters what the finished evaluations computed
-  cannot be told from the files (a fix for configurations that failed usually does not; a
-  change to the network does). So it is the user's call: ``--keep-results`` keeps them and
-  continues with the new files (failed evaluations run again with them, and ``search.csv``'s
-  ``def_version`` column and ``search.json``'s ``def_versions`` say which def.py made each row);
-  ``--restart`` starts afresh. A flag that changes the plan or the training (``--epoch``,
-  ``--eta``, …) is refused with the reason, whatever the flag.
+  cannot be told from the files (a fix for configurations that failed does not; a change to
+  the network does), so the results tell: :meth:`Settings.verified` has finished evaluations
+  trained again with the new files (:mod:`dlutil.search.replay`). The same results: the
+  search continues, keeping them, and failed evaluations run again with the new files. Others:
+  refused, unless ``--keep-results`` (the user vouches for the change); ``--restart`` starts
+  afresh. ``search.csv``'s ``def_version`` column and ``search.json``'s ``def_versions`` say
+  which def.py made each row. A flag that changes the plan or the training (``--epoch``,
+  ``--eta``, …) is refused with the reason.
 - ``--trials`` larger than the search was planned with is no change: it adds configurations
   (Hyperband iterations) to the plan, which keeps every recorded rung evaluation.
 - ``search.json`` is written only once the run is validated (:meth:`Settings.write`).
@@ -344,11 +346,10 @@ def _grows(saved, flags):
         return False
     before = schedule.totals(saved['epoch'], saved['eta'], saved.get('trials'))[0]
     after = schedule.totals(flags['epoch'], flags['eta'], flags['trials'])[0]
-    if after >= before:
+    if after > before:
         log.info(f'--trials {flags["trials"]}: the search grows from {before} to {after} '
                  f'configurations; every rung evaluation recorded so far is kept')
-        return True
-    return False
+    return after >= before
 
 
 def ours(store):
