@@ -21,10 +21,14 @@ def build_parser():
         description='Hyperband hyperparameter search, training with checkpoints, evaluation '
                     'and prediction for a PyTorch model defined in one def.py file.',
         epilog=CONTRACT, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('-f', '--model', required=True, metavar='DEF_PY',
-                        help='the def.py file with loaders, Model and get_config')
-    parser.add_argument('-d', '--data', required=True, metavar='DATA_DIR',
-                        help='data directory, passed to the def.py loaders as data_dir')
+    parser.add_argument('-f', '--model', metavar='DEF_PY',
+                        help='the def.py file with loaders, Model and get_config (required, '
+                             'unless RESULT_DIR holds a search: then its search.json says '
+                             'which, so -r RESULT_DIR -y alone continues it)')
+    parser.add_argument('-d', '--data', metavar='DATA_DIR',
+                        help='data directory, passed to the def.py loaders as data_dir '
+                             '(required, unless RESULT_DIR holds a search: then its '
+                             'search.json says which)')
     parser.add_argument('-r', '--result', required=True, metavar='RESULT_DIR',
                         help='results directory (created; an existing search there continues)')
     parser.add_argument('-p', '--predict', metavar='PATTERN', action='append',
@@ -127,6 +131,15 @@ def build_parser():
                              'to RESULT_DIR.<timestamp> (nothing is deleted). Without it, a '
                              'changed search continues only while none of its rung '
                              'evaluations has succeeded')
+    parser.add_argument('--keep-results', action='store_true',
+                        help='with -y: continue a search whose def.py, environment variables '
+                             'or data changed, keeping its finished rung evaluations; failed '
+                             'ones run again with the new files, and search.csv\'s def_version '
+                             'column (search.json\'s def_versions) says which def.py made each '
+                             'row. For a change that does not alter what the finished ones '
+                             'computed, such as a fix for the configurations that failed; '
+                             'changed flags are still refused. --trials N larger than before '
+                             'needs neither: it adds configurations to a search')
     parser.add_argument('--keep-checkpoints', choices=['all', 'best', 'none'], default='best',
                         help='which checkpoints a trial keeps once the search is done with it '
                              '(not promoted at a rung, failed, or its bracket finished). best: '
@@ -193,10 +206,42 @@ def check_args(parser, args):
         problems.append(f'--seed must be a non-negative integer, got {args.seed}')
     if args.restart and not args.hyper:
         problems.append('--restart starts a search afresh: it needs -y/--hyper')
+    if args.keep_results and not args.hyper:
+        problems.append('--keep-results continues a search: it needs -y/--hyper')
+    if args.keep_results and args.restart:
+        problems.append('--keep-results keeps a search\'s results and --restart moves them '
+                        'aside: choose one')
     from dlutil.variants import command as variants_command
     problems += variants_command.check(args)
     if problems:
         parser.error('; '.join(problems))
+
+
+def take_from_result(parser, args):
+    """``-f`` and ``-d`` left out: the ones the search in ``-r`` was made with (its
+    ``search.json``), said in one line; an error when there is none to take them from."""
+    missing = [flag for flag, name in (('-f/--model', 'model'), ('-d/--data', 'data'))
+               if getattr(args, name) is None]
+    if not missing:
+        return
+    path = os.path.join(args.result, 'search.json')
+    if not os.path.isfile(path):
+        parser.error(f'{" and ".join(missing)} required: {args.result} holds no search '
+                     f'(no search.json) to take {"them" if len(missing) > 1 else "it"} from')
+    from dlutil.files import CorruptFileError, read_json
+    try:
+        saved = read_json(path)
+        taken = {'model': saved['model'], 'data': saved['data']['path']}
+    except (CorruptFileError, KeyError, TypeError) as error:
+        parser.error(f'{" and ".join(missing)} required: {path} does not say which '
+                     f'({type(error).__name__}: {error})')
+    for name in ('model', 'data'):
+        if getattr(args, name) is None:
+            setattr(args, name, taken[name])
+    logging.getLogger('dlutil').info(
+        f'{path}: using ' + ', '.join(f'{flag.split("/")[0]} {taken[name]}' for flag, name in
+                                      (('-f', 'model'), ('-d', 'data')) if flag in
+                                      ''.join(missing)) + ' (left out: taken from search.json)')
 
 
 class _TqdmHandler(logging.Handler):
@@ -225,6 +270,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_args(parser, args)
     setup_logging(args.debug)
+    take_from_result(parser, args)
     if args.workers > 1 or args.ddp > 1:
         from dlutil import processes
         processes.start()  # the workers' parent imports torch while we do

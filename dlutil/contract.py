@@ -63,9 +63,11 @@ results (--result):
   name>.{npy,h5,tsv} (-p; .h5 and .tsv name the rows),
   interpret/summary.html, motifs.meme, performance.html (--interpret),
   interpret/attributions.html (--attribute), vep/<vcf name>.{h5,top.tsv} (--vep).
-  Interrupt a search at any time (Ctrl-C, a crash, a full disk): the same command continues
-  it, and flags left out are taken from search.json. A rung evaluation's reward is the best
-  validation reward of the trial's epochs so far: promotion, the best trial and the weights
-  -e/-p load (best.pt) all use it. Failed evaluations (status error) run again on the next
-  run; diverged ones are final.
+  Interrupt a search at any time (Ctrl-C, a crash, a full disk): the same command, or
+  -r RESULT -y alone, continues it, and flags, -f and -d left out are taken from search.json.
+  A rung evaluation's reward is the best validation reward of the trial's epochs so far:
+  promotion, the best trial and the weights -e/-p load (best.pt) all use it. Failed
+  evaluations (status error) run again on the next run, also after a def.py fix (finished
+  ones are trained again to check the fix leaves them alike, else --keep-results or
+  --restart); diverged ones are final. A larger --trials adds configurations.
 """

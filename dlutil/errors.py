@@ -17,7 +17,8 @@ training is one configuration's failure (a failed trial).
 
 Beside them, errors a command reports before any work: :class:`DefinitionError` (the def.py),
 :class:`SearchSettingsError` (the results directory), :class:`InputError` (an input file),
-:class:`UnsafeFileError` (a file that would run code when loaded).
+:class:`UnsafeFileError` (a file that would run code when loaded); and after one,
+:class:`SearchFailedError` (every trial of a search failed).
 """
 
 
@@ -69,6 +70,10 @@ class DefinitionError(ValueError):
 
 class SearchSettingsError(ValueError):
     """The results directory holds a search made with other settings or another def.py."""
+
+
+class SearchFailedError(ValueError):
+    """Every trial of a search failed or diverged: no configuration gave a result."""
 
 
 class InputError(ValueError):

@@ -106,7 +106,7 @@ def _run_locked(args, definition, device, store, pred_paths):
             devices=worker_devices(device, args.gpus), sampler=args.sampler,
             trials=args.trials, threads=args.threads, ray=args.ray,
             gpus_per_trial=args.gpus_per_trial, ddp=args.ddp, restart=args.restart,
-            keep_checkpoints=args.keep_checkpoints)
+            keep_results=args.keep_results, keep_checkpoints=args.keep_checkpoints)
         search = HyperbandSearch(definition, store, wanted, watchers=[
             checkpoints.CheckpointKeeper(store, args.keep_checkpoints),
             BackgroundReport(store.root, wanted.report_every)])
@@ -119,16 +119,7 @@ def _run_locked(args, definition, device, store, pred_paths):
             executor.stop(wait=False)
         raise
     if args.hyper:
-        best = search.run(executor)
-        usage = checkpoints.disk_usage(store.root)
-        log.info(f'{store.root} uses {checkpoints.human_bytes(usage["total"])}, '
-                 f'{checkpoints.human_bytes(usage["checkpoints"])} of it in '
-                 f'{usage["checkpoint_files"]} checkpoints (--keep-checkpoints '
-                 f'{args.keep_checkpoints})')
-        summary = store.read_best()
-        log.info(f'best: trial {best["trial"]}, reward {summary["reward"]:.6g} at epoch '
-                 f'{summary["epoch"]} (its best in {best["epochs"]} epochs; -e and -p use '
-                 f'this epoch); config {summary["config"]}')
+        search.run(executor)  # ends with a summary; raises when every trial failed
     from dlutil.variants import command as variants_command
     if args.eval or args.predict or args.interpret or variants_command.wanted(args):
         if getattr(args, 'checkpoint', None):

@@ -1,7 +1,8 @@
 """A def.py for tests of the search's own state: instant epochs with a known learning curve.
 
 The reward of a configuration rises with its epochs towards ``-(rate - 0.5)^2``, plus noise
-from torch's RNG (which checkpoints restore). Modes of ``get_config`` inject failures:
+from torch's RNG (which checkpoints restore), shifted by the data: 0.01 × (the mean of ``x.npy``
+− 1), nothing for the usual array of ones. Modes of ``get_config`` inject failures:
 ``nan`` diverges (a final failure); ``flaky`` raises while a file ``flaky`` lies beside the
 def.py (a failure whose cause can go away).
 """
@@ -53,6 +54,7 @@ class Model(RegressionModel):  # its reward: -val_loss
         self.epochs_done += 1
         ceiling = -(self.config['rate'] - 0.5) ** 2
         reward = ceiling - math.exp(-self.epochs_done / 2) + 0.05 * float(torch.randn(()))
+        reward += 0.01 * (float(np.mean(train_generator.X)) - 1)
         if self.config['mode'] == 'nan' and self.epochs_done >= 2:
             reward = float('nan')
         return {'train_seconds': 0.0, 'train_loss': -reward, 'val_loss': -reward,

@@ -247,5 +247,5 @@ def test_a_diverging_trial_is_reported_once_without_numpy_warnings(tmp_path):
                    '--trials', 2, '--threads', 1, '--seed', 0)  # one batch an epoch
     assert done.returncode == 1 and 'every trial failed' in done.stderr
     assert 'Warning' not in done.stderr, done.stderr
-    assert [line for line in done.stderr.splitlines() if 'diverged (' in line] == \
+    assert [line for line in done.stderr.splitlines() if 'diverged (loss' in line] == \
         [f'trial t000{i} diverged (loss or reward not finite)' for i in range(2)]

@@ -24,7 +24,8 @@ def test_search_eval_predict_writes_the_documented_results(cli, classifier_def, 
     configs, evaluations, resumed, _ = hyperband.totals(9, 3)
     rows = read_rows(result)
     assert len(rows) == evaluations
-    assert list(rows[0]) == ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status']
+    assert list(rows[0]) == ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status',
+                             'def_version']
     trials = sorted(os.listdir(result / 'trials'))
     assert len(trials) == configs and all(len(t) <= 6 for t in trials)
 
@@ -191,8 +192,10 @@ def test_environment_variables_the_def_reads_are_part_of_the_search(cli, h5_data
     saved = json.loads((tmp_path / 'res' / 'search.json').read_text())
     assert saved['environment'] == {'MY_FOLD': '1'}
     monkeypatch.setenv('MY_FOLD', '2')
-    code, err = cli(*args)
-    assert code == 1 and "MY_FOLD='1' (now '2')" in err
+    code, err = cli(*args)  # named; its value changes no result here, so the search goes on
+    assert code == 0 and "MY_FOLD='1' (now '2')" in err and 'gave the same results' in err
+    assert json.loads((tmp_path / 'res' / 'search.json').read_text())['environment'] == \
+        {'MY_FOLD': '2'}
 
 
 EARLY_STOPPING_DEF = '''

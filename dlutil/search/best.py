@@ -71,3 +71,41 @@ def refresh(store):
     """Rewrite ``best.json`` from ``search.csv`` (for ``-e``/``-p`` without ``-y``)."""
     rows = list(store.read_search().values())
     return write_best(store, best_row(rows))
+
+
+def trial_outcomes(rows):
+    """``{trial: 'finished' | 'failed' | 'diverged'}``: failed when any of its rung evaluations
+    failed, diverged when one diverged, else finished."""
+    out = {}
+    for row in rows:
+        status = {'ok': 'finished', 'error': 'failed'}.get(row['status'], row['status'])
+        before = out.get(row['trial'], 'finished')
+        out[row['trial']] = status if status != 'finished' and before != 'failed' else before
+    return out
+
+
+def closing_lines(store, rows, report=None):
+    """What a search says when it ends: its trials by outcome (naming those that failed or
+    diverged), the best configuration and its reward, and where the report is."""
+    outcomes = trial_outcomes(rows)
+    counts = []
+    for outcome in ('finished', 'failed', 'diverged'):
+        trials = sorted(t for t, o in outcomes.items() if o == outcome)
+        if not trials:
+            continue
+        named = ', '.join(trials[:8]) + (f' and {len(trials) - 8} more' if len(trials) > 8
+                                          else '')
+        counts.append(f'{len(trials)} {outcome}' + ('' if outcome == 'finished' else
+                                                     f' ({named})'))
+    lines = [f'search done: {len(outcomes)} trials, ' + ', '.join(counts)
+             + (f'; why each failed: {store.trial_file("<trial>", "error.txt")}'
+                if 'failed' in outcomes.values() else '')]
+    row = best_row(rows)
+    best = store.read_best() if row is not None else None
+    if best is not None:
+        lines.append(f'best: trial {best["trial"]}, reward {best["reward"]:.6g} at epoch '
+                     f'{best["epoch"]} (its best in {row["epochs"]} epochs; -e and -p use '
+                     f'this epoch); config {best["config"]}')
+    if report is not None and os.path.exists(report):
+        lines.append(f'report: {report}')
+    return lines

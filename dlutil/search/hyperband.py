@@ -15,9 +15,12 @@ import os
 from tqdm.auto import tqdm
 
 from dlutil import rng
+from dlutil.errors import SearchFailedError
 from dlutil.search import results
-from dlutil.search.best import best_row, write_best
+from dlutil.search import checkpoints
+from dlutil.search.best import best_row, closing_lines, write_best
 from dlutil.search.brackets import BracketState, critical_path_first
+from dlutil.search.replay import replay
 from dlutil.search.executors import Job
 from dlutil.search.sampling import Sampler
 from dlutil.search.schedule import plan, totals
@@ -50,7 +53,7 @@ class HyperbandSearch:
         assert settings.threads is not None, 'the thread count is chosen before the search'
         self.definition, self.store = definition, store
         self.record = Settings(store, definition.path, settings.data_dir, settings.flags,
-                               settings.seed, settings.restart)
+                               settings.seed, settings.restart, settings.keep_results)
         self.settings = settings.replace(seed=self.record.seed)
         self.seed = self.settings.seed
         self.plan = plan(settings.max_epochs, settings.eta, settings.trials)
@@ -95,7 +98,8 @@ class HyperbandSearch:
 
     # -- running ------------------------------------------------------------------------------
     def run(self, executor):
-        """Run (or continue) the search; returns the best rung evaluation's row, or raises.
+        """Run (or continue) the search; returns the best rung evaluation's row, or raises
+        when every trial failed. Either way it ends with a summary (:meth:`_summarize`).
 
         ``executor`` (:func:`dlutil.search.executors.make_executor`) runs the rung evaluations;
         it is stopped when this returns or raises (at once on an interrupt).
@@ -104,6 +108,10 @@ class HyperbandSearch:
         a fixed file, a transient fault); ``ok`` and ``diverged`` rows are final.
         """
         try:
+            # changed files with finished results: trained again, they must give the same
+            self.record.verified(lambda: replay(self.definition, self.store,
+                                                self.store.read_search().values(),
+                                                self.settings, self.trial_seed))
             self.record.write()  # validated: the settings recorded, an old search moved aside
             results.remove_temporaries(self.store.root)  # what a killed run was writing
             done = self.store.read_search()
@@ -121,11 +129,23 @@ class HyperbandSearch:
         self._drop_superseded()
         self._tell('close', states)
         best = self.best()
+        self._summarize()
         if best is None:
             failed = sorted(key[0] for key in self.rows)
-            raise RuntimeError(f'every trial failed ({len(set(failed))} trials); see '
+            raise SearchFailedError(f'every trial failed ({len(set(failed))} trials); see '
                                f'{self.store.trial_file(failed[0], "error.txt")} for the first')
         return best
+
+    def _summarize(self):
+        """The closing lines: disk used, trials by outcome, the best one, the report."""
+        usage = checkpoints.disk_usage(self.store.root)
+        log.info(f'{self.store.root} uses {checkpoints.human_bytes(usage["total"])}, '
+                 f'{checkpoints.human_bytes(usage["checkpoints"])} of it in '
+                 f'{usage["checkpoint_files"]} checkpoints (--keep-checkpoints '
+                 f'{self.settings.keep_checkpoints})')
+        rows = sorted(self.rows.values(), key=self._order)
+        for line in closing_lines(self.store, rows, self.store.path('report.html')):
+            log.info(line)
 
     def _announce(self, executor, done):
         settings = self.settings
@@ -191,7 +211,7 @@ class HyperbandSearch:
         row = {'trial': job.trial, 'bracket': state.planned.s, 'rung': state.rung,
                'epochs': job.epochs,
                'reward': outcome['reward'] if outcome['status'] == 'ok' else None,
-               'status': outcome['status']}
+               'status': outcome['status'], 'def_version': self.record.version}
         self.rows[(job.trial, job.epochs)] = row
         rows = {**self.store.read_search(), **self.rows}
         self.store.write_search(sorted(rows.values(), key=self._order))

@@ -4,7 +4,7 @@ Layout under ``--result``::
 
     search.json                  the search's settings (seed, R, η, …)
     search.csv                   one row per rung evaluation: trial, bracket, rung, epochs,
-                                 reward, status
+                                 reward, status, def_version (the def.py that made it)
     best.json                    the best trial: trial, config, epoch, reward
     trials/<id>/config.json      the sampled configuration
     trials/<id>/history.csv      one row per trained epoch
@@ -34,7 +34,9 @@ from dlutil import files, torchfile
 from dlutil.files import (TEMPORARY, CorruptFileError, StorageError, atomic_write, read_json, write_csv, write_json,  # noqa: F401
                           guard_writes, storage_error)
 
-SEARCH_COLUMNS = ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status']
+SEARCH_COLUMNS = ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status', 'def_version']
+# columns a search.csv of an older version may lack (read as empty)
+ADDED_COLUMNS = ('def_version',)
 # ok; diverged: final (the same configuration diverges again); error: retried by the next run
 STATUSES = ('ok', 'diverged', 'error')
 
@@ -57,8 +59,9 @@ def remove_temporaries(root):
     return removed
 
 
-def read_csv(path):
-    """Rows as dicts; numeric cells become int or float, empty cells None."""
+def read_csv(path, text=()):
+    """Rows as dicts; numeric cells become int or float (but in the columns ``text``), empty
+    cells None."""
     try:
         with open(path, newline='', encoding='utf-8') as handle:
             rows = list(csv.DictReader(handle))
@@ -66,7 +69,8 @@ def read_csv(path):
         raise CorruptFileError(f'{path} is corrupt ({error})') from error
     if any(None in row or None in row.values() for row in rows):
         raise CorruptFileError(f'{path} is corrupt: a row does not have the header\'s columns')
-    return [{key: _parse(value) for key, value in row.items()} for row in rows]
+    return [{key: (value or None) if key in text else _parse(value) for key, value in row.items()}
+            for row in rows]
 
 
 def _parse(value):
@@ -177,8 +181,10 @@ class ResultStore:
         """The rung evaluations recorded so far, as ``{(trial, rung_epochs): row}``."""
         if not os.path.exists(self.search_csv):
             return {}
-        rows = read_csv(self.search_csv)
+        rows = read_csv(self.search_csv, text=ADDED_COLUMNS)
         for number, row in enumerate(rows, start=2):
+            for column in ADDED_COLUMNS:
+                row.setdefault(column, None)
             if set(row) != set(SEARCH_COLUMNS) or not isinstance(row['epochs'], int) \
                     or row['status'] not in STATUSES or not isinstance(row['trial'], str):
                 raise CorruptFileError(
