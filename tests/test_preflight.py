@@ -213,8 +213,7 @@ def test_cpu_never_initialises_cuda(cli, classifier_def, h5_data, tmp_path, monk
     for name in ('get_rng_state_all', 'set_rng_state_all', 'get_rng_state', 'set_rng_state',
                  'init', 'set_device', 'synchronize'):
         monkeypatch.setattr(torch.cuda, name, touched(name))
-    code, err = search(cli, classifier_def, h5_data, tmp_path / 'r', '-e', '-p', 'test_pred_*',
-                       '--workers', workers)
+    code, err = search(cli, classifier_def, h5_data, tmp_path / 'r', '-e', '-p', 'test_pred_*')
     assert code == 0, err
     assert not torch.cuda.is_initialized()
     best = json.loads((tmp_path / 'r' / 'best.json').read_text())
