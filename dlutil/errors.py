@@ -16,8 +16,9 @@ data or the environment fails every configuration alike. Any other exception rai
 training is one configuration's failure (a failed trial).
 
 Beside them, errors a command reports before any work: :class:`DefinitionError` (the def.py),
-:class:`SearchSettingsError` (the results directory), :class:`InputError` (an input file),
-:class:`UnsafeFileError` (a file that would run code when loaded).
+:class:`SearchSettingsError` (the results directory), :class:`ResultInUseError` (another run
+holds the results directory), :class:`InputError` (an input file), :class:`UnsafeFileError` (a
+file that would run code when loaded).
 """
 
 
@@ -69,6 +70,11 @@ class DefinitionError(ValueError):
 
 class SearchSettingsError(ValueError):
     """The results directory holds a search made with other settings or another def.py."""
+
+
+class ResultInUseError(OSError):
+    """Another process holds the results directory's lock: the message names the directory and
+    that process."""
 
 
 class InputError(ValueError):
