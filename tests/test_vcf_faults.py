@@ -82,6 +82,17 @@ def test_a_bgzip_or_bcf_cut_in_half_is_reported_as_truncated(tmp_path, capsys, f
     assert f'{vcf}: truncated' in refused(vcf, tmp_path, capsys)
 
 
+def test_damaged_compressed_data_is_named(tmp_path, capsys):
+    vcf = bgzip(tmp_path, 'flipped.vcf.gz', vcf_text(3000))
+    with open(vcf, 'r+b') as handle:  # 64 bytes flipped mid-file; the end-of-file block intact
+        handle.seek(os.path.getsize(vcf) // 2)
+        data = handle.read(64)
+        handle.seek(-64, 1)
+        handle.write(bytes(b ^ 0xFF for b in data))
+    err = refused(vcf, tmp_path, capsys)
+    assert err.startswith(f'error: {vcf}') and 'the compressed data is damaged near line' in err
+
+
 def test_a_plain_vcf_cut_mid_line_names_the_line_and_the_record(tmp_path, capsys):
     text = vcf_text(40)
     vcf = write(tmp_path / 'cut.vcf', text[:text.index('chr7\t400\t') + 30])

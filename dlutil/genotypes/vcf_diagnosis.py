@@ -75,12 +75,17 @@ def _damaged(error, where):
 
 
 def header_problem(path):
-    """What is wrong with the header of a VCF that htslib refused, or None if nothing is found."""
+    """What is wrong with a VCF that htslib refused to open, or None if nothing is found.
+
+    Reads the whole file when the header looks right: htslib reads ahead, so damaged compressed
+    data past the header can make it refuse the header.
+    """
     if is_bcf(path):
         return None
     number, chrom_line = 0, None
+    lines = _lines(path)
     try:
-        for number, line in enumerate(_lines(path), 1):
+        for number, line in enumerate(lines, 1):
             if number == 1 and not line.startswith(b'##fileformat=VCF'):
                 return (f'line 1 is {line[:40].decode("utf-8", "replace").rstrip()!r}; a VCF '
                         f'starts with ##fileformat=VCFv4.x')
@@ -88,18 +93,21 @@ def header_problem(path):
                 break
             if line.startswith(b'#CHROM'):
                 chrom_line = line
+        if number == 0:
+            return 'the file is empty'
+        if chrom_line is None:
+            return 'no #CHROM header line (#CHROM POS ID REF ALT QUAL FILTER INFO FORMAT ' \
+                   'samples…)'
+        samples = chrom_line.rstrip(b'\r\n').split(b'\t')[9:]
+        if len(set(samples)) < len(samples):
+            twice = next(s for s in samples if samples.count(s) > 1)
+            return f'the #CHROM line names sample {twice.decode("utf-8", "replace")} twice'
+        for number, _ in enumerate(lines, number + 1):  # the rest: is the compressed data whole?
+            pass
     except _DAMAGED as error:
-        return _damaged(error, f'after line {number}')
-    if number == 0:
-        return 'the file is empty'
-    if chrom_line is None:
-        return 'no #CHROM header line (#CHROM POS ID REF ALT QUAL FILTER INFO FORMAT samples…)'
-    samples = chrom_line.rstrip(b'\r\n').split(b'\t')[9:]
-    seen = set()
-    for sample in samples:
-        if sample in seen:
-            return f'the #CHROM line names sample {sample.decode("utf-8", "replace")} twice'
-        seen.add(sample)
+        return _damaged(error, f'near line {number}')
+    finally:
+        lines.close()
     return None
 
 
@@ -134,7 +142,7 @@ def record_problem(path, index, samples):
                     else None
                 return number, record, _line_problem(line, samples)
     except _DAMAGED as error:
-        return number + 1, None, _damaged(error, f'after line {number}')
+        return number + 1, None, _damaged(error, f'near line {number}')
     return None, None, None
 
 
