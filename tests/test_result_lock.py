@@ -45,8 +45,12 @@ def test_a_search_refused_before_training_leaves_no_folder(cli, classifier_def, 
     assert not (tmp_path / 'new').exists()  # neither the folder nor its .lock
 
 
-def test_a_refused_run_leaves_an_empty_folder_empty(cli, classifier_def, h5_data, tmp_path):
+@pytest.mark.parametrize('old_lock', [False, True])
+def test_a_refused_run_leaves_an_empty_folder_empty(cli, classifier_def, h5_data, tmp_path,
+                                                    old_lock):
     (tmp_path / 'empty').mkdir()
+    if old_lock:  # left by a refused run of an older version
+        (tmp_path / 'empty' / '.lock').write_text('process 1')
     code, err = cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'empty', '-e')
     assert code == 1 and 'no trained model there (no best.json)' in err
     assert os.listdir(tmp_path / 'empty') == []  # no .lock: the folder is as it was
