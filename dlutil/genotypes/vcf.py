@@ -18,6 +18,7 @@ A file htslib cannot read (cut short, damaged, malformed) is an :class:`InputErr
 file, the record (its line, or the last record read) and what was expected
 (:mod:`~.vcf_diagnosis`).
 """
+import contextlib
 import os
 
 import numpy as np
@@ -105,11 +106,25 @@ def _read_error(path, reader, index, previous, error):
 
 def vcf_samples(path):
     """The sample names of a VCF/BCF header."""
-    reader = _open(path)
+    with _quiet_htslib():
+        reader = _open(path)
     try:
         return list(reader.samples)
     finally:
         reader.close()
+
+
+@contextlib.contextmanager
+def _quiet_htslib():
+    """htslib's own messages off (cyvcf2's copy of htslib) while a VCF is read here: what it
+    would print on stderr, a read error's file, record and cause, is in our one-line error."""
+    from cyvcf2 import cyvcf2
+    set_level = getattr(cyvcf2, 'set_htslib_log_level', lambda level: None)
+    set_level(0)
+    try:
+        yield
+    finally:
+        set_level(3)  # htslib's default, HTS_LOG_WARNING
 
 
 def iter_vcf_blocks(path, samples=None, chromosome=None, block=4096, multiallelic='skip',
@@ -142,73 +157,74 @@ def iter_vcf_blocks(path, samples=None, chromosome=None, block=4096, multialleli
     for key in ('variants', 'multiallelic', 'unphased', 'duplicate_position',
                 'other_chromosome'):
         counts.setdefault(key, 0)
-    reader = _open(path, samples)
-    try:
-        names = list(reader.samples)
-        if samples is not None and names != list(samples):
-            absent = sorted(set(samples) - set(names))
-            raise InputError(f'{path}: samples {absent[:10]} are not in the VCF header')
-        n_hap = 2 * len(names)
-        if n_hap == 0:
-            raise InputError(f'{path}: the VCF has no samples')
-        positions = np.empty(block, np.int64)
-        alleles = np.empty((block, n_hap), np.uint8)
-        filled, chrom, last = 0, chromosome, None
-        for record in _records(reader, path):
-            if not record.CHROM:
-                after = f' after {chrom}:{last}' if last is not None else ''
-                raise InputError(f'{path}: a record{after} has no CHROM (a blank line?); '
-                                 f'expected tab-separated VCF records')
-            if chrom is None:
-                chrom = record.CHROM
-            elif record.CHROM != chrom:
-                if chromosome is not None:
-                    counts['other_chromosome'] += 1
+    with _quiet_htslib():  # a read error is one line of ours, not htslib's too
+        reader = _open(path, samples)
+        try:
+            names = list(reader.samples)
+            if samples is not None and names != list(samples):
+                absent = sorted(set(samples) - set(names))
+                raise InputError(f'{path}: samples {absent[:10]} are not in the VCF header')
+            n_hap = 2 * len(names)
+            if n_hap == 0:
+                raise InputError(f'{path}: the VCF has no samples')
+            positions = np.empty(block, np.int64)
+            alleles = np.empty((block, n_hap), np.uint8)
+            filled, chrom, last = 0, chromosome, None
+            for record in _records(reader, path):
+                if not record.CHROM:
+                    after = f' after {chrom}:{last}' if last is not None else ''
+                    raise InputError(f'{path}: a record{after} has no CHROM (a blank line?); '
+                                     f'expected tab-separated VCF records')
+                if chrom is None:
+                    chrom = record.CHROM
+                elif record.CHROM != chrom:
+                    if chromosome is not None:
+                        counts['other_chromosome'] += 1
+                        continue
+                    raise InputError(f'{path}: holds more than one chromosome ({chrom}, '
+                                     f'{record.CHROM}, ...); choose one (--chrom)')
+                pos = record.POS
+                if last is not None and pos < last:
+                    raise InputError(f'{path}: positions are not sorted: {chrom}:{pos} comes after '
+                                     f'{chrom}:{last}; sort it (bcftools sort)')
+                if pos == last:
+                    counts['duplicate_position'] += 1
                     continue
-                raise InputError(f'{path}: holds more than one chromosome ({chrom}, '
-                                 f'{record.CHROM}, ...); choose one (--chrom)')
-            pos = record.POS
-            if last is not None and pos < last:
-                raise InputError(f'{path}: positions are not sorted: {chrom}:{pos} comes after '
-                                 f'{chrom}:{last}; sort it (bcftools sort)')
-            if pos == last:
-                counts['duplicate_position'] += 1
-                continue
-            if len(record.ALT) > 1:
-                if multiallelic == 'error':
-                    raise InputError(f'{path}: {chrom}:{pos} is multi-allelic (ALT '
-                                     f'{",".join(record.ALT)}); split or drop such records '
-                                     f'(bcftools norm -m-), or skip them')
-                counts['multiallelic'] += 1
-                continue
-            where = f'{path}: {chrom}:{pos}'
-            try:
-                gt = record.genotype.array()  # (samples, ploidy + 1): alleles, then phased
-            except Exception:  # cyvcf2: "couldn't get genotypes for variant"
-                raise InputError(f'{where} has no genotypes (FORMAT '
-                                 f'{":".join(record.FORMAT) or "."}); phased genotype calls '
-                                 f'(GT, e.g. 0|1) are needed') from None
-            pair, phased = diploid_calls(gt, names, where)
-            differs = ~phased & (pair[:, 0] != pair[:, 1])
-            if differs.any():
-                if unphased == 'error':
-                    index = int(np.flatnonzero(differs)[0])
-                    raise InputError(_unphased_message(where, names[index], pair[index]))
-                counts['unphased'] += 1
-                continue
-            row = pair.reshape(-1)
-            alleles[filled] = np.where(row < 0, MISSING, row).astype(np.uint8)
-            positions[filled] = pos
-            filled += 1
-            last = pos
-            counts['variants'] += 1
-            if filled == block:
-                yield chrom, positions.copy(), np.ascontiguousarray(alleles.T)
-                filled = 0
-        if filled:
-            yield chrom, positions[:filled].copy(), np.ascontiguousarray(alleles[:filled].T)
-    finally:
-        reader.close()
+                if len(record.ALT) > 1:
+                    if multiallelic == 'error':
+                        raise InputError(f'{path}: {chrom}:{pos} is multi-allelic (ALT '
+                                         f'{",".join(record.ALT)}); split or drop such records '
+                                         f'(bcftools norm -m-), or skip them')
+                    counts['multiallelic'] += 1
+                    continue
+                where = f'{path}: {chrom}:{pos}'
+                try:
+                    gt = record.genotype.array()  # (samples, ploidy + 1): alleles, then phased
+                except Exception:  # cyvcf2: "couldn't get genotypes for variant"
+                    raise InputError(f'{where} has no genotypes (FORMAT '
+                                     f'{":".join(record.FORMAT) or "."}); phased genotype calls '
+                                     f'(GT, e.g. 0|1) are needed') from None
+                pair, phased = diploid_calls(gt, names, where)
+                differs = ~phased & (pair[:, 0] != pair[:, 1])
+                if differs.any():
+                    if unphased == 'error':
+                        index = int(np.flatnonzero(differs)[0])
+                        raise InputError(_unphased_message(where, names[index], pair[index]))
+                    counts['unphased'] += 1
+                    continue
+                row = pair.reshape(-1)
+                alleles[filled] = np.where(row < 0, MISSING, row).astype(np.uint8)
+                positions[filled] = pos
+                filled += 1
+                last = pos
+                counts['variants'] += 1
+                if filled == block:
+                    yield chrom, positions.copy(), np.ascontiguousarray(alleles.T)
+                    filled = 0
+            if filled:
+                yield chrom, positions[:filled].copy(), np.ascontiguousarray(alleles[:filled].T)
+        finally:
+            reader.close()
 
 
 def _call_text(alleles, phased):

@@ -136,9 +136,9 @@ class ResultStore:
 
         An ``flock`` on ``.lock``, which records the holder's PID: the operating system releases
         it when the process ends, even by SIGKILL, so a crashed run never leaves a stale lock
-        behind. A directory that was missing or empty (but for a ``.lock``) and holds nothing but the
-        lock (and empty folders) on release, as after a run refused before it wrote anything, is left as it was:
-        the lock file goes, and so does the directory if this lock created it.
+        behind. A directory that was missing or empty (but for a ``.lock``) and holds nothing but
+        the lock (and empty folders) on release, as after a run refused before it wrote anything,
+        is left as it was: the lock file goes, and so does the directory if this lock made it.
         """
         created = not os.path.isdir(self.root)
         empty = created or set(os.listdir(self.root)) <= {'.lock'}  # a lock left by a refused run
