@@ -16,9 +16,10 @@ data or the environment fails every configuration alike. Any other exception rai
 training is one configuration's failure (a failed trial).
 
 Beside them, errors a command reports before any work: :class:`DefinitionError` (the def.py),
-:class:`SearchSettingsError` (the results directory), :class:`InputError` (an input file),
-:class:`UnsafeFileError` (a file that would run code when loaded); and after one,
-:class:`SearchFailedError` (every trial of a search failed).
+:class:`SearchSettingsError` (the results directory), :class:`ResultInUseError` (another run
+holds the results directory), :class:`InputError` (an input file), :class:`UnsafeFileError` (a
+file that would run code when loaded); and after one, :class:`SearchFailedError` (every trial of
+a search failed).
 """
 
 
@@ -74,6 +75,11 @@ class SearchSettingsError(ValueError):
 
 class SearchFailedError(ValueError):
     """Every trial of a search failed or diverged: no configuration gave a result."""
+
+
+class ResultInUseError(OSError):
+    """Another process holds the results directory's lock: the message names the directory and
+    that process."""
 
 
 class InputError(ValueError):

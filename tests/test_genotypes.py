@@ -98,7 +98,7 @@ def test_bad_vcfs_get_clear_errors(tmp_path):
     samples = ['s1', 's2']
     unphased = write_vcf(tmp_path / 'u.vcf', samples, [(5, 'G', ['0/1', '0|0'])])
     with pytest.raises(InputError, match=r'u.vcf: chr7:5 has an unphased heterozygous call '
-                                         r'\(sample s1\)'):
+                                         r'\(sample s1: 0/1\)'):
         vcf_to_h5(unphased, str(tmp_path / 'u.h5'))
     with pytest.raises(InputError, match=r"u.vcf: no usable variants .*'unphased': 1"):
         vcf_to_h5(unphased, str(tmp_path / 'u.h5'), unphased='skip')

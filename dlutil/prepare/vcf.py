@@ -23,9 +23,12 @@ printed; it is written after the .h5 (an old one is removed first), so a summary
 of the .h5 beside it. -o FILE.h5 (the older form) writes FILE.h5 and FILE.h5.summary.json.
 
 handled: multi-allelic records are skipped (--multiallelic error to stop), a second record at a
-position is skipped, unphased heterozygous calls stop with an error (--unphased skip to drop
-their records), unsorted positions and a second chromosome (without --chrom) are errors; every
-skip is counted in the summary.
+position is skipped, unphased calls whose alleles differ (0/1, and 0/., where the haplotype of
+the 0 is unknown) stop with an error (--unphased skip to drop their records); a missing allele
+of a phased call (0|.) is 255 on its haplotype, ./. or . on both; haploid or polyploid calls,
+unsorted positions and a second chromosome (without --chrom) are errors naming the record and
+the sample; every skip is counted in the summary. A file htslib cannot read (truncated, damaged,
+malformed) is an error naming the file, the record (its line or CHROM:POS) and what was expected.
 """
 
 EXAMPLE = """\
@@ -56,7 +59,8 @@ def add_parser(commands, formatter, prog):
     vcf.add_argument('--multiallelic', choices=['skip', 'error'], default='skip',
                      help='multi-allelic records (default: %(default)s, counted)')
     vcf.add_argument('--unphased', choices=['skip', 'error'], default='error',
-                     help='records with an unphased heterozygous call (default: %(default)s)')
+                     help='records with an unphased call whose alleles differ, 0/1 or 0/. (default: '
+                          '%(default)s)')
     vcf.add_argument('--block', type=int, default=4096, metavar='N',
                      help='variants read and written per block (default: %(default)s)')
     return vcf

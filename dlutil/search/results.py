@@ -31,6 +31,7 @@ import os
 import torch
 
 from dlutil import files, torchfile
+from dlutil.errors import ResultInUseError
 from dlutil.files import (TEMPORARY, CorruptFileError, StorageError, atomic_write, read_json, write_csv, write_json,  # noqa: F401
                           guard_writes, storage_error)
 
@@ -135,29 +136,68 @@ class ResultStore:
 
     @contextlib.contextmanager
     def lock(self):
-        """Hold the directory for this process; a second process gets a clear error.
+        """Hold the directory for this process; a second process gets :class:`ResultInUseError`.
 
-        An ``flock`` on ``.lock``: the operating system releases it when the process ends, even
-        by SIGKILL, so a crashed run never leaves a stale lock behind.
+        An ``flock`` on ``.lock``, which records the holder's PID: the operating system releases
+        it when the process ends, even by SIGKILL, so a crashed run never leaves a stale lock
+        behind. A directory that was missing or empty (but for a ``.lock``) and holds nothing but
+        the lock (and empty folders) on release, as after a run refused before it wrote anything,
+        is left as it was: the lock file goes, and so does the directory if this lock made it.
         """
-        os.makedirs(self.root, exist_ok=True)
-        path = self.path('.lock')
-        handle = open(path, 'a+')
+        created = not os.path.isdir(self.root)
+        empty = created or set(os.listdir(self.root)) <= {'.lock'}  # a lock left by a refused run
+        handle = self._acquire()
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                owner = handle.read().strip() or 'another process'
-                raise RuntimeError(f'{self.root} is in use by {owner}; wait for it to finish, '
-                                   f'or use another --result') from None
             handle.seek(0)
             handle.truncate()
             handle.write(f'process {os.getpid()}')
             handle.flush()
             yield self
         finally:
+            try:
+                if empty:
+                    self._remove_if_unused(created)  # while the lock is still held
+            finally:
+                handle.close()
+
+    def _acquire(self):
+        """The open ``.lock``, flocked; :class:`ResultInUseError` when another process holds it."""
+        path = self.path('.lock')
+        while True:
+            os.makedirs(self.root, exist_ok=True)
+            handle = open(path, 'a+')
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or 'another process'
+                handle.close()
+                raise ResultInUseError(
+                    f'{self.root} is in use by {owner}: another run holds its lock '
+                    f'({path}); wait for it to finish, or use another --result') from None
+            except BaseException:
+                handle.close()
+                raise
+            try:  # the holder before us may have removed the file it locked: lock the new one
+                if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                    return handle
+            except FileNotFoundError:
+                pass
             handle.close()
+
+    def _remove_if_unused(self, created):
+        """Remove ``.lock``, empty folders and, if ``created``, the directory, when nothing but
+        the lock was written there."""
+        lock = self.path('.lock')
+        walk = list(os.walk(self.root, topdown=False))  # children before their parents
+        if any(os.path.join(folder, name) != lock for folder, _, names in walk for name in names):
+            return
+        with contextlib.suppress(OSError):
+            for folder, _, _ in walk[:-1]:  # the last is the directory itself
+                os.rmdir(folder)
+            os.remove(lock)
+            if created:
+                os.rmdir(self.root)
 
     def path(self, *parts):
         return os.path.join(self.root, *parts)
