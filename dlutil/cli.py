@@ -181,10 +181,6 @@ def check_args(parser, args):
             problems.append('--workers and --ray do not go together: on Ray, the cluster\'s '
                             'CPUs (or GPUs) divided by --threads (or --gpus-per-trial) set how '
                             'many trials run at once')
-        import importlib.util
-        if importlib.util.find_spec('ray') is None:
-            from dlutil.search.executors.ray import INSTALL_HINT
-            problems.append(INSTALL_HINT)
     if args.gpus_per_trial is not None and (args.ray is None or args.gpus_per_trial < 0):
         problems.append(f'--gpus-per-trial must be a number >= 0, with --ray; got '
                         f'{args.gpus_per_trial}' + ('' if args.ray is not None else
@@ -195,8 +191,18 @@ def check_args(parser, args):
         problems.append('--restart starts a search afresh: it needs -y/--hyper')
     from dlutil.variants import command as variants_command
     problems += variants_command.check(args)
+    problems += missing_extras(args)
     if problems:
         parser.error('; '.join(problems))
+
+
+def missing_extras(args):
+    """The install hints of the optional packages the flags given need and lack."""
+    from dlutil import extras
+    given = {'--attribute': args.attribute, '--motifs': args.motifs, '--vep': args.vep,
+             '--ray': args.ray is not None}
+    return [line for flag, packages in extras.FEATURES.items() if given.get(flag)
+            for line in extras.missing(packages, flag)]
 
 
 class _TqdmHandler(logging.Handler):
@@ -233,7 +239,7 @@ def main(argv=None):
         if args.check:
             return check_definition(args)
         from dlutil import runner  # deferred: --help needs no torch
-        runner.run(args)
+        return runner.run(args)
     return run_cli(work, args.debug, interrupted='interrupted: re-run the same command to '
                                                  'continue where it stopped')
 
