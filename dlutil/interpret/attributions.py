@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlutil import extras
 from dlutil.interpret.sequence_model import OneHotNetwork, input_shape
 from dlutil.sequences.onehot import reverse_complement
 from dlutil.training.evaluation import device_of, evaluating, network_of
@@ -131,6 +132,7 @@ def shuffled_references(bases, is_base, n_shuffles, seed):
     -------
     torch.Tensor, float32, shape=(n, n_shuffles, 4, L)
     """
+    extras.require('tangermeme', '--attribute')
     from tangermeme.ersatz import dinucleotide_shuffle
     references = bases[:, None].repeat(1, n_shuffles, 1, 1)
     counts = is_base.sum(1)
@@ -162,6 +164,7 @@ def unexplained_modules(model):
     """``["name (Type)", …]``: the network's leaf modules that are neither linear nor given a
     DeepLIFT rule by tangermeme (``nn.AdaptiveMaxPool1d``, ``nn.LSTM``, …); DeepLIFT treats
     them as linear, which breaks the summation to the output difference."""
+    extras.require('tangermeme', '--attribute')
     from tangermeme._deep_lift_utils import _build_nonlinear_ops
     handled = tuple(_build_nonlinear_ops())
     return [f'{name or "network"} ({type(module).__name__})'
@@ -203,6 +206,7 @@ def ism(model, X, batch_size=64, start=0, end=None, fast=True):
         ``out[i, c, l, t]`` = logit t of sequence i with position start + l set to letter c,
         minus logit t of sequence i; zero where c is the letter already there.
     """
+    extras.require('tangermeme', '--attribute')
     from tangermeme.saturation_mutagenesis import saturation_mutagenesis
     X, unknown, is_base = split_bases(X)
     end = X.shape[-1] if end is None else end
@@ -240,6 +244,7 @@ def ism_scores(effects, X):
 def gradient_x_input(model, X, target=0, batch_size=64):
     """Gradient of logit ``target`` with respect to the input, times the input: (n, 4, L); 0
     where there is no base (N, padding)."""
+    extras.require('tangermeme', '--attribute')
     from tangermeme.saliency import saliency
     X, unknown, _ = split_bases(X)
     with wrap(model, X.shape[-1]) as (wrapped, device):
@@ -299,6 +304,7 @@ def deep_lift_shap(model, X, target=0, n_shuffles=20, batch_size=64, seed=0,
     -------
     Attributions
     """
+    extras.require('tangermeme', '--attribute')
     from tangermeme.deep_lift_shap import deep_lift_shap as tangermeme_dls
     X, unknown, is_base = split_bases(X)
     both = both_strands(model)
