@@ -10,6 +10,7 @@ import os
 import sys
 
 from dlutil._program import has_useful_traceback  # noqa: F401 (its old home)
+from dlutil import extras
 from dlutil._program import program_name, run_cli
 from dlutil.contract import CONTRACT
 from dlutil.flags import add_renamed
@@ -20,7 +21,8 @@ def build_parser():
         prog=program_name(),
         description='Hyperband hyperparameter search, training with checkpoints, evaluation '
                     'and prediction for a PyTorch model defined in one def.py file.',
-        epilog=CONTRACT, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=CONTRACT + '\n' + extras.help_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-f', '--model', required=True, metavar='DEF_PY',
                         help='the def.py file with loaders, Model and get_config')
     parser.add_argument('-d', '--data', required=True, metavar='DATA_DIR',
@@ -198,7 +200,6 @@ def check_args(parser, args):
 
 def missing_extras(args):
     """The install hints of the optional packages the flags given need and lack."""
-    from dlutil import extras
     given = {'--attribute': args.attribute, '--motifs': args.motifs, '--vep': args.vep,
              '--ray': args.ray is not None}
     return [line for flag, packages in extras.FEATURES.items() if given.get(flag)

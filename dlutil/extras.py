@@ -40,6 +40,25 @@ FEATURES = {
 }
 
 
+#: every extra of pyproject.toml but ``test``: its packages and what needs them (for ``--help``)
+USES = {
+    'attribution': ('tangermeme, modisco-lite, memelite', '--attribute, --motifs'),
+    'vep': ('cyvcf2', '--vep'),
+    'ray': ('ray', '--ray'),
+    'genotypes': ('cyvcf2, msprime, pysam, stdpopsim', 'prepare vcf, VCF loaders, '
+                                                       'examples/local_ancestry'),
+    'popgen': ('msprime', 'examples/recombination_hotspot'),
+}
+
+
+def help_text():
+    """The extras as ``--help`` lists them."""
+    width = max(map(len, USES))
+    return ("optional extras: pip install 'dlutil[EXTRA]' (a feature that lacks one says which)\n"
+            + ''.join(f'  {extra:<{width}}  {packages}: {uses}\n'
+                      for extra, (packages, uses) in USES.items()))
+
+
 class MissingExtraError(ImportError):
     """An optional package a feature needs is not installed; the message says how to get it."""
 

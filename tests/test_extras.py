@@ -118,3 +118,15 @@ def test_an_extra_given_by_name_overrides_the_table():
         hint_line('--tensorboard', 'tensorboard', 'tensorboard')
     assert extras.missing(['no_such_package_xyz'], 'simulate.py', extra='genotypes') == \
         [hint_line('simulate.py', 'no_such_package_xyz', 'genotypes')]
+
+
+def test_help_lists_every_extra_with_its_packages():
+    declared = optional_dependencies()
+    assert set(extras.USES) == set(declared) - {'test'}
+    for extra, (packages, _) in extras.USES.items():
+        names = {req.split('>')[0].split('[')[0].split('=')[0] for req in declared[extra]}
+        assert set(packages.split(', ')) == names, extra
+    from dlutil.cli import build_parser
+    text = build_parser().format_help()
+    assert "optional extras: pip install 'dlutil[EXTRA]'" in text
+    assert '  attribution  tangermeme, modisco-lite, memelite: --attribute, --motifs' in text
