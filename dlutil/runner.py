@@ -5,7 +5,8 @@ import os
 import torch
 
 from dlutil import preflight, rng
-from dlutil._program import error_message
+from dlutil._program import DEBUG_HINT, error_message, has_useful_traceback
+from dlutil.errors import StorageError
 from dlutil.definition import Definition, DefinitionError, exit_error
 from dlutil.predictions import predict, prediction_inputs
 from dlutil.processes import tune_malloc
@@ -155,25 +156,30 @@ def _run_locked(args, definition, device, store, pred_paths):
 
 def run_modes(modes, debug=False):
     """Run each of ``modes`` (flag -> callable), whatever the others do: a failure is logged as
-    one line (with the traceback under ``--debug``) and the next mode runs.
+    one line, ``error: FLAG: message`` (with the traceback under ``--debug``), and the next mode
+    runs. A full or failing disk (:class:`StorageError`) or memory running out stops them all:
+    every later mode would fail the same way, and the one-line error says what to do.
 
     Returns
     -------
     int: the exit status, 1 when a mode failed (a closing line names them), else 0
     """
-    failed = []
+    failed, useful = [], False
     for flag, work in modes.items():
         try:
             work()
+        except (StorageError, MemoryError):
+            raise
         except Exception as error:
             failed.append(flag)
-            log.error(f'{flag} failed: {error_message(error)}', exc_info=debug)
+            useful = useful or has_useful_traceback(error)
+            log.error(f'error: {flag}: {error_message(error)}', exc_info=debug)
     if failed:
         done = [flag for flag in modes if flag not in failed]
         their = 'its' if len(done) == 1 else 'their'
         log.error(f'{" and ".join(failed)} failed'
                   + (f'; {", ".join(done)} finished and wrote {their} outputs' if done else '')
-                  + ('' if debug else ' (run with --debug for the traceback)'))
+                  + (f' {DEBUG_HINT}' if useful and not debug else ''))
         return 1
     return 0
 

@@ -4,16 +4,13 @@ classifier explained for its positive class; a failing ``--attribute`` that lose
 other outputs asked for in the same command. And the convention behind it, checked against
 brute force: N and padding columns get no attribution, the model sees them as encoded, and
 DeepLIFT's references keep them in place."""
-import subprocess
-import sys
-
 import h5py
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from conftest import ROOT, run_cli, write_def
+from conftest import write_def
 from dlutil.interpret.attributions import (convergence_cause, deep_lift_shap, gradient_x_input,
                                            ism, shuffled_references, split_bases)
 from dlutil.sequences.onehot import encode_batch
@@ -199,11 +196,9 @@ def binary_data(tmp_path):
     from dlutil.definition import load_module
     from dlutil.search import results
     genome, bed = genome_and_bed(tmp_path)
-    prepared = subprocess.run([sys.executable, '-m', 'dlutil.prepare', 'bed', str(bed), '-g',
-                               str(genome), '-L', str(LENGTH), '--no-split', '-o',
-                               str(tmp_path / 'data')],
-                              capture_output=True, text=True, cwd=ROOT)
-    assert prepared.returncode == 0, prepared.stderr
+    from dlutil.prepare import cli as prepare_cli
+    assert prepare_cli.main(['bed', str(bed), '-g', str(genome), '-L', str(LENGTH),
+                             '--no-split', '-o', str(tmp_path / 'data')]) == 0
     definition = write_def(tmp_path, BINARY_DEF)
     model = load_module(str(definition)).Model({}, device='cpu')
     checkpoint = tmp_path / 'best.pt'
@@ -216,14 +211,14 @@ def binary_data(tmp_path):
     return definition, tmp_path / 'data', checkpoint, X
 
 
-def test_attribute_explains_windows_off_a_chromosome_end(tmp_path, binary_data):
+def test_attribute_explains_windows_off_a_chromosome_end(tmp_path, binary_data, cli):
     """The two-class classifier is explained for class 1 by default, on windows with N."""
     definition, data, checkpoint, X = binary_data
-    done = run_cli('-f', definition, '-d', data, '-r', tmp_path / 'res', '--checkpoint',
-                   checkpoint, '--attribute', '--attribute-sequences', len(X),
-                   '--attribute-logos', 1, '--modisco-window', 7, '--cpu')
-    assert done.returncode == 0, done.stderr
-    assert 'explaining class 1, the positive class of a two-class classifier' in done.stderr
+    code, err = cli('-f', definition, '-d', data, '-r', tmp_path / 'res', '--checkpoint',
+                    checkpoint, '--attribute', '--attribute-sequences', len(X),
+                    '--attribute-logos', 1, '--modisco-window', 7, '--cpu')
+    assert code == 0, err
+    assert 'explaining class 1, the positive class of a two-class classifier' in err
     with h5py.File(tmp_path / 'res' / 'interpret' / 'attributions.h5') as f:
         rows, x, deeplift = f['index'][:], f['x'][:], f['deeplift'][:]
         hypothetical, delta, output = f['hypothetical'][:], f['delta'][:], f['output'][:]
@@ -239,21 +234,47 @@ def test_attribute_explains_windows_off_a_chromosome_end(tmp_path, binary_data):
     assert MOTIF in letters and output[0] == output.max() > 0
 
 
-def test_a_failing_attribute_loses_no_other_output(tmp_path, binary_data):
+def test_a_failing_attribute_loses_no_other_output(tmp_path, binary_data, cli):
     """--attribute fails (a target the model does not have); -e, --interpret and -p, asked for
     in the same command, still write their outputs; one line says what failed; exit 1."""
     definition, data, checkpoint, X = binary_data
-    done = run_cli('-f', definition, '-d', data, '-r', tmp_path / 'res', '--checkpoint',
-                   checkpoint, '--attribute', '--attribute-target', 'enhancer', '-e',
-                   '--interpret', '-p', 'all.h5', '--cpu')
-    assert done.returncode == 1, done.stderr
-    assert "--attribute failed: --attribute-target 'enhancer': not an output index" in \
-        done.stderr
-    assert '--attribute failed; -e, --interpret, -p finished and wrote their outputs' in \
-        done.stderr
-    assert 'Traceback' not in done.stderr
+    code, err = cli('-f', definition, '-d', data, '-r', tmp_path / 'res', '--checkpoint',
+                    checkpoint, '--attribute', '--attribute-target', 'enhancer', '-e',
+                    '--interpret', '--interpret-kernels', 1, '-p', 'all.h5', '--cpu')
+    assert code == 1, err
+    errors = [line for line in err.splitlines() if 'error' in line or 'failed' in line]
+    assert errors == ["error: --attribute: --attribute-target 'enhancer': not an output index "
+                      "(0 to 1), and the outputs have no names (CLASS_NAMES in def.py, or the "
+                      "model's task_names)",
+                      '--attribute failed; -e, --interpret, -p finished and wrote their outputs']
+    assert err.strip().splitlines()[-1] == errors[-1] and 'Traceback' not in err
     result = tmp_path / 'res'
     assert (result / 'test_result.json').exists()
     assert (result / 'interpret' / 'summary.html').exists()
     assert (result / 'predictions' / 'all.h5.tsv').exists()
     assert not (result / 'interpret' / 'attributions.html').exists()
+
+
+def test_prediction_columns_take_the_models_task_names(tmp_path, cli):
+    """A MultiLabelModel with ``task_names`` (as the zoo's Basset def.py sets them) and no
+    CLASS_NAMES: the prediction TSV of -p names its columns after the tasks."""
+    from conftest import write_h5
+    from dlutil.search import results
+    from planted_motif import PLANTED_DEF
+    text = (PLANTED_DEF.replace("CLASS_NAMES = ['ap1', 'gc']", '')
+            .replace('class Model(MultiLabelModel):\n',
+                     "class Model(MultiLabelModel):\n    task_names = ['ap1', 'gc']\n\n")
+            + '\n\ndef get_pred_generator(path):\n    return H5pyBatchGenerator(path)\n')
+    definition = write_def(tmp_path, text)
+    module, model = load_planted(tmp_path)
+    data = tmp_path / 'data'
+    data.mkdir()
+    write_h5(data / 'new.h5', encode_batch([s.encode() for s in planted_sequences(3)]))
+    checkpoint = tmp_path / 'best.pt'
+    results.save_checkpoint(str(checkpoint), {'model': model.state_dict(), 'epoch': 1,
+                                              'config': {}})
+    code, err = cli('-f', definition, '-d', data, '-r', tmp_path / 'res', '--checkpoint',
+                    checkpoint, '-p', 'new.h5', '--cpu')
+    assert code == 0, err
+    header = (tmp_path / 'res' / 'predictions' / 'new.h5.tsv').read_text().splitlines()[0]
+    assert header.split('\t') == ['row', 'ap1', 'gc']

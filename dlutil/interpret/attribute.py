@@ -53,8 +53,12 @@ def resolve_target(target, names, n_outputs, binary=False):
         return index
     if names and target in names:
         return list(names).index(target)
+    if not names:
+        raise ValueError(f'--attribute-target {target!r}: not an output index (0 to '
+                         f'{n_outputs - 1}), and the outputs have no names (CLASS_NAMES in '
+                         f'def.py, or the model\'s task_names)')
     raise ValueError(f'--attribute-target {target!r}: not an output index nor one of the names '
-                     f'{list(names or [])}')
+                     f'{list(names)}')
 
 
 def predicted_logits(model, generator, batch_size):
