@@ -63,9 +63,11 @@ def wrap(model, length=None):
     """
     network = network_of(model)
     shape = input_shape(model, length, what='attribution')
+    # the wrapper in eval mode too: tangermeme puts a model back in the mode it found it in, and
+    # a new module is in training mode, which would switch dropout on for every later pass
     with evaluating(network, grad=True):
-        yield (OneHotNetwork(model, shape, strand_average=False, autocast=False),
-               device_of(network))
+        wrapped = OneHotNetwork(model, shape, strand_average=False, autocast=False).eval()
+        yield wrapped, device_of(network)
 
 
 def both_strands(model):
@@ -179,9 +181,9 @@ def convergence_cause(model):
     if unexplained:
         return (f'DeepLIFT has no rule for {", ".join(unexplained)} and treats '
                 f'{"it" if len(unexplained) == 1 else "them"} as linear')
-    return ('every module of the network is linear or has a DeepLIFT rule, so the gap comes '
-            'from an operation outside a module (a function such as torch.relu or torch.max '
-            'called in forward) or a module called twice in one pass')
+    return ('every module of the network is linear or has a DeepLIFT rule; an operation '
+            'outside a module (a function such as torch.relu or torch.max called in forward) '
+            'or a module called twice in one pass would explain the gap')
 
 
 def ism(model, X, batch_size=64, start=0, end=None, fast=True):
