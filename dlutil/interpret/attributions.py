@@ -206,7 +206,8 @@ def ism(model, X, batch_size=64, start=0, end=None, fast=True):
     -------
     numpy.ndarray, float32, shape=(n, 4, end - start, tasks)
         ``out[i, c, l, t]`` = logit t of sequence i with position start + l set to letter c,
-        minus logit t of sequence i; zero where c is the letter already there.
+        minus logit t of sequence i; zero where c is the letter already there, and at every
+        position that holds no base (N, padding).
     """
     extras.require('tangermeme', '--attribute')
     from tangermeme.saturation_mutagenesis import saturation_mutagenesis
