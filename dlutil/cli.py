@@ -202,8 +202,9 @@ def missing_extras(args):
     """The install hints of the optional packages the flags given need and lack."""
     given = {'--attribute': args.attribute, '--motifs': args.motifs, '--vep': args.vep,
              '--ray': args.ray is not None}
-    return [line for flag, packages in extras.FEATURES.items() if given.get(flag)
-            for line in extras.missing(packages, flag)]
+    where = {'--ray': ', on the driver and on every node of the cluster'}
+    return [line + where.get(flag, '') for flag, packages in extras.FEATURES.items()
+            if given.get(flag) for line in extras.missing(packages, flag)]
 
 
 class _TqdmHandler(logging.Handler):

@@ -81,7 +81,8 @@ def test_flags_name_the_extra_they_need_before_any_work(tmp_path):
                        tmp_path / 'x.vcf', '--genome', tmp_path / 'g.fa', '--ray', '-y')
     assert done.returncode != 0
     for line in (hint_line('--attribute', 'tangermeme', 'attribution'),
-                 hint_line('--vep', 'cyvcf2', 'vep'), hint_line('--ray', 'ray', 'ray')):
+                 hint_line('--vep', 'cyvcf2', 'vep'),
+                 hint_line('--ray', 'ray', 'ray') + ', on the driver and on every node'):
         assert line in done.stderr
     assert 'Traceback' not in done.stderr and not (tmp_path / 'r').exists()
 
