@@ -8,10 +8,12 @@ import os
 import sys
 
 from dlutil.errors import StorageError
+from dlutil.extras import MissingExtraError
 
-#: the errors a user can cause (bad input, a missing file, a full disk): their message is shown
-#: as it is; any other exception is shown with its type, as the bug it probably is
-KNOWN_ERRORS = (ValueError, TypeError, OSError, NotImplementedError)
+#: the errors a user can cause (bad input, a missing file, a full disk, an optional package not
+#: installed): their message is shown as it is; any other exception is shown with its type, as
+#: the bug it probably is
+KNOWN_ERRORS = (ValueError, TypeError, OSError, NotImplementedError, MissingExtraError)
 DEBUG_HINT = '(run with --debug for the traceback)'
 
 

@@ -10,6 +10,7 @@ import os
 import sys
 
 from dlutil._program import has_useful_traceback  # noqa: F401 (its old home)
+from dlutil import extras
 from dlutil._program import program_name, run_cli
 from dlutil.contract import CONTRACT
 from dlutil.flags import add_renamed
@@ -20,7 +21,8 @@ def build_parser():
         prog=program_name(),
         description='Hyperband hyperparameter search, training with checkpoints, evaluation '
                     'and prediction for a PyTorch model defined in one def.py file.',
-        epilog=CONTRACT, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=CONTRACT + '\n' + extras.help_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-f', '--model', metavar='DEF_PY',
                         help='the def.py file with loaders, Model and get_config (required, '
                              'unless RESULT_DIR holds a search: then its search.json says '
@@ -194,10 +196,6 @@ def check_args(parser, args):
             problems.append('--workers and --ray do not go together: on Ray, the cluster\'s '
                             'CPUs (or GPUs) divided by --threads (or --gpus-per-trial) set how '
                             'many trials run at once')
-        import importlib.util
-        if importlib.util.find_spec('ray') is None:
-            from dlutil.search.executors.ray import INSTALL_HINT
-            problems.append(INSTALL_HINT)
     if args.gpus_per_trial is not None and (args.ray is None or args.gpus_per_trial < 0):
         problems.append(f'--gpus-per-trial must be a number >= 0, with --ray; got '
                         f'{args.gpus_per_trial}' + ('' if args.ray is not None else
@@ -213,6 +211,7 @@ def check_args(parser, args):
                         'aside: choose one')
     from dlutil.variants import command as variants_command
     problems += variants_command.check(args)
+    problems += missing_extras(args)
     if problems:
         parser.error('; '.join(problems))
 
@@ -242,6 +241,15 @@ def take_from_result(parser, args):
         f'{path}: using ' + ', '.join(f'{flag.split("/")[0]} {taken[name]}' for flag, name in
                                       (('-f', 'model'), ('-d', 'data')) if flag in
                                       ''.join(missing)) + ' (left out: taken from search.json)')
+
+
+def missing_extras(args):
+    """The install hints of the optional packages the flags given need and lack."""
+    given = {'--attribute': args.attribute, '--motifs': args.motifs, '--vep': args.vep,
+             '--ray': args.ray is not None}
+    where = {'--ray': ', on the driver and on every node of the cluster'}
+    return [line + where.get(flag, '') for flag, packages in extras.FEATURES.items()
+            if given.get(flag) for line in extras.missing(packages, flag)]
 
 
 class _TqdmHandler(logging.Handler):
@@ -279,7 +287,7 @@ def main(argv=None):
         if args.check:
             return check_definition(args)
         from dlutil import runner  # deferred: --help needs no torch
-        runner.run(args)
+        return runner.run(args)
     return run_cli(work, args.debug, interrupted='interrupted: re-run the same command to '
                                                  'continue where it stopped')
 

@@ -16,6 +16,7 @@ from dlutil._program import program_name
 from dlutil.contract import FLAGS, FUNCTIONS, MODEL_METHODS, NEEDED
 from dlutil.errors import SimulationError
 from dlutil.errors import DefinitionError  # noqa: F401 (re-exported)
+from dlutil.extras import MissingExtraError
 
 log = logging.getLogger('dlutil')
 
@@ -62,8 +63,8 @@ def load_module(path):
         if isinstance(error, SyntaxError):
             raise DefinitionError(f'{path}, line {error.lineno}: SyntaxError: '
                                   f'{error.msg}') from error
-        if not isinstance(error, Exception):
-            raise
+        if not isinstance(error, Exception) or isinstance(error, MissingExtraError):
+            raise  # an optional package the def.py needs: the message says how to install it
         raise DefinitionError(f'{user_line(path, error.__traceback__)}: {path} does not import: '
                               f'{type(error).__name__}: {error}') from error
     finally:
@@ -180,11 +181,16 @@ class Definition:
     def has(self, name):
         return callable(getattr(self.module, name, None))
 
+    def output_names(self, model=None):
+        """The names of the model's outputs: def.py's ``CLASS_NAMES``, else the model's
+        ``task_names`` (a ``MultiLabelModel`` attribute), else None."""
+        return getattr(self.module, 'CLASS_NAMES', None) or getattr(model, 'task_names', None)
+
     def call(self, name, *args):
         """Call a def.py function; an exception becomes an error naming it and its line."""
         try:
             return getattr(self.module, name)(*args)
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit, MissingExtraError):
             raise
         except Exception as error:
             shown = ', '.join(repr(a) for a in args)

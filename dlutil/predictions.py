@@ -9,7 +9,8 @@ trial's predictions go to ``RESULT_DIR/predictions/``::
                   ``start``, ``end``): join on them, not on the row order
     <file>.tsv    the same as a table, for up to ``TSV_MAX_ROWS`` rows of at most
                   ``TSV_MAX_COLUMNS`` values: row, name…, then one column per output
-                  (``CLASS_NAMES`` of def.py when there are as many)
+                  (``CLASS_NAMES`` of def.py, else the model's ``task_names``, when there
+                  are as many)
 
 A generator names its rows with an optional ``row_names()`` method returning
 ``{'name': array, 'chrom': …}`` (see ``batch_generator.MatrixBatchGenerator.row_names``:
@@ -194,7 +195,7 @@ def predict(definition, store, model, paths, data_dir, batch_size):
     """
     names = prediction_names(paths, data_dir)
     folder = store.path('predictions')
-    class_names = getattr(definition.module, 'CLASS_NAMES', None)
+    class_names = definition.output_names(model)
     for path, name in zip(paths, names):
         generator = definition.generator('get_pred_generator', path)
         y_pred = model.predict(generator, batch_size)

@@ -6,6 +6,8 @@ import os
 import torch
 
 from dlutil import preflight, rng
+from dlutil._program import DEBUG_HINT, error_message, has_useful_traceback
+from dlutil.errors import StorageError
 from dlutil.definition import Definition, DefinitionError, exit_error
 from dlutil.predictions import predict, prediction_inputs
 from dlutil.processes import tune_malloc
@@ -31,12 +33,14 @@ def choose_device(cpu=False):
 
 
 def run(args):
-    """Carry out the command line ``args`` (see :func:`main.build_parser`).
+    """Carry out the command line ``args`` (see :func:`main.build_parser`); returns the exit
+    status: 1 when one of the outputs asked for (--vep, --attribute, -e, --interpret, -p)
+    failed, after the others ran (:func:`run_modes`).
 
     Only a def.py can call ``sys.exit`` on the way: that is a :class:`DefinitionError`.
     """
     try:
-        _run(args)
+        return _run(args)
     except SystemExit as exit:
         raise exit_error(args.model, exit) from None
 
@@ -65,7 +69,7 @@ def _run(args):
                                 f'directory); run with -y first, or give --checkpoint PATH')
     store = results.ResultStore(args.result)
     with store.lock():
-        _run_locked(args, definition, device, store, pred_paths)
+        return _run_locked(args, definition, device, store, pred_paths)
 
 
 def check_ddp(world, device):
@@ -130,16 +134,61 @@ def _run_locked(args, definition, device, store, pred_paths):
                 refresh_best(store)  # best.json follows search.csv, whatever was cut short
             model = load_best_model(definition, store, device)
         rng.seed_everything(data_seed)  # the test and prediction loaders, as in preflight
-    if variants_command.wanted(args):  # before --interpret: its summary links attributions
-        variants_command.run(args, definition, store, model)
-    if args.eval:
-        evaluate(definition, store, model, args.data, args.batch_size)
-    if args.interpret:
-        from dlutil.interpret import kernel_report as interpret  # deferred: matplotlib and scipy only when asked for
-        interpret.run(definition, store, model, args.data, args.batch_size,
+    modes = {  # in this order: --interpret's summary links the attributions
+        '--vep': args.vep and (lambda: variants_command.run(args, definition, store, model)),
+        '--attribute': args.attribute and (lambda: attribute(args, definition, store, model)),
+        '-e': args.eval and (lambda: evaluate(definition, store, model, args.data,
+                                              args.batch_size)),
+        '--interpret': args.interpret and (lambda: interpret(args, definition, store, model)),
+        '-p': args.predict and (lambda: predict(definition, store, model, pred_paths,
+                                                args.data, args.batch_size)),
+    }
+    return run_modes({flag: work for flag, work in modes.items() if work}, args.debug)
+
+
+def run_modes(modes, debug=False):
+    """Run each of ``modes`` (flag -> callable), whatever the others do: a failure is logged as
+    one line, ``error: FLAG: message`` (with the traceback under ``--debug``), and the next mode
+    runs. A full or failing disk (:class:`StorageError`) or memory running out stops them all:
+    every later mode would fail the same way, and the one-line error says what to do.
+
+    Returns
+    -------
+    int: the exit status, 1 when a mode failed (a closing line names them), else 0
+    """
+    failed, useful = [], False
+    for flag, work in modes.items():
+        try:
+            work()
+        except (StorageError, MemoryError):
+            raise
+        except Exception as error:
+            failed.append(flag)
+            useful = useful or has_useful_traceback(error)
+            log.error(f'error: {flag}: {error_message(error)}', exc_info=debug)
+    if failed:
+        done = [flag for flag in modes if flag not in failed]
+        their = 'its' if len(done) == 1 else 'their'
+        log.error(f'{" and ".join(failed)} failed'
+                  + (f'; {", ".join(done)} finished and wrote {their} outputs' if done else '')
+                  + (f' {DEBUG_HINT}' if useful and not debug else ''))
+        return 1
+    return 0
+
+
+def attribute(args, definition, store, model):
+    """``--attribute`` with ``model``."""
+    from dlutil.interpret import attribute  # deferred: tangermeme, modisco-lite
+    attribute.run(definition, store, model, args.data, args.batch_size, top=args.attribute_top,
+                  target=args.attribute_target, logos=args.attribute_logos, motifs=args.motifs,
+                  window=args.modisco_window)
+
+
+def interpret(args, definition, store, model):
+    """``--interpret`` with ``model``."""
+    from dlutil.interpret import kernel_report  # deferred: matplotlib and scipy
+    kernel_report.run(definition, store, model, args.data, args.batch_size,
                       top=args.interpret_kernels)
-    if args.predict:
-        predict(definition, store, model, pred_paths, args.data, args.batch_size)
 
 
 def _preflight(args, definition, device, store, search, pred_paths, executor=None):

@@ -383,4 +383,6 @@ def test_without_ray_the_flag_says_how_to_install_it(capsys, tmp_path, monkeypat
         cli.main(['-f', str(tmp_path / 'def.py'), '-d', str(tmp_path), '-r', str(tmp_path / 'r'),
                   '-y', '--ray'])
     assert exit_info.value.code == 2
-    assert "--ray needs Ray: pip install 'dlutil[ray]'" in capsys.readouterr().err
+    assert ("--ray needs the package ray: pip install 'dlutil[ray]' (in a checkout: pip install "
+            "-e '.[ray]'), on the driver and on every node of the cluster"
+            in capsys.readouterr().err)

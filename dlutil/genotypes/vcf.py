@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 
+from dlutil import extras
 from dlutil.genotypes import vcf_diagnosis
 from dlutil.genotypes.h5 import MISSING, GenotypeWriter, haplotype_names
 from dlutil.sequences.readers import InputError
@@ -64,7 +65,7 @@ def read_sample_table(path):
 
 
 def _open(path, samples=None):
-    from cyvcf2 import VCF  # deferred: only genotype users need cyvcf2
+    VCF = extras.require('cyvcf2', f'reading the VCF/BCF {path}', extra='genotypes').VCF
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{path}: no such VCF/BCF file')
     problem = vcf_diagnosis.check_complete(path)

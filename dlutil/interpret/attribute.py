@@ -1,6 +1,11 @@
 """``--attribute``: attributions of the test set's top sequences, their logos, and the motifs
 TF-MoDISco finds in them, in ``RESULT_DIR/interpret/``.
 
+The target is ``--attribute-target``; by default class 1 (the positive class) of a two-class
+classifier, output 0 of any other model. Outputs are named by def.py's ``CLASS_NAMES``, else the
+model's ``task_names``. N and padding columns get no attribution (see
+:mod:`dlutil.interpret.attributions`).
+
 For the ``top`` test sequences with the highest output (logit) of the target, it computes
 DeepLIFT/SHAP hypothetical contributions (20 dinucleotide shuffles per sequence) and reports their
 convergence check (attributions sum to output minus mean reference output), draws logos of
@@ -21,10 +26,11 @@ import os
 import numpy as np
 
 from dlutil.interpret.attribution_logos import attribution_logo
-from dlutil.interpret.attributions import as_sequences, deep_lift_shap, gradient_x_input, ism, \
-    ism_scores
+from dlutil.interpret.attributions import as_sequences, convergence_cause, deep_lift_shap, \
+    gradient_x_input, ism, ism_scores, split_bases
 from dlutil.interpret.modisco import find_motifs, match_motifs
 from dlutil.interpret.motif import write_meme
+from dlutil.interpret.sequence_model import log_odds_kind
 from dlutil import files, h5output
 from dlutil.data.batches import iterate, split_batch, to_numpy
 from dlutil.training.evaluation import main_output
@@ -34,10 +40,11 @@ log = logging.getLogger('dlutil')
 __all__ = ['run', 'resolve_target', 'predicted_logits', 'top_sequences']
 
 
-def resolve_target(target, names, n_outputs):
-    """The output index of ``--attribute-target``: an index, or a name of ``names``."""
+def resolve_target(target, names, n_outputs, binary=False):
+    """The output index of ``--attribute-target``: an index, or a name of ``names``; by default
+    1 (the positive class) for a two-class classifier (``binary``), else 0."""
     if target is None:
-        return 0
+        return 1 if binary and n_outputs == 2 else 0
     if str(target).lstrip('-').isdigit():
         index = int(target)
         if not 0 <= index < n_outputs:
@@ -46,8 +53,12 @@ def resolve_target(target, names, n_outputs):
         return index
     if names and target in names:
         return list(names).index(target)
+    if not names:
+        raise ValueError(f'--attribute-target {target!r}: not an output index (0 to '
+                         f'{n_outputs - 1}), and the outputs have no names (CLASS_NAMES in '
+                         f'def.py, or the model\'s task_names)')
     raise ValueError(f'--attribute-target {target!r}: not an output index nor one of the names '
-                     f'{list(names or [])}')
+                     f'{list(names)}')
 
 
 def predicted_logits(model, generator, batch_size):
@@ -84,10 +95,15 @@ def run(definition, store, model, data_dir, batch_size, top=500, target=None, lo
     folder = store.path('interpret')
     os.makedirs(folder, exist_ok=True)
     generator = definition.generator('get_test_generator', data_dir)
-    names = getattr(definition.module, 'CLASS_NAMES', None) or getattr(model, 'task_names', None)
+    names = definition.output_names(model)
     logits = predicted_logits(model, generator, batch_size)
-    index = resolve_target(target, names, logits.shape[1])
-    label = names[index] if names and index < len(names) else f'output {index}'
+    binary = log_odds_kind(model) == 'softmax' and logits.shape[1] == 2
+    index = resolve_target(target, names, logits.shape[1], binary)
+    label = names[index] if names and index < len(names) else (
+        f'class {index}' if binary else f'output {index}')
+    if target is None and binary:
+        log.info(f'attribute: explaining {label}, the positive class of a two-class classifier '
+                 f'(--attribute-target 0 explains the other)')
     rows, X = top_sequences(generator, batch_size, logits[:, index], top)
     output = logits[rows, index]
     log.info(f'attribute: DeepLIFT/SHAP of {label} on the {len(rows)} test sequences with the '
@@ -96,15 +112,14 @@ def run(definition, store, model, data_dir, batch_size, top=500, target=None, lo
                             batch_size=max(1, batch_size))
     converged = result.relative_delta <= 1e-3
     (log.info if converged else log.warning)(
-        result.describe() + ('' if converged else ': above 1e-3, so the network has an '
-                             'operation DeepLIFT does not handle (a functional call or a module '
-                             'used twice); do not trust these attributions'))
+        result.describe() + ('' if converged else f': above 1e-3, so do not trust these '
+                             f'attributions; {convergence_cause(model)}'))
     observed = result.attributions * X
     _save(os.path.join(folder, 'attributions.h5'), rows, X, result, observed, output)
     sequences = _logos(model, X, observed, index, rows, logos, folder, batch_size)
     patterns, matches, note = [], [], ''
     try:
-        patterns = find_motifs(X, result.attributions, window=window)
+        patterns = find_motifs(split_bases(X)[0].numpy(), result.attributions, window=window)
     except (ValueError, IndexError) as error:  # too few seqlets to cluster, and the like
         note = f'TF-MoDISco found no patterns: {error}'
         log.warning(f'attribute: {note}')
@@ -122,7 +137,8 @@ def run(definition, store, model, data_dir, batch_size, top=500, target=None, lo
             f'{p["name"]} {p["motif"].consensus} ({p["n_seqlets"]} seqlets)' for p in patterns))
     elif not note:
         note = 'TF-MoDISco found no patterns'
-    page = _page(label, result, sequences, patterns, matches, note, motifs)
+    page = _page(label, result, sequences, patterns, matches, note, motifs,
+                 None if converged else convergence_cause(model))
     path = os.path.join(folder, 'attributions.html')
     files.atomic_write(path, lambda f: f.write(page))
     log.info(f'attribute: {path}')
@@ -162,12 +178,12 @@ def _write_matches(path, matches):
     files.atomic_write(path, lambda f: f.write(text))
 
 
-def _page(label, result, sequences, patterns, matches, note, motifs):
+def _page(label, result, sequences, patterns, matches, note, motifs, cause=None):
     e = html.escape
     ok = result.relative_delta <= 1e-3
     parts = [f'<h1>Attributions of {e(label)}</h1>',
              f'<p class="{"ok" if ok else "bad"}">{e(result.describe())}'
-             f'{"" if ok else " — above 1e-3: not trustworthy"}.</p>',
+             f'{"" if ok else " — above 1e-3: not trustworthy; " + e(cause or "")}.</p>',
              '<h2>Top sequences</h2>']
     for row, name, (start, end) in sequences:
         parts.append(f'<p>test sequence {row}, positions {start}–{end - 1}</p>'

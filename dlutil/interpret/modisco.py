@@ -13,6 +13,7 @@ The first call in a process compiles modisco-lite's numba kernels (about a minut
 """
 import numpy as np
 
+from dlutil import extras
 from dlutil.interpret.motif import PSEUDOCOUNT, Motif
 
 __all__ = ['find_motifs', 'match_motifs', 'read_meme_motifs']
@@ -56,7 +57,7 @@ def find_motifs(X, hypothetical, alphabet='ACGT', window=21, flank=None, max_seq
     :class:`~dlutil.interpret.motif.Motif`, trimmed), ``contrib`` (mean contribution, shape=
     (width, 4), trimmed), ``n_seqlets``, ``sign`` (+1 or -1)
     """
-    import modiscolite
+    modiscolite = extras.require('modiscolite', '--attribute')
     precompile = getattr(modiscolite, 'precompile', None)
     if precompile is not None and hasattr(precompile, 'start'):
         # compile the numba kernels in forked children, into numba's on-disk cache: later runs
@@ -94,6 +95,7 @@ def find_motifs(X, hypothetical, alphabet='ACGT', window=21, flank=None, max_seq
 
 def read_meme_motifs(path):
     """``{name: pwm}`` of a MEME file, pwm shape=(4, width) in A, C, G, T order."""
+    extras.require('memelite', '--motifs')
     from memelite.io import read_meme
     try:
         motifs = read_meme(path)
@@ -121,6 +123,7 @@ def match_motifs(motifs, database, top=3):
     ``overlap``, sorted by query then p-value
     """
     import warnings
+    extras.require('memelite', '--motifs')
     from memelite import tomtom
     targets = read_meme_motifs(database) if isinstance(database, str) else database
     if not motifs:

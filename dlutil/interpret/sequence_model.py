@@ -51,8 +51,15 @@ class OneHotNetwork(nn.Module):
         self.network = network_of(model)  # a submodule: .eval() and .parameters() reach it
         self.strand_average, self.autocast = strand_average, autocast
 
-    def forward(self, x):
-        """x: torch.Tensor, shape=(n, 4, L) → logits, shape=(n, tasks)."""
+    def forward(self, x, unknown=None):
+        """x: torch.Tensor, shape=(n, 4, L) → logits, shape=(n, tasks).
+
+        ``unknown`` (same shape), when given, is added to x first: the columns that are not a
+        base (N as 0.25, padding as 0; see :func:`dlutil.interpret.attributions.split_bases`),
+        so tangermeme edits and shuffles the bases while the model sees its input as encoded.
+        """
+        if unknown is not None:
+            x = x + unknown.to(x)
         x = one_hot_input(self.model, x.reshape(len(x), *self.shape))
         y = main_output(forward(self.model, x, self.strand_average, self.autocast))
         return y.reshape(len(x), -1)

@@ -55,7 +55,8 @@ def add_arguments(parser):
     add_renamed(group, '--attribute-top', '--attribute-sequences', 'attribute_top', count)
     group.add_argument('--attribute-target', default=None, metavar='T',
                        help='--attribute: the output to explain, an index or a CLASS_NAMES name '
-                            '(default: 0)')
+                            '(default: 1, the positive class, for a two-class classifier; '
+                            'else 0)')
     group.add_argument('--attribute-logos', type=int, default=5, metavar='K',
                        help='--attribute: draw logos for the first K of them (default: '
                             '%(default)s)')
@@ -133,14 +134,8 @@ def vep_name(vcf):
 
 
 def run(args, definition, store, model):
-    """Carry out ``--attribute`` and ``--vep`` with ``model``."""
+    """Carry out ``--vep`` with ``model`` (``--attribute``: :func:`dlutil.runner.attribute`)."""
     names = getattr(definition.module, 'CLASS_NAMES', None) or getattr(model, 'task_names', None)
-    if args.attribute:
-        from dlutil.interpret import attribute  # deferred: tangermeme, modisco-lite
-        attribute.run(definition, store, model, args.data, args.batch_size,
-                      top=args.attribute_top, target=args.attribute_target,
-                      logos=args.attribute_logos, motifs=args.motifs,
-                      window=args.modisco_window)
     if args.vep:
         from dlutil.variants.effects import score_vcf
         out = store.path('vep', vep_name(args.vep) + '.h5')

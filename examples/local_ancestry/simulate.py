@@ -192,6 +192,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0 <= args.switch_error_rate <= 1:
         parser.error(f'--switch-error-rate must be in [0, 1], got {args.switch_error_rate}')
+    from dlutil import extras
+    missing = extras.missing(('stdpopsim', 'msprime', 'pysam'), 'simulate.py', extra='genotypes')
+    if missing:  # all of them at once, before minutes of simulation
+        sys.exit('error: ' + '\nerror: '.join(missing))
 
     from dlutil.genotypes.h5 import haplotype_names, write_genotypes
     os.makedirs(args.out, exist_ok=True)

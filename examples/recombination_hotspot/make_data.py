@@ -8,10 +8,17 @@ predictions; real data has none).
 """
 import argparse
 import os
+import sys
 
 import numpy as np
 
-from simulate import simulate_hotspot
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+from dlutil.extras import MissingExtraError  # noqa: E402 (the checkout, installed or not)
+
+try:
+    from simulate import simulate_hotspot
+except MissingExtraError as error:  # msprime: say what to install, no traceback
+    sys.exit(f'error: {error}')
 
 
 def main(argv=None):

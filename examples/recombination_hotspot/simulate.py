@@ -18,8 +18,12 @@ Every random number comes from ``numpy.random`` (msprime gets its seeds from it)
 simulation processes, which seed ``numpy.random`` per example, give the same examples whatever
 their number.
 """
-import msprime
 import numpy as np
+
+from dlutil import extras
+
+# through main.py (def.py imports this file) or make_data.py: one line saying what to install
+msprime = extras.require('msprime', 'the recombination-hotspot example', extra='popgen')
 
 HAPLOTYPES = 198   # CEU in defiNETti's paper
 SNPS = 24

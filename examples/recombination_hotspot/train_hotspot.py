@@ -17,13 +17,19 @@ P(hotspot)).
 """
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
 
 from batch_generator import SimulationBatchGenerator
+from dlutil.extras import MissingExtraError
 from dlutil.models.definetti import test, train
-from simulate import INPUT_SHAPE, OUTPUT_SHAPE, simulate_hotspot
+
+try:
+    from simulate import INPUT_SHAPE, OUTPUT_SHAPE, simulate_hotspot
+except MissingExtraError as error:  # msprime: say what to install, no traceback
+    sys.exit(f'error: {error}')
 
 NETWORK = {'phi_net': [('conv', 5, 32), ('conv', 5, 64)], 'g': ('top_k', 1),
            'h_net': [('fc', 128), ('fc', 128), ('softmax',)]}
