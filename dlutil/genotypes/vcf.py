@@ -107,7 +107,7 @@ def _read_error(path, reader, index, previous, error):
 
 def vcf_samples(path):
     """The sample names of a VCF/BCF header."""
-    with _quiet_htslib():
+    with _quiet_htslib(path):
         reader = _open(path)
     try:
         return list(reader.samples)
@@ -116,10 +116,10 @@ def vcf_samples(path):
 
 
 @contextlib.contextmanager
-def _quiet_htslib():
-    """htslib's own messages off (cyvcf2's copy of htslib) while a VCF is read here: what it
+def _quiet_htslib(path):
+    """htslib's own messages off (cyvcf2's copy of htslib) while ``path`` is read: what it
     would print on stderr, a read error's file, record and cause, is in our one-line error."""
-    from cyvcf2 import cyvcf2
+    cyvcf2 = extras.require('cyvcf2', f'reading the VCF/BCF {path}', extra='genotypes').cyvcf2
     set_level = getattr(cyvcf2, 'set_htslib_log_level', lambda level: None)
     set_level(0)
     try:
@@ -158,7 +158,7 @@ def iter_vcf_blocks(path, samples=None, chromosome=None, block=4096, multialleli
     for key in ('variants', 'multiallelic', 'unphased', 'duplicate_position',
                 'other_chromosome'):
         counts.setdefault(key, 0)
-    with _quiet_htslib():  # a read error is one line of ours, not htslib's too
+    with _quiet_htslib(path):  # a read error is one line of ours, not htslib's too
         reader = _open(path, samples)
         try:
             names = list(reader.samples)
