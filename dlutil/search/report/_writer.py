@@ -49,8 +49,9 @@ def write_report(result_dir, running=False):
         if figure is not None:  # nothing to plot yet
             results.atomic_write(store.path(PLOT_DIR, name),
                                  lambda f, fig=figure: fig.savefig(f, format='png'), mode='wb')
-            # the drawing's time in the address: a reloading browser fetches the new image
-            images.append((f'{PLOT_DIR}/{name}?v={time.time_ns()}', title))
+            # a page that reloads names the drawing in the address: the browser fetches it anew
+            version = f'?v={time.time_ns()}' if running else ''
+            images.append((f'{PLOT_DIR}/{name}{version}', title))
     text = page(store.root, search, images, reload=RELOAD_SECONDS if running else None)
     path = store.path('report.html')
     results.atomic_write(path, lambda f: f.write(text))
