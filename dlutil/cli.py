@@ -135,6 +135,11 @@ def build_parser():
                              'and best.pt of every trial. Trials that may still be promoted '
                              'keep both whatever the policy, and -e/-p/--interpret always find '
                              'the best weights (default: %(default)s)')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='with -y: also write TensorBoard logs, one run per trial with its '
+                             'hyperparameters and its losses, metrics and reward by epoch, in '
+                             'RESULT_DIR/tensorboard/<trial>/; see them with tensorboard '
+                             "--logdir RESULT_DIR. Needs pip install 'dlutil[tensorboard]'")
     parser.add_argument('--seed', type=int, default=None,
                         help='seed of the search: the same seed gives the same configurations, '
                              'brackets and (on CPU, at the same --threads) results. Left out: '
@@ -193,6 +198,10 @@ def check_args(parser, args):
         problems.append(f'--seed must be a non-negative integer, got {args.seed}')
     if args.restart and not args.hyper:
         problems.append('--restart starts a search afresh: it needs -y/--hyper')
+    if args.tensorboard:
+        from dlutil import extras
+        problems += (extras.missing(['tensorboard'], '--tensorboard') if args.hyper else
+                     ['--tensorboard logs the trials of a search: it needs -y/--hyper'])
     from dlutil.variants import command as variants_command
     problems += variants_command.check(args)
     if problems:

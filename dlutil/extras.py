@@ -19,6 +19,7 @@ EXTRAS = {
     'tangermeme': 'attribution',
     'modiscolite': 'attribution',
     'memelite': 'attribution',
+    'tensorboard': 'tensorboard',
 }
 
 #: the PyPI name where it differs from the import name
