@@ -117,12 +117,13 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
             done += 1
             row = {'epoch': done, **row}
             history.append(row)
-            log.info(epoch_line(trial, row, epochs, time.perf_counter() - start))
+            line = epoch_line(trial, row, epochs, time.perf_counter() - start)
             reward = row['hyperband_reward']
             if not (_finite(row.get('train_loss')) and _finite(reward)):
                 store.write_history(trial, history)
                 store.write_error(trial, f'epoch {done}: train_loss={row.get("train_loss")}, '
                                          f'hyperband_reward={reward}; the trial diverged\n')
+                log.info(line)
                 return Outcome(reward=float('nan'), status='diverged', epochs=done)
             stopped = bool(model.end_epoch(row))
             improved = best is None or reward > best['reward']
@@ -138,6 +139,7 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
             results.save_checkpoint(last_path, state)
             if improved:
                 results.link_checkpoint(last_path, best_path)
+            log.info(line)  # once the epoch is saved: an interruption from here on keeps it
             if after_epoch is not None:
                 after_epoch(done)
             bar.update(1)

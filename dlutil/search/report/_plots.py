@@ -42,13 +42,13 @@ def _clip_low(ax, values):
 
 def plot_rewards(search):
     """Validation reward against epoch, one line per trial, coloured by bracket; best in black."""
+    trials = [t for t in search['trials'] if any(r is not None for r in t['rewards'])]
+    if not trials:  # before importing matplotlib: the first page of a search is drawn at once
+        return None
     from matplotlib.figure import (
         Figure,  # no pyplot: no backend switch, nothing left open
     )
     from matplotlib.ticker import MaxNLocator, NullLocator
-    trials = [t for t in search['trials'] if any(r is not None for r in t['rewards'])]
-    if not trials:
-        return None
     best = search['best']['trial'] if search['best'] else None
     colors = _bracket_colors(search['trials'])
     figure = Figure(figsize=(10, 5.5), dpi=100, layout='constrained')
