@@ -13,6 +13,7 @@ log = logging.getLogger('dlutil')
 
 PLOT_DIR = 'report'
 RELOAD_SECONDS = 15  # how often a browser reloads the page of a running search
+DRAWING_SHARE = 50  # redraws of a running search's page at least 50 times their duration apart
 
 
 def write_report(result_dir, running=False):
@@ -63,7 +64,8 @@ class BackgroundReport:
 
     The thread looks at the results directory every ``poll`` seconds and redraws the page when
     a file it shows has changed (an epoch finished, a rung evaluation recorded), at most every
-    ``every`` seconds: drawing takes a second or two of CPU, and must not slow the training.
+    ``every`` seconds, and at least :data:`DRAWING_SHARE` times as long as the last drawing took:
+    drawing takes a second or more of CPU, and must not slow the training.
     While the search runs the page reloads itself in the browser (:data:`RELOAD_SECONDS`); the
     page drawn when it ends (:meth:`close`, or :meth:`stop` after an interruption or an error)
     does not. The page's path is logged as the search starts and ends.
@@ -113,13 +115,16 @@ class BackgroundReport:
         self.draw(running=False)
 
     def _follow(self):
-        last = -float('inf')
+        last, gap = -float('inf'), 0.0
         drawn = None
         while not self.done.is_set():
             seen = changes(self.result_dir)
-            if seen != drawn and time.monotonic() - last >= self.every:
+            if seen != drawn and time.monotonic() - last >= gap:
                 last, drawn = time.monotonic(), seen
                 self.draw(running=True)
+                # a large search's page takes longer to draw: the drawing (in this process,
+                # beside the training) takes at most 1/DRAWING_SHARE of the time
+                gap = max(self.every, DRAWING_SHARE * (time.monotonic() - last))
             self.wake.wait(self.poll)
             self.wake.clear()
 
