@@ -96,12 +96,12 @@ def _joined(trials):
 
 def plot_hyperparameters(search):
     """Each trial's best reward against each hyperparameter, one small subplot each."""
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
     trials = [t for t in search['trials'] if t['best'] is not None]
     names = [name for name in search['hyperparameters'] if name not in constants(search)]
     if not trials or not names:
         return None
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
     best = search['best']['trial'] if search['best'] else None
     colors = _bracket_colors(search['trials'])
     columns = min(len(names), 3)

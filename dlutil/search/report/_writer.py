@@ -107,7 +107,7 @@ class BackgroundReport:
     def stop(self):
         """End the thread and draw the final page (a search interrupted or stopped by an
         error: the page stops reloading)."""
-        if self.thread is None:  # the search never started
+        if self.thread is None or self.done.is_set():  # never started, or stopped already
             return
         self.done.set()
         self.wake.set()
