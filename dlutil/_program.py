@@ -48,16 +48,25 @@ def run_cli(work, debug=False, interrupted='interrupted'):
     except KeyboardInterrupt:
         if debug:
             raise
-        print(interrupted, file=sys.stderr)
+        _say(interrupted)
         return 130
     except Exception as error:
         if debug:
             raise
-        print(f'error: {error_message(error)}', file=sys.stderr)
+        _say(f'error: {error_message(error)}')
         if has_useful_traceback(error):
-            print(DEBUG_HINT, file=sys.stderr)
+            _say(DEBUG_HINT)
         return 1
     return 0 if code is None else code
+
+
+def _say(line):
+    """``line`` on stderr, if it is still open: Ctrl-C on ``main.py … | tee log`` ends ``tee``
+    too, and a write to its pipe must not turn exit 130 into a traceback and a slow exit."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def error_message(error):

@@ -150,6 +150,11 @@ def build_parser():
                              'and best.pt of every trial. Trials that may still be promoted '
                              'keep both whatever the policy, and -e/-p/--interpret always find '
                              'the best weights (default: %(default)s)')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='with -y: also write TensorBoard logs, one run per trial with its '
+                             'hyperparameters and its losses, metrics and reward by epoch, in '
+                             'RESULT_DIR/tensorboard/<trial>/; see them with tensorboard '
+                             "--logdir RESULT_DIR. Needs pip install 'dlutil[tensorboard]'")
     parser.add_argument('--seed', type=int, default=None,
                         help='seed of the search: the same seed gives the same configurations, '
                              'brackets and (on CPU, at the same --threads) results. Left out: '
@@ -209,6 +214,8 @@ def check_args(parser, args):
     if args.keep_results and args.restart:
         problems.append('--keep-results keeps a search\'s results and --restart moves them '
                         'aside: choose one')
+    if args.tensorboard and not args.hyper:
+        problems.append('--tensorboard logs the trials of a search: it needs -y/--hyper')
     from dlutil.variants import command as variants_command
     problems += variants_command.check(args)
     problems += missing_extras(args)
@@ -246,7 +253,7 @@ def take_from_result(parser, args):
 def missing_extras(args):
     """The install hints of the optional packages the flags given need and lack."""
     given = {'--attribute': args.attribute, '--motifs': args.motifs, '--vep': args.vep,
-             '--ray': args.ray is not None}
+             '--ray': args.ray is not None, '--tensorboard': args.tensorboard}
     where = {'--ray': ', on the driver and on every node of the cluster'}
     return [line + where.get(flag, '') for flag, packages in extras.FEATURES.items()
             if given.get(flag) for line in extras.missing(packages, flag)]

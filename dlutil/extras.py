@@ -26,6 +26,7 @@ EXTRAS = {
     'tangermeme': 'attribution',
     'modiscolite': 'attribution',
     'memelite': 'attribution',
+    'tensorboard': 'tensorboard',
 }
 
 #: the PyPI name where it differs from the import name
@@ -37,6 +38,7 @@ FEATURES = {
     '--motifs': ('memelite',),
     '--vep': ('cyvcf2',),
     '--ray': ('ray',),
+    '--tensorboard': ('tensorboard',),
 }
 
 
@@ -48,6 +50,7 @@ USES = {
     'genotypes': ('cyvcf2, msprime, pysam, stdpopsim', 'prepare vcf, VCF loaders, '
                                                        'examples/local_ancestry'),
     'popgen': ('msprime', 'examples/recombination_hotspot'),
+    'tensorboard': ('tensorboard', '--tensorboard'),
 }
 
 

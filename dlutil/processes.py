@@ -15,6 +15,8 @@ whose lock is gone.
 This module imports nothing heavy: :mod:`dlutil.cli` calls :func:`start` first thing.
 """
 import ctypes
+import logging
+import logging.handlers
 import multiprocessing
 import os
 import signal
@@ -96,6 +98,46 @@ def thread_lock_for_tqdm():
     leaves behind, and multiprocessing's resource tracker then warns about it on stderr.
     """
     tqdm.set_lock(threading.RLock())
+
+
+class LogForwarder:
+    """The log lines of worker processes, shown by this process (through tqdm, once each).
+
+    A worker's own stderr would tear through this process's progress bars; instead, each worker
+    calls :func:`send_logs` with :attr:`queue`, and a thread here hands the records to this
+    process's ``dlutil`` logger. :meth:`stop` shows what is still queued.
+
+    Parameters
+    ----------
+    context: multiprocessing context
+        The workers' (:func:`worker_context`).
+    """
+
+    def __init__(self, context):
+        self.queue = context.Queue()
+        self.level = logging.getLogger('dlutil').getEffectiveLevel()
+        self.listener = logging.handlers.QueueListener(self.queue, _ToLogger())
+        self.listener.start()
+
+    def stop(self):
+        """Show the lines still queued and end the thread (again: nothing)."""
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener.stop()
+
+
+class _ToLogger(logging.Handler):
+    def handle(self, record):
+        logging.getLogger('dlutil').handle(record)
+
+
+def send_logs(queue, level):
+    """In a worker: send the ``dlutil`` logger's records of ``level`` and above to ``queue``
+    (a :class:`LogForwarder`'s)."""
+    logger = logging.getLogger('dlutil')
+    logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 PR_SET_PDEATHSIG = 1

@@ -17,6 +17,7 @@ from dlutil.search.executors import make_executor
 from dlutil.search.hyperband import HyperbandSearch
 from dlutil.search.report import BackgroundReport
 from dlutil.search.settings import SearchSettings, choose_threads
+from dlutil.search.tensorboard import TensorBoardLog
 from dlutil.threads import usable_cores
 
 log = logging.getLogger('dlutil')
@@ -113,7 +114,8 @@ def _run_locked(args, definition, device, store, pred_paths):
             keep_results=args.keep_results, keep_checkpoints=args.keep_checkpoints)
         search = HyperbandSearch(definition, store, wanted, watchers=[
             checkpoints.CheckpointKeeper(store, args.keep_checkpoints),
-            BackgroundReport(store.root, wanted.report_every)])
+            BackgroundReport(store.root, wanted.report_every)] + (
+            [TensorBoardLog(store.root)] if getattr(args, 'tensorboard', False) else []))
         # before anything is written: a refused executor (Ray) leaves no search.json
         executor = make_executor(search.settings, definition, store)
     try:

@@ -129,7 +129,7 @@ def test_report_of_a_finished_search(tmp_path):
 
     # sortable: every header calls the script's sortTable
     assert all(h.get('onclick') == 'sortTable(this)' for h in page.headers)
-    assert 'function sortTable(th)' in text
+    assert 'function sortTable(th, up)' in text
 
     # the plots: relative paths to non-empty PNG files
     assert len(page.images) == 2

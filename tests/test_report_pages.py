@@ -53,7 +53,7 @@ def test_constant_hyperparameters_get_no_panel(tmp_path):
     assert report.constants(search) == {'conv.filters': 8, 'conv.kernel': [3, 5],
                                         'activation': 'relu', 'batchnorm': True}
     figure = report.plot_hyperparameters(search)
-    titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
+    titles = [ax.get_xlabel() for ax in figure.axes if ax.get_visible()]
     assert titles == ['lr']
     text = read(report.write_report(str(tmp_path)))
     assert ('The same in every trial (no plot): activation = relu, batchnorm = True, '

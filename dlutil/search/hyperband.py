@@ -43,7 +43,8 @@ class HyperbandSearch:
         Objects told how the search goes: ``update(states, best_trial)`` as rung evaluations are
         recorded and ``close(states, best_trial)`` at the end (the checkpoint policy,
         :class:`checkpoints.CheckpointKeeper`, and the report,
-        :class:`report.BackgroundReport`), in this order.
+        :class:`report.BackgroundReport`), in this order; ``stop()``, where a watcher has it,
+        when the search ends by an interruption or an error.
 
     Checking the settings against an existing ``search.json`` happens here (a refused change
     raises :class:`SearchSettingsError`); ``search.json`` is written when :meth:`run` starts.
@@ -124,6 +125,8 @@ class HyperbandSearch:
         except BaseException:
             executor.stop(wait=False)
             results.remove_temporaries(self.store.root)  # the workers are gone
+            for watcher in self.watchers:  # the report: a final page, no longer reloading
+                getattr(watcher, 'stop', lambda: None)()
             raise
         executor.stop()
         self._drop_superseded()

@@ -19,6 +19,7 @@ import logging
 import math
 import numbers
 import os
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +64,9 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
     epochs: int
         Total epochs the trial must have trained when this returns.
     progress: bool
-        Show tqdm bars for the trial's epochs and batches (on a terminal).
+        Show tqdm bars for the trial's epochs and batches (on a terminal), the running loss
+        beside the batches. Each finished epoch is logged either way, one line
+        (:func:`epoch_line`; a worker process sends it to the search's terminal).
     after_epoch: callable or None
         ``after_epoch(epoch)``, called once the epoch's checkpoints are written (a Ray task
         sends them to the driver).
@@ -107,17 +110,20 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
                            unit='batch', leave=False, disable=show, position=2)
             # a diverging trial's NaN and inf reach numpy's metrics: the row says so, once,
             # rather than numpy's RuntimeWarnings on stderr
+            start = time.perf_counter()
             with batches, np.errstate(all='ignore'):
                 row = model.run_epoch(train_generator, val_generator, batch_size, batches)
             check_row(model, row)
             done += 1
             row = {'epoch': done, **row}
             history.append(row)
+            line = epoch_line(trial, row, epochs, time.perf_counter() - start)
             reward = row['hyperband_reward']
             if not (_finite(row.get('train_loss')) and _finite(reward)):
                 store.write_history(trial, history)
                 store.write_error(trial, f'epoch {done}: train_loss={row.get("train_loss")}, '
                                          f'hyperband_reward={reward}; the trial diverged\n')
+                log.info(line)
                 return Outcome(reward=float('nan'), status='diverged', epochs=done)
             stopped = bool(model.end_epoch(row))
             improved = best is None or reward > best['reward']
@@ -133,6 +139,7 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
             results.save_checkpoint(last_path, state)
             if improved:
                 results.link_checkpoint(last_path, best_path)
+            log.info(line)  # once the epoch is saved: an interruption from here on keeps it
             if after_epoch is not None:
                 after_epoch(done)
             bar.update(1)
@@ -159,6 +166,19 @@ def check_row(model, row):
         value = row[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise DefinitionError(f'{where} returned {key}={value!r}; it must be a number')
+
+
+def epoch_line(trial, row, epochs, seconds):
+    """What the terminal shows of a finished epoch: ``row`` (a history row) of ``trial``, which
+    trains to ``epochs`` epochs now, in ``seconds`` (training and validation)."""
+    values = ', '.join(f'{name} {_number(row[key])}' for key, name in (
+        ('train_loss', 'train_loss'), ('val_loss', 'val_loss'), ('hyperband_reward', 'reward'))
+        if key in row)
+    return f'trial {trial} epoch {row["epoch"]}/{epochs}: {values} ({seconds:.3g} s)'
+
+
+def _number(value):
+    return f'{value:.4g}' if isinstance(value, numbers.Real) else str(value)
 
 
 def describe(model, generator):

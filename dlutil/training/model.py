@@ -26,6 +26,8 @@ from dlutil.data.batches import (concat, detach, iterate, numel, resolve_device,
 from dlutil import files, torchfile
 from dlutil.data.checks import scan_finite
 
+LOSS_SHOWN_EVERY = 0.5  # seconds between readings of the running loss for the progress bar
+
 
 class BaseModel:
     """Training, evaluation, prediction and checkpoint state of one configuration.
@@ -209,11 +211,19 @@ class BaseModel:
         return loss
 
     def train_epoch(self, generator, progress=None):
-        """One pass over ``generator``; returns ``train_metrics`` plus the mean batch ``loss``."""
+        """One pass over ``generator``; returns ``train_metrics`` plus the mean batch ``loss``.
+
+        ``progress``: None, or a bar with ``update(1)`` called after each batch (a tqdm bar also
+        shows the running mean loss as its postfix).
+        """
         self.network.train()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         n = kept = 0
         kept_true, kept_pred = [], []
+        # the bar shows the running mean loss, read at most every LOSS_SHOWN_EVERY seconds:
+        # reading it is a CPU-GPU sync
+        show_loss = hasattr(progress, 'set_postfix') and not getattr(progress, 'disable', False)
+        next_show = time.monotonic()
         for batch in generator if self.parallel is None else self.parallel.shard(generator):
             x, y = split_batch(batch)
             if y is None:
@@ -226,6 +236,9 @@ class BaseModel:
                 kept_true.append(y)
                 kept_pred.append(y_pred)
                 kept += numel(y_pred)
+            if show_loss and time.monotonic() >= next_show:
+                progress.set_postfix(loss=f'{(loss_sum / n).item():.4g}', refresh=False)
+                next_show = time.monotonic() + LOSS_SHOWN_EVERY
             if progress is not None:
                 progress.update(1)
         if self.parallel is not None:

@@ -16,7 +16,9 @@ import torch
 
 from dlutil.definition import Definition, load_module
 from dlutil.processes import (
+    LogForwarder,
     die_with_parent,
+    send_logs,
     thread_lock_for_tqdm,
     tune_malloc,
     worker_context,
@@ -58,10 +60,12 @@ _WORKER = {}
 
 
 def _init_worker(def_path, data_dir, batch_size, result_dir, devices, threads, counter, pids,
-                 data_seed=None):
+                 data_seed=None, logs=None):
     # a forkserver's child: its parent is the server, which exits with the search process
     die_with_parent(os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the search process stops us
+    if logs is not None:
+        send_logs(*logs)  # the epoch lines, shown by the search process
     thread_lock_for_tqdm()
     with counter.get_lock():
         number = counter.value
@@ -104,11 +108,12 @@ class PoolExecutor:
         context = worker_context()
         # each worker writes its process id here as it starts: the pool's own list is private
         self.pids = context.Array('i', workers)
+        self.logs = LogForwarder(context)
         self.pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker,
             initargs=(os.path.abspath(definition.path), data_dir, batch_size, store.root,
                       [str(d) for d in devices], threads, context.Value('i', 0), self.pids,
-                      data_seed))
+                      data_seed, (self.logs.queue, self.logs.level)))
 
     def submit(self, job):
         return self.pool.submit(_run_in_worker, job)
@@ -131,3 +136,4 @@ class PoolExecutor:
                 except ProcessLookupError:
                     pass
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.logs.stop()  # after the workers: every line they sent is shown

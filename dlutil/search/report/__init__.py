@@ -8,9 +8,9 @@
 
 Reading (``_data``), the figures (``_plots``) and the page (``_page``) are separate steps.
 """
-from dlutil.search.report._data import constants, read_search
+from dlutil.search.report._data import constants, flatten, read_search
 from dlutil.search.report._plots import plot_hyperparameters, plot_rewards
 from dlutil.search.report._writer import BackgroundReport, write_report
 
-__all__ = ['BackgroundReport', 'constants', 'plot_hyperparameters', 'plot_rewards',
+__all__ = ['BackgroundReport', 'constants', 'flatten', 'plot_hyperparameters', 'plot_rewards',
            'read_search', 'write_report']

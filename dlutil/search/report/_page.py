@@ -11,7 +11,9 @@ from dlutil.search import checkpoints, schedule
 from dlutil.search.report._data import FAILED, as_number, as_text, constants, flatten
 
 
-def page(root, search, images):
+def page(root, search, images, reload=None):
+    """The page's HTML; ``reload``: seconds after which a browser reloads it (a running
+    search), None for a page that stays as it is (a finished or stopped search)."""
     settings, best, trials = search['settings'], search['best'], search['trials']
     usage = checkpoints.disk_usage(root)
     disk = (f'disk {checkpoints.human_bytes(usage["total"])}, of which checkpoints '
@@ -20,6 +22,9 @@ def page(root, search, images):
     parts = [f'<h1>Hyperband search report</h1><p class="meta">{_e(root)} · updated '
              f'{_e(time.strftime("%Y-%m-%d %H:%M:%S"))} · {_e(_progress(search))} · '
              f'{_e(disk)}</p>']
+    if reload:
+        parts.append(f'<p class="live">The search is running: this page reloads itself every '
+                     f'{reload} s.</p>')
     parts += [f'<p class="note">{_e(note)}</p>' for note in search['notes']]
     parts.append('<h2>Settings</h2>' + _pairs(settings.items()))
     parts.append(_best_section(best, trials, search['test']))
@@ -27,7 +32,7 @@ def page(root, search, images):
     fixed = constants(search)
     for src, title in images:
         parts.append(f'<h2>{_e(title)}</h2><img src="{_e(src)}" alt="{_e(title)}">')
-        if src.endswith('hyperparameters.png') and fixed:
+        if 'hyperparameters.png' in src and fixed:
             parts.append('<p class="meta">The same in every trial (no plot): ' + ', '.join(
                 f'{_e(name)} = {_e(as_text(value))}' for name, value in fixed.items()) + '</p>')
     parts.append(f'<h2>All trials ({len(trials)})</h2><p class="rule">Sorted by <strong>rung '
@@ -39,7 +44,8 @@ def page(root, search, images):
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<title>Search report: {_e(os.path.basename(root))}</title>'
             f'<style>{STYLE}</style></head>\n<body>\n' + '\n'.join(parts) +
-            f'\n<script>{SCRIPT}</script>\n</body></html>\n')
+            f'\n<script>{SCRIPT}{RELOAD.format(ms=reload * 1000) if reload else ""}</script>'
+            f'\n</body></html>\n')
 
 
 def _progress(search):
@@ -184,12 +190,14 @@ tr.best td { background: #e3f2e1; font-weight: 600; }
                                 font-size: 12px; max-width: 100%; }
 tr.error td, tr.diverged td { color: #a33; } tr.running td, tr.pending td { color: #36c; }
 img { max-width: 100%; border: 1px solid #eee; }
+.live { color: #36c; }
 '''
 
 SCRIPT = '''
-function sortTable(th) {
+function sortTable(th, up) {
   const body = th.closest('table').tBodies[0], col = th.cellIndex;
-  const up = th.getAttribute('aria-sort') !== 'ascending';
+  if (up === undefined) up = th.getAttribute('aria-sort') !== 'ascending';
+  try { sessionStorage.setItem('dlutil-sort:' + location.pathname, JSON.stringify([col, up])); } catch (e) {}
   const key = row => row.cells[col].dataset.v;
   const rows = Array.from(body.rows).sort((a, b) => {
     const x = key(a), y = key(b);
@@ -202,4 +210,15 @@ function sortTable(th) {
   th.setAttribute('aria-sort', up ? 'ascending' : 'descending');
   body.append(...rows);
 }
+// the order a reader chose survives the page's reloads
+try {
+  const [col, up] = JSON.parse(sessionStorage.getItem('dlutil-sort:' + location.pathname));
+  const th = document.querySelector('table.trials thead tr').cells[col];
+  if (th) sortTable(th, up);
+} catch (e) {}
+'''
+
+# the page of a running search reloads itself (a browser keeps the scroll position)
+RELOAD = '''
+setTimeout(() => location.reload(), {ms});
 '''

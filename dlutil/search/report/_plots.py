@@ -42,13 +42,13 @@ def _clip_low(ax, values):
 
 def plot_rewards(search):
     """Validation reward against epoch, one line per trial, coloured by bracket; best in black."""
+    trials = [t for t in search['trials'] if any(r is not None for r in t['rewards'])]
+    if not trials:  # before importing matplotlib: the first page of a search is drawn at once
+        return None
     from matplotlib.figure import (
         Figure,  # no pyplot: no backend switch, nothing left open
     )
     from matplotlib.ticker import MaxNLocator, NullLocator
-    trials = [t for t in search['trials'] if any(r is not None for r in t['rewards'])]
-    if not trials:
-        return None
     best = search['best']['trial'] if search['best'] else None
     colors = _bracket_colors(search['trials'])
     figure = Figure(figsize=(10, 5.5), dpi=100, layout='constrained')
@@ -96,23 +96,27 @@ def _joined(trials):
 
 def plot_hyperparameters(search):
     """Each trial's best reward against each hyperparameter, one small subplot each."""
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
     trials = [t for t in search['trials'] if t['best'] is not None]
     names = [name for name in search['hyperparameters'] if name not in constants(search)]
     if not trials or not names:
         return None
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
     best = search['best']['trial'] if search['best'] else None
     colors = _bracket_colors(search['trials'])
     columns = min(len(names), 3)
-    figure = Figure(figsize=(4.2 * columns, 0.6 + 3.2 * math.ceil(len(names) / columns)),
+    figure = Figure(figsize=(4.2 * columns, 0.6 + 3.4 * math.ceil(len(names) / columns)),
                     dpi=100, layout='constrained')
+    figure.get_layout_engine().set(h_pad=0.15)  # room between a row's labels and the next row
     axes = figure.subplots(math.ceil(len(names) / columns), columns, squeeze=False, sharey=True)
     jitter = np.random.default_rng(0)  # strip-plot jitter, the same on every redraw
     for ax, name in zip(axes.flat, names):
         points = [t for t in trials if t['config'].get(name) is not None]
         y = [t['best'] for t in points]
-        ax.set_title(name if len(name) <= 40 else name[:39] + '…', fontsize=9)
+        # the name under its own axis, in bold: as a title above the panel it read as the
+        # x-axis label of the panel above
+        ax.set_xlabel(name if len(name) <= 40 else name[:39] + '…', fontsize=10,
+                      fontweight='bold')
         ax.grid(alpha=0.3)
         if not points:  # a key only in configs still training, or always None
             ax.text(0.5, 0.5, 'no values', ha='center', transform=ax.transAxes)
