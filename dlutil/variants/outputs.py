@@ -19,6 +19,7 @@ same run, and a ``.vcf.gz`` is never beside an index of another run.
 """
 import contextlib
 import heapq
+import logging
 import os
 
 import h5py
@@ -27,6 +28,8 @@ import numpy as np
 from dlutil.files import AtomicFiles
 from dlutil.h5output import H5Output
 from dlutil.variants.annotated import AnnotatedVcf
+
+log = logging.getLogger('dlutil')
 
 __all__ = ['Output', 'Top', 'paths']
 
@@ -114,6 +117,8 @@ class Output:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(old)
         if not self.vcf.sorted:  # no index to rename: the VCF goes without one
+            log.warning(f'{vcf}: not indexed, as the input VCF\'s records are not sorted by '
+                        f'position (bcftools sort, then tabix -p vcf, index it)')
             self.files.targets.remove(tbi)
             self.files.temporaries.remove(self.tmp_tbi)
         self.files.commit()
