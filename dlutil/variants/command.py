@@ -154,6 +154,9 @@ def _check_vep(args):
         ('--vep-info-prefix', args.vep_info_prefix, 'dlutil')) if value != default]
     if given and not args.vep:
         problems.append(f'{", ".join(given)}: for --vep; give --vep VCF too')
+    if args.vep:  # before any model is loaded: reading the VCF, writing the annotated one
+        from dlutil.extras import missing
+        problems += missing(['cyvcf2', 'pysam'], '--vep')
     return problems
 
 
