@@ -23,8 +23,6 @@ warning).
 """
 import re
 
-import numpy as np
-
 from dlutil.extras import require
 
 __all__ = ['AnnotatedVcf', 'info_ids']
@@ -78,7 +76,8 @@ class AnnotatedVcf:
 
     def write(self, records, scored):
         """Append ``records`` (:class:`dlutil.variants.vcf.Record`, in file order) with the
-        values ``scored[record number, allele]`` (one float per field) where there are any."""
+        values ``scored[record number, allele]`` (a list of floats, one per field) where there
+        are any."""
         lines = []
         for record in records:
             columns = record.line.split('\t')
@@ -88,8 +87,9 @@ class AnnotatedVcf:
                 columns[7] = ';'.join(item for item in columns[7].split(';')
                                       if item.partition('=')[0] not in self.replaced) or '.'
             if any(v is not None for v in values):
-                fields = [f'{name}=' + ','.join('.' if v is None or np.isnan(v[j])
-                                                else '%.9g' % v[j] for v in values)
+                texts = [['.'] * len(self.names) if v is None else
+                         ['.' if x != x else '%.9g' % x for x in v] for v in values]
+                fields = [f'{name}=' + ','.join(text[j] for text in texts)
                           for j, name in enumerate(self.names)]
                 columns[7] = ';'.join(([] if columns[7] == '.' else [columns[7]]) + fields)
             lines.append('\t'.join(columns) + '\n')

@@ -380,9 +380,10 @@ def _score_batch(batch, scorer, scoring, group, output, best, scored, columns, p
                        [v[i] for v in ordered], predictions)
 
     best.add(first[np.arange(n), tasks], row)
-    flat = np.concatenate(ordered, axis=1).astype(np.float32)
-    for i, site in enumerate(batch.sites):
-        scored[site.record, site.allele] = flat[i]
+    # float32, as the VCF keeps them; Python floats format fast
+    flat = np.concatenate(ordered, axis=1).astype(np.float32).tolist()
+    for site, values in zip(batch.sites, flat):
+        scored[site.record, site.allele] = values
 
 
 def _nothing_scored(vcf, counts, sizes):

@@ -34,6 +34,7 @@ log = logging.getLogger('dlutil')
 __all__ = ['Output', 'Top', 'paths']
 
 STRINGS = ('chrom', 'id', 'ref', 'alt')
+BLOCK = 8192  # rows written to the HDF5 file at a time
 
 
 def paths(out):
@@ -61,7 +62,9 @@ class Output:
     """
 
     def __init__(self, out, tasks, columns, scores, header, ids, source):
-        self.path, self.n, self.scores = out, 0, list(scores)
+        self.path, self.scores = out, list(scores)
+        self.n = self.written = 0  # rows added, rows in the file
+        self.pending = []
         self.files = AtomicFiles(*paths(out))
         self.tmp_top, self.tmp_vcf, self.tmp_tbi, tmp = self.files.temporaries
         self.output = self.vcf = None
@@ -85,24 +88,36 @@ class Output:
             raise
 
     def add(self, sites, pred_ref, pred_alt, values):
-        """Append a batch's alleles: their predictions and ``values`` ({score: array})."""
-        n0, n1 = self.n, self.n + len(sites)
+        """Append a batch's alleles: their predictions and ``values`` ({score: array}). Rows go
+        to the HDF5 file in blocks of at least :data:`BLOCK` (each resize of a dataset costs)."""
+        self.pending.append((sites, {'pred_ref': pred_ref, 'pred_alt': pred_alt, **values}))
+        self.n += len(sites)
+        if self.n - self.written >= BLOCK:
+            self._flush()
+
+    def _flush(self):
+        if not self.pending:
+            return
+        sites = [site for batch, _ in self.pending for site in batch]
         columns = {'chrom': [s.chrom for s in sites], 'id': [s.id for s in sites],
                    'ref': [s.ref for s in sites], 'alt': [s.alt for s in sites],
-                   'pos': np.array([s.pos for s in sites], np.int64), 'pred_ref': pred_ref,
-                   'pred_alt': pred_alt, **values}
+                   'pos': np.array([s.pos for s in sites], np.int64)}
+        for name in self.pending[0][1]:
+            columns[name] = np.concatenate([arrays[name] for _, arrays in self.pending])
+        n0, n1 = self.written, self.written + len(sites)
         for name, column in columns.items():
             dataset = self.file[name]
             dataset.resize(n1, axis=0)
             dataset[n0:n1] = column
-        self.n = n1
+        self.written, self.pending = n1, []
         self.output.check()  # a full disk stops the run here, not after the whole VCF
 
     def commit(self, attrs, top_text):
         """Close the files, index the VCF and rename all four into place."""
-        for key, value in attrs.items():
-            self.file.attrs[key] = value
         try:
+            self._flush()
+            for key, value in attrs.items():
+                self.file.attrs[key] = value
             self.output.close()
             with open(self.tmp_top, 'w', encoding='utf-8') as handle:
                 handle.write(top_text)
