@@ -205,6 +205,12 @@ def test_aggregation_over_tasks(setup, rule):
     assert {line.split('\t')[5] for line in top[1:]} == {f'{rule}_of_tasks'}
 
 
+def test_maxabs_keeps_the_sign_and_skips_nan():
+    from dlutil.variants.scores import reduce
+    values = np.array([[1.0, np.nan, -3.0], [np.nan, np.nan, np.nan], [0.5, 2.0, -1.0]])
+    np.testing.assert_array_equal(reduce(values, 'maxabs', 1), [-3.0, np.nan, 2.0])
+
+
 def test_positional_outputs_need_a_rule(setup):
     m = model(setup, 'Profile')
     with pytest.raises(ValueError, match='scored with --vep-aggregate-positions'):

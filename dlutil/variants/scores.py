@@ -69,8 +69,9 @@ def reduce(values, rule, axis):
     if rule == 'meanabs':
         return np.abs(values).mean(axis)
     if rule == 'maxabs':
-        at = np.expand_dims(np.nanargmax(np.abs(np.nan_to_num(values, nan=-np.inf)), axis),
-                            axis)
+        size = np.abs(values)
+        size[np.isnan(size)] = -1.0  # a NaN is never the largest, unless all are NaN
+        at = np.expand_dims(size.argmax(axis), axis)
         return np.take_along_axis(values, at, axis).squeeze(axis)
     raise ValueError(f'reduce: rule must be one of {", ".join(TASK_RULES[1:])}, got {rule!r}')
 
