@@ -130,8 +130,6 @@ class _Counts(dict):
                              f'{threshold:g}); is the VCF on another genome build?')
 
 
-
-
 class _Batch(NamedTuple):
     """Scorable alleles and their windows (x: (n * (2 * shifts + 1), 4, L), None when there is
     no allele), and the records all of whose alleles are in this batch or an earlier one."""
@@ -231,8 +229,6 @@ def _ahead(iterator, depth=2):
     finally:
         stop.set()
         thread.join()
-
-
 
 
 def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_average=None,
