@@ -101,15 +101,15 @@ def model(setup, name='Model'):
     return getattr(setup['module'], name)({}, device='cpu')
 
 
-def windows(setup, shifts=0):
+def windows(setup, shifts=0, iupac='uniform'):
     """One-hot ref and alt windows of every scorable allele: (n, 2 * shifts + 1, 4, L) each."""
     refs, alts = [], []
     for chrom, pos, ref, alt in setup['alleles']:
         seq = setup['chroms'][chrom]
         r, a, _ = shifted_windows(lambda i, j: seq[i:j].encode(), len(seq), pos - 1, ref, alt,
                                   L, shifts)
-        refs.append(encode_batch(r))
-        alts.append(encode_batch(a))
+        refs.append(encode_batch(r, iupac))
+        alts.append(encode_batch(a, iupac))
     return np.stack(refs), np.stack(alts)
 
 
@@ -162,12 +162,18 @@ def test_each_score_is_the_direct_computation_and_n_windows_are_scored(setup):
     assert np.isfinite(got['log_odds']).all()
 
 
-def test_strand_averaging_takes_windows_with_n(setup):
+def test_strand_averaging_and_zero_columns_take_windows_with_n(setup):
     m = model(setup)
     got = run(setup, m, 'strands', strand_average=True)
     x_ref, x_alt = windows(setup)
     np.testing.assert_allclose(got['pred_alt'], sigmoid(outputs(m, x_alt, strands=True)),
                                rtol=1e-5)
+    # N as all-zero columns, as fasta_data and pysster encode it (--vep-iupac zeros)
+    got = run(setup, m, 'zeros', iupac='zeros')
+    x_ref, x_alt = windows(setup, iupac='zeros')
+    assert (x_ref[0, 0, :, 0] == 0).all()  # the start's window runs off the chromosome
+    np.testing.assert_allclose(got['pred_ref'], sigmoid(outputs(m, x_ref)), rtol=1e-5)
+    assert not np.allclose(got['pred_ref'], run(setup, m, 'uniform')['pred_ref'], atol=1e-4)
 
 
 def test_values_use_the_pseudocount_and_have_no_log_odds(setup):

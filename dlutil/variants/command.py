@@ -52,6 +52,12 @@ def add_arguments(parser):
     group.add_argument('--vep-pseudocount', type=float, default=1.0, metavar='C',
                        help='--vep: log_fold_change and ratio of outputs that are not '
                             'probabilities are of (value + C) (default: %(default)s)')
+    group.add_argument('--vep-iupac', choices=('uniform', 'fractional', 'zeros'),
+                       default='uniform',
+                       help='--vep: N (the genome\'s, and past a chromosome end) and other IUPAC '
+                            'codes in the windows, as the training data had them (prepare '
+                            '--iupac): uniform = 0.25 in all four rows; fractional; zeros = an '
+                            'all-zero column, as fasta_data and pysster (default: %(default)s)')
     group.add_argument('--vep-info-prefix', default='dlutil', metavar='P',
                        help='--vep: the annotated VCF\'s INFO fields are P_<score>_<task> '
                             '(default: %(default)s)')
@@ -151,7 +157,8 @@ def _check_vep(args):
         ('--vep-aggregate-tasks', args.vep_aggregate_tasks, 'none'),
         ('--vep-aggregate-positions', args.vep_aggregate_positions, None),
         ('--vep-shifts', args.vep_shifts, 0), ('--vep-pseudocount', args.vep_pseudocount, 1.0),
-        ('--vep-info-prefix', args.vep_info_prefix, 'dlutil')) if value != default]
+        ('--vep-info-prefix', args.vep_info_prefix, 'dlutil'),
+        ('--vep-iupac', args.vep_iupac, 'uniform')) if value != default]
     if given and not args.vep:
         problems.append(f'{", ".join(given)}: for --vep; give --vep VCF too')
     if args.vep:  # before any model is loaded: reading the VCF, writing the annotated one
@@ -223,4 +230,4 @@ def run(args, definition, store, model):
                   aggregate_tasks=args.vep_aggregate_tasks,
                   aggregate_positions=args.vep_aggregate_positions, shifts=args.vep_shifts,
                   pseudocount=args.vep_pseudocount, info_prefix=args.vep_info_prefix,
-                  source=source)
+                  source=source, iupac=args.vep_iupac)

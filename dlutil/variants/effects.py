@@ -6,7 +6,7 @@
 For each ALT allele of each record the reference and alternative windows are cut as
 :mod:`dlutil.variants.windows` describes (with ``shifts``, 2 * shifts + 1 pairs of them, moved by
 -shifts … +shifts letters), one-hot encoded (N, and letters past a chromosome end, as 0.25 in all
-four rows: what the encoder makes of them) and run through the model, ``batch_size`` variants at
+four rows, or as ``iupac`` says: what ``prepare`` makes of them) and run through the model, ``batch_size`` variants at
 a time (at most 2 * ``batch_size`` windows a forward pass). They are scored as ``-p`` scores
 (:func:`dlutil.training.evaluation.forward`: the model's input dtype, ``amp``,
 ``channels_last``, ``prediction_output``, and its ``strand_average`` unless ``strand_average``
@@ -140,13 +140,15 @@ class _Batch(NamedTuple):
 
 
 def _batches(records, genome, sizes, length, batch_size, shifts, counts, vcf,
-             max_ref_mismatch):
-    """:class:`_Batch` es of at most ``batch_size`` scorable alleles, in file order."""
+             max_ref_mismatch, iupac):
+    """:class:`_Batch` es of at most ``batch_size`` scorable alleles, in file order; N and
+    the other IUPAC codes encoded by the ``iupac`` policy of :func:`encode_batch`."""
     batch, refs, alts, done = [], [], [], []
     fetchers = {}
 
     def flush():
-        encoded = (encode_batch(refs), encode_batch(alts)) if batch else (None, None)
+        encoded = (encode_batch(refs, iupac), encode_batch(alts, iupac)) if batch \
+            else (None, None)
         return _Batch(batch, *encoded, done)
 
     for record in records:
@@ -234,7 +236,7 @@ def _ahead(iterator, depth=2):
 def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_average=None,
               max_ref_mismatch=0.01, top=1000, tasks=None, progress=None, scores=None,
               aggregate_tasks='none', aggregate_positions=None, shifts=0, pseudocount=1.0,
-              info_prefix='dlutil', source=None):
+              info_prefix='dlutil', source=None, iupac='uniform'):
     """Score every allele of ``vcf``; write ``out`` (HDF5) and, beside it, ``.top.tsv``,
     ``.vcf.gz`` and ``.vcf.gz.tbi`` (see :mod:`dlutil.variants.outputs`).
 
@@ -273,6 +275,9 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
         Average the outputs over windows moved by -shifts … +shifts letters.
     info_prefix, source: str
         The INFO fields' prefix, and the model as their descriptions name it.
+    iupac: {'uniform', 'fractional', 'zeros'}
+        How N (the genome's, and past a chromosome end) and the other IUPAC codes are encoded,
+        as ``prepare --iupac`` (see :mod:`dlutil.sequences.onehot`): match the training data.
 
     Returns
     -------
@@ -295,7 +300,7 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
     scoring = Scoring(scores or default_scores(scorer.kind, positional), scorer.kind,
                       aggregate_tasks, aggregate_positions, pseudocount)
     # one window of N first: the outputs' shape, before any file is opened
-    n_outputs = scorer(np.full((1, *shape[:1], length), 0.25, np.float32)).predictions.shape
+    n_outputs = scorer(encode_batch([b'N' * length], iupac)).predictions.shape
     scoring.check(n_outputs)
     names = list(tasks or [f'task{i}' for i in range(n_outputs[1])])
     if len(names) != n_outputs[1]:
@@ -313,7 +318,7 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
                     info_ids(info_prefix, scoring.scores, columns),
                     source or type(model).__name__)
     batches = _ahead(_batches(reader, fasta, sizes, length, batch_size, shifts, counts, vcf,
-                              max_ref_mismatch))
+                              max_ref_mismatch, iupac))
     header = top_header(scoring.scores, aggregate_tasks == 'none')
     best, scored = Top(top), {}
     from tqdm import tqdm
@@ -332,7 +337,7 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
         output.commit({'tasks': columns, 'prediction_tasks': names, 'scores': scoring.scores,
                        'aggregate_tasks': aggregate_tasks,
                        'aggregate_positions': aggregate_positions or 'none',
-                       'shifts': shifts, 'pseudocount': scoring.pseudocount,
+                       'shifts': shifts, 'pseudocount': scoring.pseudocount, 'iupac': iupac,
                        'length': length, 'strand_average': strand_average,
                        'vcf': os.path.abspath(vcf), 'genome': os.path.abspath(genome),
                        'probabilities': scorer.kind is not None, 'counts': json.dumps(counts),
