@@ -12,6 +12,7 @@ import os
 import re
 
 from dlutil.flags import add_renamed, count
+from dlutil.sequences.onehot import UNKNOWN_POLICIES
 from dlutil.variants.scores import POSITION_RULES, SCORES, TASK_RULES
 
 __all__ = ['add_arguments', 'check', 'wanted', 'load_checkpoint_model', 'run']
@@ -52,7 +53,7 @@ def add_arguments(parser):
     group.add_argument('--vep-pseudocount', type=float, default=1.0, metavar='C',
                        help='--vep: log_fold_change and ratio of outputs that are not '
                             'probabilities are of (value + C) (default: %(default)s)')
-    group.add_argument('--vep-iupac', choices=('uniform', 'fractional', 'zeros'),
+    group.add_argument('--vep-iupac', choices=UNKNOWN_POLICIES,
                        default='uniform',
                        help='--vep: N (the genome\'s, and past a chromosome end) and other IUPAC '
                             'codes in the windows, as the training data had them (prepare '
