@@ -358,7 +358,8 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
                     f'not scored: {shown}')
     log.info(f'{vcf}: scored {counts["scored"]} of {counts["alleles"]} alleles '
              f'({counts["records"]} records; REF mismatches {counts["ref_mismatch"]}, symbolic '
-             f'{counts["symbolic"]}, unknown chromosome {counts["unknown_chrom"]}) -> {out}')
+             f'{counts["symbolic"]}, unknown chromosome {counts["unknown_chrom"]}) -> {out}, '
+             f'{out[:-3]}.top.tsv, {out[:-3]}.vcf.gz')
     return dict(counts)
 
 
