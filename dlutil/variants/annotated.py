@@ -17,15 +17,57 @@ copying the genotypes of thousands of samples would multiply the size and the ti
 (``bcftools annotate -a OUT.vcf.gz -c INFO IN.vcf.gz`` puts the fields onto the full file).
 An INFO field of the input with one of these IDs (a VCF annotated before) is replaced.
 
-The file is bgzipped (pysam's BGZF) as it is written, a batch at a time; :meth:`index` writes its
-tabix index, when the records are sorted (a VCF out of order is written without one, with a
-warning).
+The file is bgzipped (BGZF, :class:`BgzfWriter`) as it is written, a batch at a time;
+:meth:`index` writes its tabix index with pysam, when the records are sorted (a VCF out of
+order is written without one, with a warning).
 """
 import re
+import struct
+import zlib
 
 from dlutil.extras import require
 
-__all__ = ['AnnotatedVcf', 'info_ids']
+__all__ = ['AnnotatedVcf', 'BgzfWriter', 'info_ids']
+
+# the empty block that ends every BGZF file (SAM/BAM specification, 4.1.2)
+_BGZF_EOF = bytes.fromhex('1f8b08040000000000ff0600424302001b0003000000000000000000')
+
+
+class BgzfWriter:
+    """A BGZF file (blocked gzip, what tabix indexes) written through a Python file, so that
+    a failing write raises the ``OSError`` of the disk (its errno and file name), as every
+    other output of the tool does. Each block holds at most 65,280 bytes of text, deflated;
+    the SAM/BAM specification (4.1) gives the block layout."""
+
+    BLOCK = 0xff00
+
+    def __init__(self, path, level=6):
+        self.handle, self.level, self.buffer = open(path, 'wb'), level, bytearray()
+
+    def write(self, data):
+        self.buffer += data
+        while len(self.buffer) >= self.BLOCK:
+            self._block(bytes(self.buffer[:self.BLOCK]))
+            del self.buffer[:self.BLOCK]
+
+    def _block(self, data):
+        deflate = zlib.compressobj(self.level, zlib.DEFLATED, -15)
+        body = deflate.compress(data) + deflate.flush()
+        header = struct.pack('<4BI2BH2BHH', 31, 139, 8, 4, 0, 0, 255, 6, 66, 67, 2,
+                             len(body) + 25)  # BSIZE: the block's length - 1
+        self.handle.write(header + body + struct.pack('<2I', zlib.crc32(data), len(data)))
+
+    def close(self):
+        if self.handle.closed:
+            return
+        try:
+            if self.buffer:
+                self._block(bytes(self.buffer))
+            self.handle.write(_BGZF_EOF)
+        finally:
+            self.buffer = bytearray()
+            self.handle.close()
+
 
 _ID_LETTERS = re.compile(r'[^0-9A-Za-z_.]')
 
@@ -57,7 +99,6 @@ class AnnotatedVcf:
     the fields of ``ids`` (from :func:`info_ids`, in the order of the values) declared."""
 
     def __init__(self, path, header, ids, source):
-        pysam = require('pysam', '--vep (its annotated VCF)')
         self.path, self.names = path, list(ids.values())
         ours = set(self.names)
         kept, replaced = [], set()
@@ -70,7 +111,7 @@ class AnnotatedVcf:
         self.replaced = replaced
         kept += [_info_line(name, score, label, source) for (score, label), name in ids.items()]
         kept.append('#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n')
-        self.file = pysam.BGZFile(path, 'wb')
+        self.file = BgzfWriter(path)
         self.file.write(''.join(kept).encode())
         self.sorted, self._last, self._seen = True, (None, 0), set()
 
