@@ -7,11 +7,11 @@ weights, on the CPU. A synthetic genome (two chromosomes of 100 kb) and a VCF of
 insertions and deletions (a fifth of them indels) are written to a temporary folder.
 
 1. **--vep**: ``score_vcf`` (what ``--vep`` runs: read the VCF, cut and encode both windows,
-   score in batches, write the HDF5 file and the top-effects TSV) against a loop over the same
-   windows, cut and encoded beforehand and not timed, that runs the network on each batch of
-   ref + alt windows, applies the sigmoid and takes alt − ref and the log-odds difference
-   (of the logits, in float64, as ``--vep`` computes it). Both
-   use batch size 64 (128 windows per forward pass). Rounds alternate between the two; the
+   score in batches, write the HDF5 file, the top-effects TSV and the annotated, indexed VCF)
+   against a loop over the same windows, cut and encoded beforehand and not timed, that runs
+   the network on each batch of ref + alt windows, applies the sigmoid and takes alt − ref and
+   the log-odds difference (of the logits, in float64, as ``--vep`` computes it). Both use
+   batch size 64 (128 windows per forward pass). Rounds alternate between the two; the
    medians are printed. Target: ratio ≥ 0.9.
 2. **ISM**: ``dlutil.interpret.attributions.ism`` (tangermeme's saturation mutagenesis) over
    ``--ism-span`` central positions of ``--ism-seqs`` sequences against a loop that builds the

@@ -255,8 +255,8 @@ def missing_extras(args):
     given = {'--attribute': args.attribute, '--motifs': args.motifs, '--vep': args.vep,
              '--ray': args.ray is not None, '--tensorboard': args.tensorboard}
     where = {'--ray': ', on the driver and on every node of the cluster'}
-    return [line + where.get(flag, '') for flag, packages in extras.FEATURES.items()
-            if given.get(flag) for line in extras.missing(packages, flag)]
+    return [line + where.get(flag, '') for flag, (packages, extra) in extras.FEATURES.items()
+            if given.get(flag) for line in extras.missing(packages, flag, extra)]
 
 
 class _TqdmHandler(logging.Handler):

@@ -62,7 +62,8 @@ results (--result):
   best.pt (see --keep-checkpoints)}, test_result.json (-e), predictions/<input file
   name>.{npy,h5,tsv} (-p; .h5 and .tsv name the rows),
   interpret/summary.html, motifs.meme, performance.html (--interpret),
-  interpret/attributions.html (--attribute), vep/<vcf name>.{h5,top.tsv} (--vep).
+  interpret/attributions.html (--attribute), vep/<vcf name>.{h5,top.tsv,vcf.gz,vcf.gz.tbi}
+  (--vep).
   Interrupt a search at any time (Ctrl-C, a crash, a full disk): the same command, or
   -r RESULT -y alone, continues it, and flags, -f and -d left out are taken from search.json.
   A rung evaluation's reward is the best validation reward of the trial's epochs so far:

@@ -32,20 +32,21 @@ EXTRAS = {
 #: the PyPI name where it differs from the import name
 DISTRIBUTIONS = {'modiscolite': 'modisco-lite'}
 
-#: the optional packages each flag of the command line needs (checked before any work)
+#: the optional packages each flag of the command line needs (checked before any work), and the
+#: extra that installs them all
 FEATURES = {
-    '--attribute': ('tangermeme', 'modiscolite'),
-    '--motifs': ('memelite',),
-    '--vep': ('cyvcf2',),
-    '--ray': ('ray',),
-    '--tensorboard': ('tensorboard',),
+    '--attribute': (('tangermeme', 'modiscolite'), 'attribution'),
+    '--motifs': (('memelite',), 'attribution'),
+    '--vep': (('cyvcf2', 'pysam'), 'vep'),  # reading the VCF, indexing the annotated one
+    '--ray': (('ray',), 'ray'),
+    '--tensorboard': (('tensorboard',), 'tensorboard'),
 }
 
 
 #: every extra of pyproject.toml but ``test``: its packages and what needs them (for ``--help``)
 USES = {
     'attribution': ('tangermeme, modisco-lite, memelite', '--attribute, --motifs'),
-    'vep': ('cyvcf2', '--vep'),
+    'vep': ('cyvcf2, pysam', '--vep'),
     'ray': ('ray', '--ray'),
     'genotypes': ('cyvcf2, msprime, pysam, stdpopsim', 'prepare vcf, VCF loaders, '
                                                        'examples/local_ancestry'),

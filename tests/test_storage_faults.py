@@ -264,14 +264,16 @@ def test_kill_9_in_prepare_vcf_then_the_same_command_sweeps_its_temporary(tmp_pa
 
 def test_kill_9_in_vep_then_the_same_command_sweeps_its_temporaries(tmp_path, planted):
     argv = vep_argv(tmp_path, planted) + ['-bs', 16]
-    done = python('dlutil.variants.effects._Output.add', *argv, code=KILLED_IN)
+    done = python('dlutil.variants.outputs.Output.add', *argv, code=KILLED_IN)
     assert done.returncode == -signal.SIGKILL
     vep = tmp_path / 'res' / 'vep'
-    left = temporaries(vep)
-    assert len(left) == 1 and '.calls.h5.dlutil-' in left[0] and not list(vep.glob('calls*'))
+    left = sorted(temporaries(vep))
+    assert len(left) == 2 and not list(vep.glob('calls*'))
+    assert '.calls.h5.dlutil-' in left[0] and '.calls.vcf.gz.dlutil-' in left[1]
     done = python(*argv)
     assert done.returncode == 0, done.stderr
-    assert sorted(os.listdir(vep)) == ['calls.h5', 'calls.top.tsv']  # the temporary is gone
+    assert sorted(os.listdir(vep)) == ['calls.h5', 'calls.top.tsv', 'calls.vcf.gz',
+                                       'calls.vcf.gz.tbi']  # the temporaries are gone
 
 
 # -- the mode of outputs -----------------------------------------------------------------------
@@ -296,7 +298,8 @@ def test_outputs_get_the_mode_of_the_umask(tmp_path, planted, umask):
     written += [tmp_path / 'g' / 'panel.h5', tmp_path / 'g' / 'panel.summary.json']
     model, genome, calls, _ = planted
     score_vcf(model, str(calls), str(genome), str(tmp_path / 'vep' / 'calls.h5'), progress=False)
-    written += [tmp_path / 'vep' / 'calls.h5', tmp_path / 'vep' / 'calls.top.tsv']
+    written += [tmp_path / 'vep' / f'calls.{name}' for name in ('h5', 'top.tsv', 'vcf.gz',
+                                                                'vcf.gz.tbi')]
     from dlutil.predictions import write_outputs
     written += write_outputs(str(tmp_path / 'p' / 'x.h5'), {None: np.zeros((3, 2))}, {})
     assert {str(path): mode(path) for path in written} == dict.fromkeys(map(str, written),
@@ -329,8 +332,10 @@ def test_vep_commits_the_h5_last(tmp_path, planted, renames):
     for _ in range(2):  # the second run replaces the first one's files
         renames.clear()
         score_vcf(model, str(vcf), str(genome), out, progress=False)
-    assert renames == [('remove', 'calls.h5'), ('replace', 'calls.top.tsv'),
-                       ('replace', 'calls.h5')]
+    # the old .h5, then the old index, go first: no new .vcf.gz beside an old index
+    assert renames == [('remove', 'calls.h5'), ('remove', 'calls.vcf.gz.tbi'),
+                       ('replace', 'calls.top.tsv'), ('replace', 'calls.vcf.gz'),
+                       ('replace', 'calls.vcf.gz.tbi'), ('replace', 'calls.h5')]
 
 
 def test_prepare_commits_the_summary_last(tmp_path, renames):

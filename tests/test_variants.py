@@ -150,16 +150,16 @@ def test_score_vcf_finds_the_motif_breaking_variant(tmp_path, genome):
         pred_ref, pred_alt, diff = f['pred_ref'][:], f['pred_alt'][:], f['diff'][:]
         assert pred_ref.shape == (8, 2) and f.attrs['length'] == LENGTH
         np.testing.assert_allclose(diff, pred_alt - pred_ref, atol=1e-6)
-        np.testing.assert_allclose(f['log_odds_diff'][:], log_odds(pred_alt) - log_odds(pred_ref),
+        np.testing.assert_allclose(f['log_odds'][:], log_odds(pred_alt) - log_odds(pred_ref),
                                    rtol=1e-5, atol=1e-5)
         # the model's probabilities: sigmoid(+1) with the motif, sigmoid(-2) without
         sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
         np.testing.assert_allclose(pred_ref[0], [sigmoid(1), sigmoid(-2)], rtol=1e-5)
         np.testing.assert_allclose(pred_alt[0], [sigmoid(-2), sigmoid(-2)], rtol=1e-5)
-        np.testing.assert_allclose(f['log_odds_diff'][0], [-3, 0], atol=1e-4)
+        np.testing.assert_allclose(f['log_odds'][0], [-3, 0], atol=1e-4)
     lines = (tmp_path / 'vep' / 'calls.top.tsv').read_text().splitlines()
     assert lines[0].split('\t') == ['chrom', 'pos', 'id', 'ref', 'alt', 'task', 'pred_ref',
-                                    'pred_alt', 'diff', 'log_odds_diff']
+                                    'pred_alt', 'diff', 'log_odds']
     top = [line.split('\t') for line in lines[1:]]
     assert top[0][2] == 'breaks_ap1' and top[0][5] == 'ap1'
     assert {row[2] for row in top[1:3]} == {'weak_gc'} and top[1][5] == 'gc'
@@ -352,14 +352,16 @@ def vep_and_predict(cli, tmp_path, setup, name, definition, *flags):
     assert code == 0, err
     predicted = np.load(result / 'predictions' / 'windows.h5.npy')
     with h5py.File(result / 'vep' / 'calls.h5') as f:
-        vep = {key: f[key][:] for key in ('pred_ref', 'pred_alt', 'diff', 'log_odds_diff')}
+        vep = {key: f[key][:] for key in ('pred_ref', 'pred_alt', 'diff', 'log_odds')}
         vep['strand_average'] = bool(f.attrs['strand_average'])
+        vep['tasks'] = list(f.attrs['tasks'])
     return predicted, vep
 
 
 def test_cli_vep_effects_are_differences_of_predictions(tmp_path, cli, classifier_windows):
     """--vep's effects are -p's predictions of the alt windows minus the ref windows', with and
-    without strand averaging (the model's own, or --strand-average); log-odds from the logits."""
+    without strand averaging (the model's own, or --strand-average); log-odds from the logits.
+    A two-class classifier is scored on class 1 only: one task, the positive class."""
     setup = classifier_windows
     plain, vep_plain = vep_and_predict(cli, tmp_path, setup, 'plain', 'plain')
     averaged, vep_averaged = vep_and_predict(cli, tmp_path, setup, 'averaged', 'averaged')
@@ -367,11 +369,11 @@ def test_cli_vep_effects_are_differences_of_predictions(tmp_path, cli, classifie
     n = len(plain) // 2
     assert not np.allclose(plain, averaged, atol=1e-4)  # the strands differ: averaging matters
     for predicted, vep in ((plain, vep_plain), (averaged, vep_averaged), (averaged, vep_flag)):
-        np.testing.assert_allclose(vep['pred_ref'], predicted[:n], atol=1e-6)
-        np.testing.assert_allclose(vep['pred_alt'], predicted[n:], atol=1e-6)
-        np.testing.assert_allclose(vep['diff'], predicted[n:] - predicted[:n], atol=1e-6)
-        # two classes: class 1's log-odds are minus class 0's, to the last bit
-        np.testing.assert_array_equal(vep['log_odds_diff'][:, 1], -vep['log_odds_diff'][:, 0])
+        assert vep['pred_ref'].shape == vep['diff'].shape == vep['log_odds'].shape == (n, 1)
+        np.testing.assert_allclose(vep['pred_ref'], predicted[:n, 1:], atol=1e-6)
+        np.testing.assert_allclose(vep['pred_alt'], predicted[n:, 1:], atol=1e-6)
+        np.testing.assert_allclose(vep['diff'], predicted[n:, 1:] - predicted[:n, 1:],
+                                   atol=1e-6)
     assert [vep['strand_average'] for vep in (vep_plain, vep_averaged, vep_flag)] == \
         [False, True, True]
     # the log-odds of class 1 are l1 - l0 of the (strand-averaged) logits, computed by hand
@@ -383,7 +385,12 @@ def test_cli_vep_effects_are_differences_of_predictions(tmp_path, cli, classifie
         both = (logits + network(reverse_complement(x))['y_pred_loss'].double()) / 2
     for z, vep in ((logits, vep_plain), (both, vep_averaged), (both, vep_flag)):
         odds = (z[:, 1] - z[:, 0]).numpy()
-        np.testing.assert_allclose(vep['log_odds_diff'][:, 1], odds[n:] - odds[:n], atol=1e-5)
+        np.testing.assert_allclose(vep['log_odds'][:, 0], odds[n:] - odds[:n], atol=1e-5)
+    # the top-effects TSV: one task, the class-1 name, on every row
+    top = (tmp_path / 'plain' / 'vep' / 'calls.top.tsv').read_text().splitlines()
+    assert top[0].split('\t')[5:] == ['task', 'pred_ref', 'pred_alt', 'diff', 'log_odds']
+    assert {line.split('\t')[5] for line in top[1:]} == {vep_plain['tasks'][0]}
+    assert vep_plain['tasks'] == ['task1']  # class 1 of task0, task1: no CLASS_NAMES
 
 
 def planted_variants(tmp_path, genome):

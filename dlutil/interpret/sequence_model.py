@@ -82,7 +82,7 @@ def _first_layer(network):
                  if any(True for _ in module.parameters(recurse=False))), None)
 
 
-def input_shape(model, length=None, what='--vep'):
+def input_shape(model, length=None, what='--vep', positional=False):
     """The per-sequence input shape of ``model``: (4, L) or (4, 1, L).
 
     Parameters
@@ -93,6 +93,8 @@ def input_shape(model, length=None, what='--vep'):
         the config's ``seq_len``.
     what: str
         The option named in errors.
+    positional: bool
+        Accept outputs of shape (n, tasks, positions) too (``--vep-aggregate-positions``).
 
     Raises
     ------
@@ -113,14 +115,19 @@ def input_shape(model, length=None, what='--vep'):
             except Exception as error:  # a shape error of any kind means: not this layout
                 errors.append(f'{shape}: {error}')
                 continue
-            if not isinstance(y, torch.Tensor) or y.dim() not in (1, 2) or len(y) != 2:
+            dims = (1, 2, 3) if positional else (1, 2)
+            if not isinstance(y, torch.Tensor) or y.dim() not in dims or len(y) != 2:
                 got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
                 first = _first_layer(network)
+                hint = ('; a profile model\'s positional outputs, shape (n, tasks, positions), '
+                        'are scored with --vep-aggregate-positions'
+                        if what == '--vep' and isinstance(y, torch.Tensor) and y.dim() == 3
+                        else '')
                 raise ValueError(
                     f'{what} needs a model of {ONE_HOT}, returning one row of outputs per '
                     f'window, shape (n, tasks); this network maps windows of shape '
                     f'{tuple(x.shape)} to outputs of shape {got}'
-                    + (f' (its first layer is {first})' if first is not None else ''))
+                    + (f' (its first layer is {first})' if first is not None else '') + hint)
             return shape
     raise ValueError(f'{what}: the network takes neither (n, 4, {length}) nor (n, 4, 1, '
                      f'{length}) one-hot input; ' + '; '.join(errors))

@@ -4,12 +4,16 @@
     python main.py -f def.py -d DATA -r RESULTS --attribute --motifs JASPAR.meme
 
 Both use the best trial of RESULTS (or ``--checkpoint PATH``, a ``best.pt``/``last.pt`` of any
-trial). ``--vep`` writes ``RESULTS/vep/<vcf name>.h5`` and ``<vcf name>.top.tsv``; ``--attribute``
-writes ``RESULTS/interpret/attributions.html`` and its files.
+trial). ``--vep`` writes ``RESULTS/vep/<vcf name>.h5``, ``.top.tsv``, ``.vcf.gz`` and
+``.vcf.gz.tbi`` (see :mod:`dlutil.variants.outputs`); ``--attribute`` writes
+``RESULTS/interpret/attributions.html`` and its files.
 """
 import os
+import re
 
 from dlutil.flags import add_renamed, count
+from dlutil.sequences.onehot import UNKNOWN_POLICIES
+from dlutil.variants.scores import POSITION_RULES, SCORES, TASK_RULES
 
 __all__ = ['add_arguments', 'check', 'wanted', 'load_checkpoint_model', 'run']
 
@@ -20,10 +24,44 @@ def add_arguments(parser):
     group.add_argument('--vep', metavar='VCF',
                        help='score every REF/ALT of a VCF/BCF: predictions for the reference and '
                             'alternative windows (centred on each allele) as -p predicts them, '
-                            'alt - ref and, for probabilities, the log-odds difference (from '
-                            'the logits), per task; writes '
-                            'RESULT_DIR/vep/<name>.h5 and <name>.top.tsv (largest effects). '
-                            'Needs --genome')
+                            'and the --vep-score scores per task (a two-class classifier: '
+                            'class 1, the positive class, only); writes '
+                            'RESULT_DIR/vep/<name>.h5, <name>.top.tsv (largest effects) and '
+                            '<name>.vcf.gz (+ .tbi: the records with the scores in INFO '
+                            'fields). Needs --genome')
+    group.add_argument('--vep-score', action='append', metavar='S[,S…]',
+                       help='--vep: the scores, comma-separated or repeated: diff (alt - ref), '
+                            'log_fold_change (log2 alt/ref: of probabilities from the logits, '
+                            'of other outputs with --vep-pseudocount), ratio (alt/ref, the same '
+                            'way), log_odds (logit alt - logit ref, float64 from the logits; '
+                            'probabilities only). Default: diff, and log_odds for '
+                            'probabilities. The first ranks the TSV')
+    group.add_argument('--vep-aggregate-tasks', default='none', choices=TASK_RULES,
+                       metavar='RULE',
+                       help='--vep: one score over all tasks instead of one per task: sum, '
+                            'mean, max, min, meanabs (mean absolute value) or maxabs (the '
+                            'value of largest magnitude, signed) (default: %(default)s)')
+    group.add_argument('--vep-aggregate-positions', default=None, choices=POSITION_RULES,
+                       metavar='RULE',
+                       help='--vep, for models with positional outputs (n, tasks, positions): '
+                            'sum, mean or max of each window\'s profile, then scored; or '
+                            'meanabs/maxabs of the scores of every position (needed for such '
+                            'models; refused for others)')
+    group.add_argument('--vep-shifts', type=int, default=0, metavar='S',
+                       help='--vep: average the model\'s outputs over the windows moved by '
+                            '-S … +S bp (2S + 1 pairs per variant; default: %(default)s)')
+    group.add_argument('--vep-pseudocount', type=float, default=1.0, metavar='C',
+                       help='--vep: log_fold_change and ratio of outputs that are not '
+                            'probabilities are of (value + C) (default: %(default)s)')
+    group.add_argument('--vep-iupac', choices=UNKNOWN_POLICIES,
+                       default='uniform',
+                       help='--vep: N (the genome\'s, and past a chromosome end) and other IUPAC '
+                            'codes in the windows, as the training data had them (prepare '
+                            '--iupac): uniform = 0.25 in all four rows; fractional; zeros = an '
+                            'all-zero column, as fasta_data and pysster (default: %(default)s)')
+    group.add_argument('--vep-info-prefix', default='dlutil', metavar='P',
+                       help='--vep: the annotated VCF\'s INFO fields are P_<score>_<task> '
+                            '(default: %(default)s)')
     group.add_argument('--genome', metavar='FASTA',
                        help='the reference genome of --vep (FASTA, plain or bgzipped; pyfaidx '
                             'writes FASTA.fai beside it)')
@@ -77,6 +115,7 @@ def check(args):
         problems.append('--genome is for --vep; give --vep VCF too')
     if args.motifs and not args.attribute:
         problems.append('--motifs is for --attribute')
+    problems += _check_vep(args)
     if not 0 <= args.max_ref_mismatch <= 1:
         problems.append(f'--max-ref-mismatch must be in [0, 1], got {args.max_ref_mismatch}')
     for name in ('seq_len', 'vep_top', 'attribute_top', 'modisco_window'):
@@ -89,6 +128,41 @@ def check(args):
         path = getattr(args, name)
         if path and not os.path.isfile(path):
             problems.append(f'--{name} {path}: no such file')
+    return problems
+
+
+def vep_scores(args):
+    """The --vep-score names, split at commas (None: the default)."""
+    if not getattr(args, 'vep_score', None):
+        return None
+    return [name.strip() for value in args.vep_score for name in value.split(',')
+            if name.strip()]
+
+
+def _check_vep(args):
+    problems = []
+    scores = vep_scores(args) or []
+    unknown = sorted({name for name in scores if name not in SCORES})
+    if unknown:
+        problems.append(f'--vep-score {", ".join(unknown)}: expected some of {", ".join(SCORES)}')
+    if len(set(scores)) != len(scores):
+        problems.append(f'--vep-score names a score twice: {", ".join(scores)}')
+    if args.vep_shifts < 0:
+        problems.append(f'--vep-shifts must be at least 0, got {args.vep_shifts}')
+    if args.vep_pseudocount < 0:
+        problems.append(f'--vep-pseudocount must be at least 0, got {args.vep_pseudocount}')
+    if not re.fullmatch(r'[A-Za-z_][0-9A-Za-z_.]*', args.vep_info_prefix):
+        problems.append(f'--vep-info-prefix {args.vep_info_prefix!r}: a VCF INFO ID starts '
+                        f'with a letter or _ and holds letters, digits, _ and . only')
+    given = [flag for flag, value, default in (
+        ('--vep-score', args.vep_score, None),
+        ('--vep-aggregate-tasks', args.vep_aggregate_tasks, 'none'),
+        ('--vep-aggregate-positions', args.vep_aggregate_positions, None),
+        ('--vep-shifts', args.vep_shifts, 0), ('--vep-pseudocount', args.vep_pseudocount, 1.0),
+        ('--vep-info-prefix', args.vep_info_prefix, 'dlutil'),
+        ('--vep-iupac', args.vep_iupac, 'uniform')) if value != default]
+    if given and not args.vep:
+        problems.append(f'{", ".join(given)}: for --vep; give --vep VCF too')
     return problems
 
 
@@ -139,8 +213,14 @@ def run(args, definition, store, model):
     if args.vep:
         from dlutil.variants.effects import score_vcf
         out = store.path('vep', vep_name(args.vep) + '.h5')
+        source = os.path.basename(definition.path) + ', ' + (
+            args.checkpoint or f'the best trial of {store.root}')
         score_vcf(model, args.vep, args.genome, out, length=args.seq_len,
                   batch_size=args.batch_size,
                   strand_average=True if args.strand_average else None,
                   max_ref_mismatch=args.max_ref_mismatch, top=args.vep_top,
-                  tasks=list(names) if names else None)
+                  tasks=list(names) if names else None, scores=vep_scores(args),
+                  aggregate_tasks=args.vep_aggregate_tasks,
+                  aggregate_positions=args.vep_aggregate_positions, shifts=args.vep_shifts,
+                  pseudocount=args.vep_pseudocount, info_prefix=args.vep_info_prefix,
+                  source=source, iupac=args.vep_iupac)

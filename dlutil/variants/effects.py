@@ -1,109 +1,78 @@
 """Variant effect prediction: score every REF/ALT pair of a VCF with a trained sequence model.
 
-    counts = score_vcf(model, 'calls.vcf.gz', 'hg38.fa', 'vep/calls.h5', batch_size=128)
+    counts = score_vcf(model, 'calls.vcf.gz', 'hg38.fa', 'vep/calls.h5', batch_size=128,
+                       scores=['diff', 'log_fold_change'], shifts=1)
 
 For each ALT allele of each record the reference and alternative windows are cut as
-:mod:`dlutil.variants.windows` describes, one-hot encoded, and run through the model in batches
-of ``batch_size`` variants (the ref and alt windows of a batch in one forward pass). They are
-scored as ``-p`` scores (:func:`dlutil.training.evaluation.forward`: the model's input dtype,
-``amp``, ``channels_last``, ``prediction_output``, and its ``strand_average`` unless
-``strand_average`` says otherwise), so ``diff`` is the difference of what ``-p`` predicts for the
-two windows. Per task the output holds the prediction for ref and alt, alt − ref and, for
-probabilities (classification and multi-label models), the log-odds difference
-logit(alt) − logit(ref), computed in float64 from the logits (see :func:`log_odds_of_logits`).
+:mod:`dlutil.variants.windows` describes (with ``shifts``, 2 * shifts + 1 pairs of them, moved by
+-shifts … +shifts letters), one-hot encoded (N, and letters past a chromosome end, as 0.25 in all
+four rows, or as ``iupac`` says: what ``prepare`` makes of them) and run through the model, ``batch_size`` variants at
+a time (at most 2 * ``batch_size`` windows a forward pass). They are scored as ``-p`` scores
+(:func:`dlutil.training.evaluation.forward`: the model's input dtype, ``amp``,
+``channels_last``, ``prediction_output``, and its ``strand_average`` unless ``strand_average``
+says otherwise). The shifted windows' outputs are averaged as strand averaging averages the two
+strands': each output tensor (the logits, and probabilities a network returns beside them), before
+``prediction_output``; so without shifts ``pred_ref`` and ``pred_alt`` are exactly what ``-p``
+predicts for the two windows. The scores are :mod:`dlutil.variants.scores`'.
 
 Memory does not grow with the VCF: records are read one at a time, windows are built a batch
 ahead in a background thread (so reading and encoding overlap the model), results are appended to
-the HDF5 file a batch at a time, and only the ``top`` largest effects are kept for the TSV.
+the HDF5 file and the annotated VCF a batch at a time, and only the ``top`` largest effects are
+kept for the TSV (:mod:`dlutil.variants.outputs`).
 
 A REF that does not match the genome is not scored: it is counted, the first few are logged, and
 if more than ``max_ref_mismatch`` of the alleles checked (after the first 10,000, and at the end)
 mismatch, the run stops with an error: the VCF is likely on another genome build. Symbolic alleles
-and chromosomes missing from the genome are counted and skipped.
-
-Output (written under temporary names and renamed at the end, the ``.h5`` last):
-
-``OUT.h5``
-    ``chrom``, ``id``, ``ref``, ``alt`` (str, as in the VCF), ``pos`` (int64, 1-based),
-    ``pred_ref``, ``pred_alt``, ``diff`` (float32, shape=(n, tasks)), ``log_odds_diff`` (for
-    probabilities), attributes ``tasks``, ``length``, ``strand_average``, ``vcf``, ``genome``,
-    ``probabilities`` and ``counts`` (JSON).
-``OUT.top.tsv``
-    the ``top`` variants with the largest |alt − ref| over tasks, largest first, with the task
-    where it is largest.
+and chromosomes missing from the genome are counted and skipped (their records are copied to the
+annotated VCF without scores).
 """
-import heapq
 import json
 import logging
 import os
 import queue
 import sys
 import threading
+from typing import NamedTuple
 
-import h5py
 import numpy as np
 
-from dlutil.data.batches import to_numpy
+from dlutil.data.batches import concat, to_numpy
 from dlutil.interpret.sequence_model import input_shape, log_odds_kind, one_hot_input
-from dlutil.files import AtomicFiles
-from dlutil.h5output import H5Output
-from dlutil.sequences.onehot import encode_batch
 from dlutil.sequences.intervals import open_genome, unknown_chrom
+from dlutil.sequences.onehot import encode_batch
 from dlutil.sequences.readers import InputError
 from dlutil.training.evaluation import evaluating, forward, main_output, network_of
-from dlutil.variants.vcf import read_sites
-from dlutil.variants.windows import allele_windows, ref_matches
+from dlutil.variants.annotated import info_ids
+from dlutil.variants.outputs import Output, Top, top_header, top_row, top_text
+from dlutil.variants.scores import Outputs, Scoring, default_scores, log_odds_of_logits
+from dlutil.variants.vcf import VcfSites
+from dlutil.variants.windows import ref_matches, shifted_windows
 
 log = logging.getLogger('dlutil')
 
 EARLY_CHECK = 10_000
 SHOW_MISMATCHES = 5
+RECORDS_PER_BATCH = 1024  # records handed on even when few of their alleles are scored
 
 __all__ = ['score_vcf', 'VariantScorer', 'log_odds_of_logits']
 
 
-def log_odds_of_logits(logits, kind):
-    """log(p / (1 - p)) of every output, in float64, from the logits (no probability rounded).
+def _rows(values, n):
+    """Predictions or logits as float64, (n,) made (n, 1)."""
+    values = np.asarray(values, np.float64)
+    return values.reshape(n, 1) if values.ndim == 1 else values
 
-    Parameters
-    ----------
-    logits: array, shape=(n, tasks)
-    kind: 'softmax' or 'sigmoid'
-        'softmax' (one class per example): l_k - logsumexp of the other classes' logits, so that
-        the two classes of a binary classifier have opposite log-odds; 'sigmoid' (independent
-        tasks): the logit itself.
 
-    Returns
-    -------
-    numpy.ndarray, float64, shape=(n, tasks)
-    """
-    z = np.asarray(logits, np.float64)
-    z = z.reshape(len(z), -1)
-    if kind == 'sigmoid':
-        return z
-    if kind != 'softmax':
-        raise ValueError(f"log_odds_of_logits: kind must be 'softmax' or 'sigmoid', got {kind!r}")
-    if z.shape[1] < 2:
-        raise ValueError(f'log_odds_of_logits: a softmax over {z.shape[1]} class has no '
-                         f'log-odds; logits of shape {z.shape}')
-    rows = np.arange(len(z))
-    top = z.argmax(1)
-    m1 = z[rows, top]
-    rest = z.copy()
-    rest[rows, top] = -np.inf
-    m2 = rest.max(1)
-    # any class but the top one: the others' logsumexp is m1 + log(1 + the rest but itself),
-    # shifted by the top logit so nothing overflows
-    e = np.exp(rest - m1[:, None])
-    others = np.maximum(e.sum(1, keepdims=True) - e, 0.0)
-    out = z - m1[:, None] - np.log1p(others)
-    # the top class: the others' logsumexp shifted by the second logit (no underflow to -inf)
-    out[rows, top] = m1 - m2 - np.log(np.exp(rest - m2[:, None]).sum(1))
-    return out
+def _group_mean(raw, group):
+    """The mean of every ``group`` consecutive rows (per array of a dict), in float64."""
+    if isinstance(raw, dict):
+        return {key: _group_mean(value, group) for key, value in raw.items()}
+    raw = np.asarray(raw, np.float64)
+    return raw.reshape(len(raw) // group, group, *raw.shape[1:]).mean(1)
 
 
 class VariantScorer:
-    """The model's predictions, as ``-p`` gives them, and their log-odds for one-hot windows.
+    """The model's predictions, as ``-p`` gives them, and its logits for one-hot windows.
 
     Parameters
     ----------
@@ -112,19 +81,29 @@ class VariantScorer:
         The per-sequence input shape, (4, L) or (4, 1, L) (see :func:`input_shape`).
     strand_average: bool or None
         None: the model's own ``strand_average``; True or False overrides it.
+    chunk: int or None
+        The most windows a forward pass takes (None: all at once).
     """
 
-    def __init__(self, model, shape, strand_average=None):
+    def __init__(self, model, shape, strand_average=None, chunk=None):
         self.model, self.shape, self.strand_average = model, tuple(shape), strand_average
-        self.network = network_of(model)
+        self.network, self.chunk = network_of(model), chunk
         self.kind = log_odds_kind(model)
 
-    def __call__(self, x):
-        """x: numpy float32, shape=(n, 4, L) → (predictions, log-odds or None), float64,
-        shape=(n, tasks)."""
+    def __call__(self, x, group=1):
+        """x: numpy float32, shape=(n * group, 4, L) → :class:`Outputs` (predictions and, for
+        probabilities, logits; float64, shape=(n, tasks) or (n, tasks, positions)), each the mean
+        of ``group`` consecutive windows' outputs."""
+        step, parts = self.chunk or len(x), []
         with evaluating(self.network):
-            inputs = one_hot_input(self.model, x.reshape(len(x), *self.shape))
-            raw = to_numpy(forward(self.model, inputs, self.strand_average))
+            for start in range(0, len(x), step):
+                part = x[start:start + step]
+                inputs = one_hot_input(self.model, part.reshape(len(part), *self.shape))
+                parts.append(to_numpy(forward(self.model, inputs, self.strand_average)))
+        raw = concat(parts) if len(parts) > 1 else parts[0]
+        if group > 1:
+            raw = _group_mean(raw, group)
+        n = len(x) // group
         if hasattr(self.model, 'prediction_output'):
             predictions = self.model.prediction_output(raw)
         else:
@@ -133,9 +112,8 @@ class VariantScorer:
             raise ValueError(f'--vep needs one array of predictions per window, shape (n, '
                              f'tasks); {type(self.model).__name__}.prediction_output returns a '
                              f'dict with keys {sorted(predictions)}')
-        predictions = np.asarray(predictions, np.float64).reshape(len(x), -1)
-        odds = None if self.kind is None else log_odds_of_logits(main_output(raw), self.kind)
-        return predictions, odds
+        logits = None if self.kind is None else _rows(main_output(raw), n)
+        return Outputs(_rows(predictions, n), logits)
 
 
 class _Counts(dict):
@@ -152,46 +130,67 @@ class _Counts(dict):
                              f'{threshold:g}); is the VCF on another genome build?')
 
 
-def _windows(sites, genome, sizes, length, batch_size, counts, vcf, max_ref_mismatch):
-    """Batches ``(sites, x_ref, x_alt)`` of scorable alleles, x shape=(n, 4, L) float32."""
-    batch, ref_seqs, alt_seqs = [], [], []
-    last_record, fetchers = 0, {}
-    for site in sites:
-        counts['alleles'] += 1
-        if site.record != last_record:
-            counts['records'] += 1
-            last_record = site.record
-        if site.symbolic:
-            counts['symbolic'] += 1
-            continue
-        if site.chrom not in sizes:
-            counts['unknown_chrom'] += 1
-            counts.missing[site.chrom] = counts.missing.get(site.chrom, 0) + 1
-            continue
-        if site.chrom not in fetchers:
-            record = genome[site.chrom]
-            fetchers = {site.chrom: lambda a, b, r=record: r[a:b].encode('ascii', 'replace')}
-        ref_w, alt_w, genome_ref = allele_windows(fetchers[site.chrom], sizes[site.chrom],
-                                                  site.pos - 1, site.ref, site.alt, length)
-        if not ref_matches(genome_ref, site.ref):
-            counts['ref_mismatch'] += 1
-            if counts['ref_mismatch'] <= SHOW_MISMATCHES:
-                log.warning(f'{vcf}, record {site.record} ({site.chrom}:{site.pos}): REF '
-                            f'{site.ref!r} but the genome has {genome_ref!r}; not scored')
+class _Batch(NamedTuple):
+    """Scorable alleles and their windows (x: (n * (2 * shifts + 1), 4, L), None when there is
+    no allele), and the records all of whose alleles are in this batch or an earlier one."""
+    sites: list
+    x_ref: object
+    x_alt: object
+    done: list
+
+
+def _batches(records, genome, sizes, length, batch_size, shifts, counts, vcf,
+             max_ref_mismatch, iupac):
+    """:class:`_Batch` es of at most ``batch_size`` scorable alleles, in file order; N and
+    the other IUPAC codes encoded by the ``iupac`` policy of :func:`encode_batch`."""
+    batch, refs, alts, done = [], [], [], []
+    fetchers = {}
+
+    def flush():
+        encoded = (encode_batch(refs, iupac), encode_batch(alts, iupac)) if batch \
+            else (None, None)
+        return _Batch(batch, *encoded, done)
+
+    for record in records:
+        counts['records'] += 1
+        for site in record.sites:
+            counts['alleles'] += 1
+            if site.symbolic:
+                counts['symbolic'] += 1
+                continue
+            if site.chrom not in sizes:
+                counts['unknown_chrom'] += 1
+                counts.missing[site.chrom] = counts.missing.get(site.chrom, 0) + 1
+                continue
+            if site.chrom not in fetchers:
+                chrom = genome[site.chrom]
+                fetchers = {site.chrom: lambda a, b, r=chrom: r[a:b].encode('ascii', 'replace')}
+            ref_w, alt_w, genome_ref = shifted_windows(
+                fetchers[site.chrom], sizes[site.chrom], site.pos - 1, site.ref, site.alt,
+                length, shifts)
+            if not ref_matches(genome_ref, site.ref):
+                counts['ref_mismatch'] += 1
+                if counts['ref_mismatch'] <= SHOW_MISMATCHES:
+                    log.warning(f'{vcf}, record {site.record} ({site.chrom}:{site.pos}): REF '
+                                f'{site.ref!r} but the genome has {genome_ref!r}; not scored')
+                if counts['ref_mismatch'] + counts['scored'] == EARLY_CHECK:
+                    counts.check_mismatch(max_ref_mismatch, vcf)
+                continue
+            counts['scored'] += 1
             if counts['ref_mismatch'] + counts['scored'] == EARLY_CHECK:
                 counts.check_mismatch(max_ref_mismatch, vcf)
-            continue
-        counts['scored'] += 1
-        if counts['ref_mismatch'] + counts['scored'] == EARLY_CHECK:
-            counts.check_mismatch(max_ref_mismatch, vcf)
-        batch.append(site)
-        ref_seqs.append(ref_w)
-        alt_seqs.append(alt_w)
-        if len(batch) == batch_size:
-            yield batch, encode_batch(ref_seqs), encode_batch(alt_seqs)
-            batch, ref_seqs, alt_seqs = [], [], []
-    if batch:
-        yield batch, encode_batch(ref_seqs), encode_batch(alt_seqs)
+            batch.append(site)
+            refs.extend(ref_w)
+            alts.extend(alt_w)
+            if len(batch) == batch_size:
+                yield flush()
+                batch, refs, alts, done = [], [], [], []
+        done.append(record)
+        if len(done) >= RECORDS_PER_BATCH:
+            yield flush()
+            batch, refs, alts, done = [], [], [], []
+    if batch or done:
+        yield flush()
 
 
 def _ahead(iterator, depth=2):
@@ -234,98 +233,19 @@ def _ahead(iterator, depth=2):
         thread.join()
 
 
-class _Output:
-    """``OUT.h5``, appended a batch at a time, and ``OUT.top.tsv``: temporary files until
-    :meth:`commit`, which renames the ``.top.tsv`` first and the ``.h5`` last (and removes an old
-    ``.h5`` before either), so that an ``.h5`` is there only with the ``.top.tsv`` of its run."""
-
-    STRINGS = ('chrom', 'id', 'ref', 'alt')
-    ARRAYS = ('pred_ref', 'pred_alt', 'diff', 'log_odds_diff')
-
-    def __init__(self, path, tasks, probabilities):
-        self.path, self.n = path, 0
-        self.top_path = path[:-3] + '.top.tsv'
-        self._files = AtomicFiles(self.top_path, path)
-        self.tmp_top, tmp = self._files.temporaries
-        self.output = None
-        try:
-            self.output = H5Output(tmp, path)
-            self.file = self.output.file
-            text = h5py.string_dtype()
-            for name in self.STRINGS:
-                self.file.create_dataset(name, (0,), text, maxshape=(None,), chunks=(4096,))
-            self.file.create_dataset('pos', (0,), np.int64, maxshape=(None,), chunks=(4096,))
-            names = self.ARRAYS if probabilities else self.ARRAYS[:3]
-            for name in names:
-                self.file.create_dataset(name, (0, tasks), np.float32, maxshape=(None, tasks),
-                                         chunks=(max(1, min(4096, 2 ** 20 // (4 * tasks))),
-                                                 tasks))
-        except BaseException as error:
-            self.discard(error)
-            raise
-
-    def add(self, sites, values):
-        n0, n1 = self.n, self.n + len(sites)
-        columns = {'chrom': [s.chrom for s in sites], 'id': [s.id for s in sites],
-                   'ref': [s.ref for s in sites], 'alt': [s.alt for s in sites],
-                   'pos': np.array([s.pos for s in sites], np.int64), **values}
-        for name, column in columns.items():
-            dataset = self.file[name]
-            dataset.resize(n1, axis=0)
-            dataset[n0:n1] = column
-        self.n = n1
-        self.output.check()  # a full disk stops the run here, not after the whole VCF
-
-    def commit(self, attrs, top_rows, probabilities):
-        for key, value in attrs.items():
-            self.file.attrs[key] = value
-        try:
-            self.output.close()
-            with open(self.tmp_top, 'w', encoding='utf-8') as handle:
-                handle.write(_top_text(top_rows, probabilities))
-        except BaseException as error:
-            self.discard(error)
-            raise
-        self._files.commit()
-
-    def discard(self, error):
-        """Remove the temporary files after ``error``; a disk fault is raised as the
-        :class:`StorageError` naming the file."""
-        if self.output is not None:
-            self.output.abandon()
-        self._files.abandon(error)
-
-
-class _Top:
-    """The ``k`` rows with the largest score seen so far (a heap: memory bounded by k)."""
-
-    def __init__(self, k):
-        self.k, self.heap, self.seen = k, [], 0
-
-    def add(self, scores, make_row):
-        for i in np.argsort(-scores, kind='stable')[:self.k]:
-            entry = (float(scores[i]), -self.seen - i, i)
-            if len(self.heap) < self.k:
-                heapq.heappush(self.heap, entry[:2] + (make_row(i),))
-            elif entry[:2] > self.heap[0][:2]:
-                heapq.heapreplace(self.heap, entry[:2] + (make_row(i),))
-            else:
-                break  # sorted: nothing further in this batch gets in
-        self.seen += len(scores)
-
-    def rows(self):
-        return [row for _, _, row in sorted(self.heap, key=lambda e: e[:2], reverse=True)]
-
-
 def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_average=None,
-              max_ref_mismatch=0.01, top=1000, tasks=None, progress=None):
-    """Score every allele of ``vcf``; write ``out`` (HDF5) and ``out`` minus .h5 + .top.tsv.
+              max_ref_mismatch=0.01, top=1000, tasks=None, progress=None, scores=None,
+              aggregate_tasks='none', aggregate_positions=None, shifts=0, pseudocount=1.0,
+              info_prefix='dlutil', source=None, iupac='uniform'):
+    """Score every allele of ``vcf``; write ``out`` (HDF5) and, beside it, ``.top.tsv``,
+    ``.vcf.gz`` and ``.vcf.gz.tbi`` (see :mod:`dlutil.variants.outputs`).
 
     Parameters
     ----------
     model: BaseModel or torch.nn.Module
         Takes one-hot DNA, shape=(n, 4, L) or (n, 4, 1, L); returns logits (or a dict with
-        ``'y_pred_loss'``), shape=(n, tasks).
+        ``'y_pred_loss'``), shape=(n, tasks), or with ``aggregate_positions`` (n, tasks,
+        positions).
     vcf, genome: str
         A VCF/BCF (plain, gzipped or bgzipped) and an indexed FASTA (pyfaidx writes the .fai).
     out: str
@@ -333,7 +253,8 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
     length: int or None
         Window length; default the model's ``seq_len`` (see :func:`input_shape`).
     batch_size: int
-        Variants per forward pass (each gives a ref and an alt window).
+        Variants per batch (each gives a ref and an alt window per shift; a forward pass takes
+        at most 2 * batch_size windows).
     strand_average: bool or None
         None: as the model's ``strand_average`` (as ``-p`` predicts); True: average each
         window's outputs with its reverse complement's; False: the forward strand only.
@@ -342,60 +263,87 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
     top: int
         Rows of the TSV of largest effects.
     tasks: list of str or None
-        Names of the outputs; default task0, task1, ...
+        Names of the model's outputs; default task0, task1, ...
     progress: bool or None
         A progress bar (None: on a terminal only).
+    scores: list of str or None
+        Of :data:`dlutil.variants.scores.SCORES`; None: ``diff``, and ``log_odds`` for
+        probabilities.
+    aggregate_tasks, aggregate_positions, pseudocount:
+        As :class:`dlutil.variants.scores.Scoring` takes them (``tasks``, ``positions``).
+    shifts: int
+        Average the outputs over windows moved by -shifts … +shifts letters.
+    info_prefix, source: str
+        The INFO fields' prefix, and the model as their descriptions name it.
+    iupac: {'uniform', 'fractional', 'zeros'}
+        How N (the genome's, and past a chromosome end) and the other IUPAC codes are encoded,
+        as ``prepare --iupac`` (see :mod:`dlutil.sequences.onehot`): match the training data.
 
     Returns
     -------
     dict: the counts (records, alleles, scored, ref_mismatch, symbolic, unknown_chrom)
     """
-    if batch_size < 1 or top < 0 or not 0 <= max_ref_mismatch <= 1:
-        raise ValueError(f'score_vcf: batch_size must be >= 1, top >= 0 and max_ref_mismatch in '
-                         f'[0, 1]; got {batch_size}, {top}, {max_ref_mismatch}')
+    if batch_size < 1 or top < 0 or not 0 <= max_ref_mismatch <= 1 or shifts < 0:
+        raise ValueError(f'score_vcf: batch_size must be >= 1, top >= 0, shifts >= 0 and '
+                         f'max_ref_mismatch in [0, 1]; got {batch_size}, {top}, {shifts}, '
+                         f'{max_ref_mismatch}')
     if not str(out).endswith('.h5'):
         raise ValueError(f'score_vcf: out must end in .h5, got {out!r}')
-    shape = input_shape(model, length)
+    out = str(out)
+    positional = aggregate_positions is not None
+    shape = input_shape(model, length, positional=positional)
     length = shape[-1]
-    fasta, sizes = open_genome(genome)
     if strand_average is None:
         strand_average = bool(getattr(model, 'strand_average', False))
-    scorer = VariantScorer(model, shape, strand_average)
-    probabilities = scorer.kind is not None
+    group = 2 * shifts + 1
+    scorer = VariantScorer(model, shape, strand_average, chunk=2 * batch_size)
+    scoring = Scoring(scores or default_scores(scorer.kind, positional), scorer.kind,
+                      aggregate_tasks, aggregate_positions, pseudocount)
+    # one window of N first: the outputs' shape, before any file is opened
+    n_outputs = scorer(encode_batch([b'N' * length], iupac)).predictions.shape
+    scoring.check(n_outputs)
+    names = list(tasks or [f'task{i}' for i in range(n_outputs[1])])
+    if len(names) != n_outputs[1]:
+        raise ValueError(f'score_vcf: {len(names)} task names for a model with '
+                         f'{n_outputs[1]} outputs')
+    if scoring.binary:
+        names = names[1:]
+        log.info(f'--vep: a two-class classifier; scoring class 1 ({names[0]}), the positive '
+                 f'class, only (class 0 is its complement)')
+    columns = scoring.labels(names)
+    fasta, sizes = open_genome(genome)
+    reader = VcfSites(vcf, lines=True)
     counts = _Counts()
-    batches = _ahead(_windows(read_sites(vcf), fasta, sizes, length, batch_size, counts, vcf,
-                              max_ref_mismatch))
-    output, best, names = None, _Top(top), tasks
+    output = Output(out, names, columns, scoring.scores, reader.header,
+                    info_ids(info_prefix, scoring.scores, columns),
+                    source or type(model).__name__)
+    batches = _ahead(_batches(reader, fasta, sizes, length, batch_size, shifts, counts, vcf,
+                              max_ref_mismatch, iupac))
+    header = top_header(scoring.scores, aggregate_tasks == 'none')
+    best, scored = Top(top), {}
     from tqdm import tqdm
     bar = tqdm(desc='variants', unit=' variants', mininterval=1, file=sys.stderr,
                disable=None if progress is None else not progress)
     try:
-        for sites, x_ref, x_alt in batches:
-            predicted, odds = scorer(np.concatenate([x_ref, x_alt]))
-            n = len(sites)
-            values = {'pred_ref': predicted[:n], 'pred_alt': predicted[n:]}
-            values['diff'] = values['pred_alt'] - values['pred_ref']
-            if probabilities:
-                values['log_odds_diff'] = odds[n:] - odds[:n]
-            if output is None:
-                n_tasks = values['diff'].shape[1]
-                names = list(tasks or [f'task{i}' for i in range(n_tasks)])
-                if len(names) != n_tasks:
-                    raise ValueError(f'score_vcf: {len(names)} task names for a model with '
-                                     f'{n_tasks} outputs')
-                output = _Output(out, n_tasks, probabilities)
-            output.add(sites, values)
-            best.add(np.abs(values['diff']).max(1), lambda i: _top_row(sites[i], values, i,
-                                                                       names))
-            bar.update(len(sites))
+        for batch in batches:
+            if batch.sites:
+                _score_batch(batch, scorer, scoring, group, output, best, scored, columns,
+                             aggregate_tasks == 'none')
+                bar.update(len(batch.sites))
+            output.vcf.write(batch.done, scored)
         counts.check_mismatch(max_ref_mismatch, vcf)
-        if output is None:
+        if not output.n:
             raise InputError(_nothing_scored(vcf, counts, sizes))
-        output.commit({'tasks': names, 'length': length, 'strand_average': strand_average,
+        output.commit({'tasks': columns, 'prediction_tasks': names, 'scores': scoring.scores,
+                       'aggregate_tasks': aggregate_tasks,
+                       'aggregate_positions': aggregate_positions or 'none',
+                       'shifts': shifts, 'pseudocount': scoring.pseudocount, 'iupac': iupac,
+                       'length': length, 'strand_average': strand_average,
                        'vcf': os.path.abspath(vcf), 'genome': os.path.abspath(genome),
-                       'probabilities': probabilities, 'counts': json.dumps(counts),
+                       'probabilities': scorer.kind is not None, 'counts': json.dumps(counts),
                        'rule': 'windows centred on each trimmed allele; see '
-                               'dlutil.variants.windows'}, best.rows(), probabilities)
+                               'dlutil.variants.windows'},
+                      top_text(header, best.rows()))
         output = None
     except BaseException as error:
         if output is not None:
@@ -410,8 +358,34 @@ def score_vcf(model, vcf, genome, out, length=None, batch_size=128, strand_avera
                     f'not scored: {shown}')
     log.info(f'{vcf}: scored {counts["scored"]} of {counts["alleles"]} alleles '
              f'({counts["records"]} records; REF mismatches {counts["ref_mismatch"]}, symbolic '
-             f'{counts["symbolic"]}, unknown chromosome {counts["unknown_chrom"]}) -> {out}')
+             f'{counts["symbolic"]}, unknown chromosome {counts["unknown_chrom"]}) -> {out}, '
+             f'{out[:-3]}.top.tsv, {out[:-3]}.vcf.gz')
     return dict(counts)
+
+
+def _score_batch(batch, scorer, scoring, group, output, best, scored, columns, predictions):
+    """Score one batch: append it to the HDF5 file, offer it to the top rows, and keep each
+    allele's values for the annotated VCF (``scored``)."""
+    n = len(batch.sites)
+    both = scorer(np.concatenate([batch.x_ref, batch.x_alt]), group)
+    logits = both.logits
+    ref = Outputs(both.predictions[:n], None if logits is None else logits[:n])
+    alt = Outputs(both.predictions[n:], None if logits is None else logits[n:])
+    pred_ref, pred_alt, values = scoring(ref, alt)
+    output.add(batch.sites, pred_ref, pred_alt, values)
+    first = np.abs(values[scoring.scores[0]])
+    tasks = np.nan_to_num(first, nan=-np.inf).argmax(1)
+    ordered = [values[name] for name in scoring.scores]
+
+    def row(i):
+        return top_row(batch.sites[i], tasks[i], columns[tasks[i]], pred_ref[i], pred_alt[i],
+                       [v[i] for v in ordered], predictions)
+
+    best.add(first[np.arange(n), tasks], row)
+    # float32, as the VCF keeps them; Python floats format fast
+    flat = np.concatenate(ordered, axis=1).astype(np.float32).tolist()
+    for site, values in zip(batch.sites, flat):
+        scored[site.record, site.allele] = values
 
 
 def _nothing_scored(vcf, counts, sizes):
@@ -422,16 +396,3 @@ def _nothing_scored(vcf, counts, sizes):
             f'symbolic, {counts["ref_mismatch"]} REF mismatches)')
 
 
-def _top_row(site, values, i, names):
-    task = int(np.argmax(np.abs(values['diff'][i])))
-    row = [site.chrom, site.pos, site.id, site.ref, site.alt, names[task]]
-    row += [f'{values[k][i, task]:.6g}' for k in ('pred_ref', 'pred_alt', 'diff')]
-    if 'log_odds_diff' in values:
-        row.append(f'{values["log_odds_diff"][i, task]:.6g}')
-    return row
-
-
-def _top_text(rows, probabilities):
-    header = ['chrom', 'pos', 'id', 'ref', 'alt', 'task', 'pred_ref', 'pred_alt', 'diff']
-    header += ['log_odds_diff'] if probabilities else []
-    return '\t'.join(header) + '\n' + ''.join('\t'.join(map(str, r)) + '\n' for r in rows)

@@ -1,12 +1,20 @@
-"""Sites and alleles of a VCF, streamed with cyvcf2 for scoring (genotypes are not read).
+"""Records, sites and alleles of a VCF, streamed with cyvcf2 for scoring (genotypes not read).
 
-    for site in read_sites('calls.vcf.gz'):
-        site.chrom, site.pos, site.id, site.ref, site.alt   # one row per ALT allele
+    reader = VcfSites('calls.vcf.gz')
+    reader.header                        # the header text, #CHROM line cut to the 8 site columns
+    for record in reader:                # one Record per VCF record, in file order
+        record.line                      # its 8 site columns (CHROM … INFO), tab-separated
+        for site in record.sites:        # one Site per ALT allele
+            site.chrom, site.pos, site.id, site.ref, site.alt, site.allele
+
+    for site in read_sites('calls.vcf.gz'): ...   # the sites alone
 
 A multi-allelic record gives one :class:`Site` per ALT. Alleles that are not a sequence of
 nucleotide letters (symbolic ``<DEL>``, breakends, the ``*`` overlapping deletion, a missing
-``.``) are not scorable: :func:`read_sites` yields them with ``symbolic=True`` so the caller can
-count them. Plain, gzipped and bgzipped VCFs and BCFs are read as htslib reads them.
+``.``) are not scorable: they come with ``symbolic=True`` so the caller can count them. Plain,
+gzipped and bgzipped VCFs and BCFs are read as htslib reads them, without their samples (the
+genotype columns are never parsed). A record htslib cannot parse stops the reading with an
+:class:`InputError` naming the file and the last record read before it (``CHROM:POS``).
 """
 import os
 import re
@@ -17,13 +25,16 @@ from dlutil.sequences.readers import InputError
 
 _LETTERS = re.compile('^[' + ''.join(IUPAC) + ''.join(IUPAC).lower() + ']+$')
 
+__all__ = ['Site', 'Record', 'VcfSites', 'read_sites']
+
 
 class Site(NamedTuple):
     """One REF/ALT pair of a VCF record.
 
     chrom: str; pos: int, 1-based as in the VCF; id: str ('.' if none); ref, alt: str;
     record: int, the record's number among the file's records (1 for the first);
-    symbolic: bool, the ALT (or REF) is not a sequence of nucleotide letters.
+    symbolic: bool, the ALT (or REF) is not a sequence of nucleotide letters;
+    allele: int, the ALT's index in the record (0 for the first ALT).
     """
     chrom: str
     pos: int
@@ -32,39 +43,66 @@ class Site(NamedTuple):
     alt: str
     record: int
     symbolic: bool
+    allele: int = 0
 
 
-def read_sites(path):
-    """Yield a :class:`Site` per ALT allele of every record of the VCF/BCF at ``path``.
+class Record(NamedTuple):
+    """One VCF record: its number (1 for the first), its 8 site columns as text (no newline;
+    '' unless asked for) and its sites, one per ALT (a '.' ALT gives one symbolic site)."""
+    number: int
+    line: str
+    sites: list
+
+
+class VcfSites:
+    """The records of the VCF/BCF at ``path``; iterate once. ``lines``: keep each record's
+    site columns as text (for an annotated copy).
 
     Raises
     ------
-    InputError: the file is missing or htslib cannot read it as a VCF
+    InputError: the file is missing, htslib cannot read it as a VCF, or a record cannot be
+        parsed (the message names the file and the record before it)
     """
-    try:
-        from cyvcf2 import VCF
-    except ImportError:
-        raise InputError('--vep reads VCFs with cyvcf2: pip install cyvcf2') from None
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f'--vep {path}: no such file')
-    try:
-        reader = VCF(path, lazy=True, threads=1)
-    except (OSError, IOError, ValueError) as error:
-        raise InputError(f'--vep {path}: cannot read it as a VCF ({error})') from None
-    number = 0
-    try:
-        for number, variant in enumerate(reader, 1):
-            ref, alts = variant.REF, variant.ALT
-            ident = variant.ID or '.'
-            if not alts:  # a monomorphic site: ALT '.'
-                yield Site(variant.CHROM, variant.POS, ident, ref, '.', number, True)
-                continue
-            for alt in alts:
-                symbolic = not (_LETTERS.match(ref) and _LETTERS.match(alt))
-                yield Site(variant.CHROM, variant.POS, ident, ref, alt, number, bool(symbolic))
-    except (OSError, IOError, ValueError) as error:
-        raise InputError(f'--vep {path}: cannot read it after {number} records '
-                         f'({error})') from None
-    finally:
-        reader.close()
+
+    def __init__(self, path, lines=False):
+        try:
+            from cyvcf2 import VCF
+        except ImportError:
+            from dlutil.extras import hint
+            raise InputError(hint('cyvcf2', '--vep')) from None
+        self.path, self.lines = os.fspath(path), lines
+        if not os.path.isfile(self.path):
+            raise InputError(f'--vep {self.path}: no such file')
+        try:
+            # samples=[]: the genotype columns are neither parsed nor kept
+            self.reader = VCF(self.path, lazy=True, threads=1, samples=[])
+        except Exception as error:  # cyvcf2 raises OSError, ValueError or a bare Exception
+            raise InputError(f'--vep {self.path}: cannot read it as a VCF ({error})') from None
+        self.header = self.reader.raw_header
+
+    def __iter__(self):
+        number, where = 0, 'the header'
+        try:
+            for number, variant in enumerate(self.reader, 1):
+                chrom, pos, ref, alts = variant.CHROM, variant.POS, variant.REF, variant.ALT
+                where = f'record {number} ({chrom}:{pos})'
+                ident = variant.ID or '.'
+                line = str(variant).rstrip('\n') if self.lines else ''
+                if not alts:  # a monomorphic site: ALT '.'
+                    sites = [Site(chrom, pos, ident, ref, '.', number, True, 0)]
+                else:
+                    sites = [Site(chrom, pos, ident, ref, alt, number,
+                                  not (_LETTERS.match(ref) and _LETTERS.match(alt)), k)
+                             for k, alt in enumerate(alts)]
+                yield Record(number, line, sites)
+        except Exception as error:  # htslib's parse errors come as a bare Exception
+            raise InputError(f'--vep {self.path}: cannot read the record after {where} '
+                             f'({error}; htslib says why on stderr)') from None
+        finally:
+            self.reader.close()
+
+
+def read_sites(path):
+    """Yield a :class:`Site` per ALT allele of every record of the VCF/BCF at ``path``."""
+    for record in VcfSites(path):
+        yield from record.sites

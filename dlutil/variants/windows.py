@@ -13,13 +13,16 @@ The rule (the same for SNVs, MNVs, insertions and deletions):
    flanks out equally on both sides, a deletion pulls more flank in on both sides. For an SNV
    the two windows differ at one letter, L // 2 (0-based) for any L.
 3. **Pad.** Letters off either end of the chromosome are N, as ``prepare --off-end pad`` has
-   them.
+   them (one-hot 0.25 in all four rows, as the encoder writes every N).
+4. **Shift** (``--vep-shifts S``): the same windows moved by s = -S … +S letters (s > 0 moves the
+   window right, so the allele sits s letters left of its centre), the reference and the
+   alternative window alike; the model's outputs are averaged over the 2S + 1 pairs.
 
 The minus strand is the reverse complement of these windows (``onehot.reverse_complement``).
 """
 from dlutil.sequences.intervals import cut, window
 
-__all__ = ['trim_alleles', 'allele_windows', 'ref_matches']
+__all__ = ['trim_alleles', 'allele_windows', 'shifted_windows', 'ref_matches']
 
 
 def trim_alleles(pos, ref, alt):
@@ -75,16 +78,24 @@ def allele_windows(fetch, size, pos, ref, alt, length):
     (ref_window, alt_window, genome_ref): bytes of L letters each, and the genome's letters
     where the VCF says REF is (str, N off the chromosome), for :func:`ref_matches`
     """
-    big = len(ref)
-    # one fetch per variant: REF with L letters of flank either side holds both windows
-    segment = cut(fetch, pos - length, pos + big + length, size)
-    genome_ref = segment[length:length + big].decode('ascii', 'replace')
+    refs, alts, genome_ref = shifted_windows(fetch, size, pos, ref, alt, length, 0)
+    return refs[0], alts[0], genome_ref
+
+
+def shifted_windows(fetch, size, pos, ref, alt, length, shifts):
+    """:func:`allele_windows` moved by -shifts … +shifts letters: (ref windows, alt windows,
+    genome_ref), two lists of 2 * shifts + 1 windows (the unshifted pair in the middle)."""
+    big, flank = len(ref), length + shifts
+    # one fetch per variant: REF with L + shifts letters of flank either side holds them all
+    segment = cut(fetch, pos - flank, pos + big + flank, size)
+    genome_ref = segment[flank:flank + big].decode('ascii', 'replace')
     start, tref, talt = trim_alleles(pos, ref, alt)
-    at = start - pos + length  # the trimmed ref in segment coordinates
-    lo, hi = window(at, at + len(tref), length)
-    ref_window = segment[lo:hi]
+    at = start - pos + flank  # the trimmed ref in segment coordinates
     haplotype = segment[:at] + talt.encode('ascii') + segment[at + len(tref):]
-    lo, hi = window(at, at + len(talt), length)
-    alt_window = haplotype[lo:hi]
-    assert len(ref_window) == len(alt_window) == length, (len(ref_window), len(alt_window))
-    return ref_window, alt_window, genome_ref
+    ref_lo, _ = window(at, at + len(tref), length)
+    alt_lo, _ = window(at, at + len(talt), length)
+    moves = range(-shifts, shifts + 1)
+    ref_windows = [segment[ref_lo + s:ref_lo + s + length] for s in moves]
+    alt_windows = [haplotype[alt_lo + s:alt_lo + s + length] for s in moves]
+    assert all(len(w) == length for w in ref_windows + alt_windows), (length, shifts)
+    return ref_windows, alt_windows, genome_ref
