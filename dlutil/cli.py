@@ -140,9 +140,39 @@ def build_parser():
                              'brackets and (on CPU, at the same --threads) results. Left out: '
                              'the existing search\'s seed, else a new one drawn at random; '
                              'either way it is recorded in RESULT_DIR/search.json')
+    add_training_arguments(parser)
     from dlutil.variants import command as variants_command  # light: no torch
     variants_command.add_arguments(parser)
     return parser
+
+
+def add_training_arguments(parser):
+    """``--config``, ``--init-from`` and its companions."""
+    group = parser.add_argument_group('one configuration, and starting from trained weights')
+    group.add_argument('--config', metavar='FILE|JSON',
+                       help='train this one configuration instead of a search (a JSON object, '
+                            'or a JSON file such as a best.json), for --epoch epochs, with the '
+                            'checkpoints, resume, early stopping and report of a trial: '
+                            'RESULT_DIR reads like a search of one (trials/t0000/, search.csv, '
+                            'best.json) and -e/-p use it. Its keys must be those get_config() or '
+                            'get_space() gives (missing or unknown keys are an error naming them). '
+                            'Same seed, same results as trial t0000 of a search with that '
+                            'configuration')
+    group.add_argument('--init-from', metavar='CHECKPOINT',
+                       help='with -y or --config: start every trial from these weights: a '
+                            'best.pt or last.pt of this tool, a state_dict file, or a results '
+                            'directory (its best trial). Strict: keys missing, unexpected or of '
+                            'another shape are one error naming them')
+    group.add_argument('--init-layers', metavar='PREFIX[,PREFIX]',
+                       help='--init-from: load only the tensors under these module prefixes '
+                            '(e.g. layer1,layer2); default: the whole network')
+    group.add_argument('--freeze', nargs='?', const='', default=None, metavar='PREFIX[,PREFIX]',
+                       help='--init-from: keep parameters fixed while training (requires_grad '
+                            'False): alone, every loaded parameter; with prefixes, those '
+                            'modules\' parameters')
+    group.add_argument('--init-partial', action='store_true',
+                       help='--init-from: load the tensors that fit and warn about the rest, '
+                            'instead of refusing')
 
 
 RAY_CONNECT_SECONDS = 5  # dlutil.search.executors.ray.CONNECT_SECONDS: --help needs no torch
@@ -191,12 +221,35 @@ def check_args(parser, args):
                                                     ' without --ray'))
     if args.seed is not None and args.seed < 0:
         problems.append(f'--seed must be a non-negative integer, got {args.seed}')
-    if args.restart and not args.hyper:
-        problems.append('--restart starts a search afresh: it needs -y/--hyper')
+    if args.restart and not (args.hyper or args.config is not None):
+        problems.append('--restart starts a search afresh: it needs -y/--hyper (or --config)')
+    problems += training_problems(args)
     from dlutil.variants import command as variants_command
     problems += variants_command.check(args)
     if problems:
         parser.error('; '.join(problems))
+
+
+def training_problems(args):
+    """What is wrong with ``--config`` and ``--init-from`` and their companions."""
+    problems = []
+    if args.config is not None:
+        if args.hyper:
+            problems.append('--config trains one configuration and -y/--hyper searches: give '
+                            'one of them')
+        given = [flag for flag, value in (('--eta', args.eta), ('--sampler', args.sampler),
+                                          ('--trials', args.trials)) if value is not None]
+        if given:
+            problems.append(f'{", ".join(given)} belong to a search; --config trains one '
+                            f'configuration for --epoch epochs')
+    if args.init_from is not None and not (args.hyper or args.config is not None):
+        problems.append('--init-from sets the first weights of training: it needs -y or '
+                        '--config')
+    for flag, value in (('--init-layers', args.init_layers), ('--freeze', args.freeze),
+                        ('--init-partial', args.init_partial or None)):
+        if value is not None and args.init_from is None:
+            problems.append(f'{flag} goes with --init-from CHECKPOINT')
+    return problems
 
 
 class _TqdmHandler(logging.Handler):
