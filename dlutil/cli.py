@@ -274,6 +274,9 @@ def setup_logging(debug):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['export']:
+        return export_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
@@ -289,6 +292,14 @@ def main(argv=None):
         runner.run(args)
     return run_cli(work, args.debug, interrupted='interrupted: re-run the same command to '
                                                  'continue where it stopped')
+
+
+def export_main(argv):
+    """``dlutil export RESULT -o MODEL_DIR``: see :mod:`dlutil.export`."""
+    from dlutil import export  # deferred: torch
+    args = export.build_parser().parse_args(argv)
+    setup_logging(args.debug)
+    return run_cli(lambda: export.run(args), args.debug)
 
 
 def check_definition(args):
