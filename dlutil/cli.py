@@ -277,21 +277,29 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ['export']:
         return export_main(argv[1:])
-    parser = build_parser()
+    args = parse(build_parser(), argv)
+    setup_logging(args.debug)
+    return run_cli(lambda: execute(args), args.debug,
+                   interrupted='interrupted: re-run the same command to continue where it stopped')
+
+
+def parse(parser, argv):
+    """The checked arguments of ``argv`` (``parser.error`` on any problem)."""
     args = parser.parse_args(argv)
     check_args(parser, args)
-    setup_logging(args.debug)
+    return args
+
+
+def execute(args):
+    """Carry out parsed arguments: ``--check``, or :func:`dlutil.runner.run` (also what
+    :mod:`dlutil.api` calls)."""
     if args.workers > 1 or args.ddp > 1:
         from dlutil import processes
         processes.start()  # the workers' parent imports torch while we do
-
-    def work():
-        if args.check:
-            return check_definition(args)
-        from dlutil import runner  # deferred: --help needs no torch
-        runner.run(args)
-    return run_cli(work, args.debug, interrupted='interrupted: re-run the same command to '
-                                                 'continue where it stopped')
+    if args.check:
+        return check_definition(args)
+    from dlutil import runner  # deferred: --help needs no torch
+    runner.run(args)
 
 
 def export_main(argv):
