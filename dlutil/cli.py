@@ -18,8 +18,11 @@ from dlutil.flags import add_renamed
 def build_parser():
     parser = argparse.ArgumentParser(
         prog=program_name(),
-        description='Hyperband hyperparameter search, training with checkpoints, evaluation '
-                    'and prediction for a PyTorch model defined in one def.py file.',
+        description='Hyperband hyperparameter search (or one configuration, --config), '
+                    'training with checkpoints, evaluation and prediction for a PyTorch model '
+                    'defined in one def.py file. `%(prog)s export RESULT_DIR -o MODEL_DIR` '
+                    'writes the best model as a folder that loads with torch alone (see '
+                    '`%(prog)s export --help`).',
         epilog=CONTRACT, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-f', '--model', required=True, metavar='DEF_PY',
                         help='the def.py file with loaders, Model and get_config')
