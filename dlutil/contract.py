@@ -63,6 +63,8 @@ results (--result):
   name>.{npy,h5,tsv} (-p; .h5 and .tsv name the rows),
   interpret/summary.html, motifs.meme, performance.html (--interpret),
   interpret/attributions.html (--attribute), vep/<vcf name>.{h5,top.tsv} (--vep).
+  --config trains one configuration (its keys those get_config()/get_space() gives) as
+  trial t0000 of a search of one; `export RESULT -o DIR` writes model.pt2, model.json.
   Interrupt a search at any time (Ctrl-C, a crash, a full disk): the same command continues
   it, and flags left out are taken from search.json. A rung evaluation's reward is the best
   validation reward of the trial's epochs so far: promotion, the best trial and the weights
