@@ -19,8 +19,11 @@ from dlutil.flags import add_renamed
 def build_parser():
     parser = argparse.ArgumentParser(
         prog=program_name(),
-        description='Hyperband hyperparameter search, training with checkpoints, evaluation '
-                    'and prediction for a PyTorch model defined in one def.py file.',
+        description='Hyperband hyperparameter search (or one configuration, --config), '
+                    'training with checkpoints, evaluation and prediction for a PyTorch model '
+                    'defined in one def.py file. `%(prog)s export RESULT_DIR -o MODEL_DIR` '
+                    'writes the best model as a folder that loads with torch alone (see '
+                    '`%(prog)s export --help`).',
         epilog=CONTRACT + '\n' + extras.help_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-f', '--model', metavar='DEF_PY',
@@ -160,9 +163,39 @@ def build_parser():
                              'brackets and (on CPU, at the same --threads) results. Left out: '
                              'the existing search\'s seed, else a new one drawn at random; '
                              'either way it is recorded in RESULT_DIR/search.json')
+    add_training_arguments(parser)
     from dlutil.variants import command as variants_command  # light: no torch
     variants_command.add_arguments(parser)
     return parser
+
+
+def add_training_arguments(parser):
+    """``--config``, ``--init-from`` and its companions."""
+    group = parser.add_argument_group('one configuration, and starting from trained weights')
+    group.add_argument('--config', metavar='FILE|JSON',
+                       help='train this one configuration instead of a search (a JSON object, '
+                            'or a JSON file such as a best.json), for --epoch epochs, with the '
+                            'checkpoints, resume, early stopping and report of a trial: '
+                            'RESULT_DIR reads like a search of one (trials/t0000/, search.csv, '
+                            'best.json) and -e/-p use it. Its keys must be those get_config() or '
+                            'get_space() gives (missing or unknown keys are an error naming them). '
+                            'Same seed, same results as trial t0000 of a search with that '
+                            'configuration')
+    group.add_argument('--init-from', metavar='CHECKPOINT',
+                       help='with -y or --config: start every trial from these weights: a '
+                            'best.pt or last.pt of this tool, a state_dict file, or a results '
+                            'directory (its best trial). Strict: keys missing, unexpected or of '
+                            'another shape are one error naming them')
+    group.add_argument('--init-layers', metavar='PREFIX[,PREFIX]',
+                       help='--init-from: load only the tensors under these module prefixes '
+                            '(e.g. layer1,layer2); default: the whole network')
+    group.add_argument('--freeze', nargs='?', const='', default=None, metavar='PREFIX[,PREFIX]',
+                       help='--init-from: keep parameters fixed while training (requires_grad '
+                            'False): alone, every loaded parameter; with prefixes, those '
+                            'modules\' parameters')
+    group.add_argument('--init-partial', action='store_true',
+                       help='--init-from: load the tensors that fit and warn about the rest, '
+                            'instead of refusing')
 
 
 RAY_CONNECT_SECONDS = 5  # dlutil.search.executors.ray.CONNECT_SECONDS: --help needs no torch
@@ -207,8 +240,8 @@ def check_args(parser, args):
                                                     ' without --ray'))
     if args.seed is not None and args.seed < 0:
         problems.append(f'--seed must be a non-negative integer, got {args.seed}')
-    if args.restart and not args.hyper:
-        problems.append('--restart starts a search afresh: it needs -y/--hyper')
+    if args.restart and not (args.hyper or args.config is not None):
+        problems.append('--restart starts a search afresh: it needs -y/--hyper (or --config)')
     if args.keep_results and not args.hyper:
         problems.append('--keep-results continues a search: it needs -y/--hyper')
     if args.keep_results and args.restart:
@@ -216,6 +249,7 @@ def check_args(parser, args):
                         'aside: choose one')
     if args.tensorboard and not args.hyper:
         problems.append('--tensorboard logs the trials of a search: it needs -y/--hyper')
+    problems += training_problems(args)
     from dlutil.variants import command as variants_command
     problems += variants_command.check(args)
     problems += missing_extras(args)
@@ -259,6 +293,28 @@ def missing_extras(args):
             if given.get(flag) for line in extras.missing(packages, flag, extra)]
 
 
+def training_problems(args):
+    """What is wrong with ``--config`` and ``--init-from`` and their companions."""
+    problems = []
+    if args.config is not None:
+        if args.hyper:
+            problems.append('--config trains one configuration and -y/--hyper searches: give '
+                            'one of them')
+        given = [flag for flag, value in (('--eta', args.eta), ('--sampler', args.sampler),
+                                          ('--trials', args.trials)) if value is not None]
+        if given:
+            problems.append(f'{", ".join(given)} belong to a search; --config trains one '
+                            f'configuration for --epoch epochs')
+    if args.init_from is not None and not (args.hyper or args.config is not None):
+        problems.append('--init-from sets the first weights of training: it needs -y or '
+                        '--config')
+    for flag, value in (('--init-layers', args.init_layers), ('--freeze', args.freeze),
+                        ('--init-partial', args.init_partial or None)):
+        if value is not None and args.init_from is None:
+            problems.append(f'{flag} goes with --init-from CHECKPOINT')
+    return problems
+
+
 class _TqdmHandler(logging.Handler):
     """Log lines that do not tear through progress bars."""
 
@@ -281,22 +337,41 @@ def setup_logging(debug):
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['export']:
+        return export_main(argv[1:])
+    args = parse(build_parser(), argv)
+    return run_cli(lambda: execute(args), args.debug,
+                   interrupted='interrupted: re-run the same command to continue where it stopped')
+
+
+def parse(parser, argv):
+    """The checked arguments of ``argv`` (``parser.error`` on any problem)."""
     args = parser.parse_args(argv)
     check_args(parser, args)
-    setup_logging(args.debug)
+    setup_logging(args.debug)  # take_from_result says what it took
     take_from_result(parser, args)
+    return args
+
+
+def execute(args):
+    """Carry out parsed arguments: ``--check``, or :func:`dlutil.runner.run` (also what
+    :mod:`dlutil.api` calls); returns the exit status."""
     if args.workers > 1 or args.ddp > 1:
         from dlutil import processes
         processes.start()  # the workers' parent imports torch while we do
+    if args.check:
+        return check_definition(args)
+    from dlutil import runner  # deferred: --help needs no torch
+    return runner.run(args)
 
-    def work():
-        if args.check:
-            return check_definition(args)
-        from dlutil import runner  # deferred: --help needs no torch
-        return runner.run(args)
-    return run_cli(work, args.debug, interrupted='interrupted: re-run the same command to '
-                                                 'continue where it stopped')
+
+def export_main(argv):
+    """``dlutil export RESULT -o MODEL_DIR``: see :mod:`dlutil.export`."""
+    from dlutil import export  # deferred: torch
+    args = export.build_parser().parse_args(argv)
+    setup_logging(args.debug)
+    return run_cli(lambda: export.run(args), args.debug)
 
 
 def check_definition(args):

@@ -64,6 +64,8 @@ results (--result):
   interpret/summary.html, motifs.meme, performance.html (--interpret),
   interpret/attributions.html (--attribute), vep/<vcf name>.{h5,top.tsv,vcf.gz,vcf.gz.tbi}
   (--vep).
+  --config trains one configuration (its keys those get_config()/get_space() gives) as
+  trial t0000 of a search of one; `export RESULT -o DIR` writes model.pt2, model.json.
   Interrupt a search at any time (Ctrl-C, a crash, a full disk): the same command, or
   -r RESULT -y alone, continues it, and flags, -f and -d left out are taken from search.json.
   A rung evaluation's reward is the best validation reward of the trial's epochs so far:

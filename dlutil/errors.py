@@ -10,6 +10,7 @@ Which errors stop a search and which fail one configuration is decided here, onc
     SimulationError           a simulator raised, hung, returned the wrong shapes, or died
     CorruptFileError          a results file exists but cannot be read
     StorageError (OSError)    a file could not be written: disk full, read-only, permissions
+    WeightInitError           ``--init-from`` weights that do not fit the network
 
 :data:`STOPS_SEARCH` (these, ``OSError`` and ``MemoryError``) stop a search at once: a fault of the
 data or the environment fails every configuration alike. Any other exception raised while
@@ -86,5 +87,11 @@ class InputError(ValueError):
     """Bad input or arguments; the message names the file and the line or record."""
 
 
+class WeightInitError(ValueError):
+    """``--init-from``: the checkpoint's tensors do not fit the network (missing, unexpected or
+    differently shaped keys), or a layer prefix names nothing."""
+
+
 #: raised while training, these stop the whole search; anything else fails one trial
-STOPS_SEARCH = (DataShapeError, SimulationError, CorruptFileError, OSError, MemoryError)
+STOPS_SEARCH = (DataShapeError, SimulationError, CorruptFileError, OSError, MemoryError,
+                WeightInitError)

@@ -11,7 +11,7 @@ from dlutil.errors import StorageError
 from dlutil.definition import Definition, DefinitionError, exit_error
 from dlutil.predictions import predict, prediction_inputs
 from dlutil.processes import tune_malloc
-from dlutil.search import checkpoints, results, settings
+from dlutil.search import checkpoints, init_from, results, settings, single
 from dlutil.search.best import refresh as refresh_best
 from dlutil.search.executors import make_executor
 from dlutil.search.hyperband import HyperbandSearch
@@ -48,29 +48,36 @@ def run(args):
 
 def _run(args):
     from dlutil.variants import command as variants_command
-    if not (args.hyper or args.eval or args.predict or args.interpret or
+    train = trains(args)
+    if not (train or args.eval or args.predict or args.interpret or
             variants_command.wanted(args)):
-        raise ValueError('nothing to do: pass -y/--hyper to search, -e/--eval to test the best '
-                         'trial, --interpret to interpret it and/or -p/--predict PATTERN to '
-                         'predict (or --vep VCF, --attribute)')
+        raise ValueError('nothing to do: pass -y/--hyper to search (or --config to train one '
+                         'configuration), -e/--eval to test the best trial, --interpret to '
+                         'interpret it and/or -p/--predict PATTERN to predict (or --vep VCF, '
+                         '--attribute)')
     if not os.path.isdir(args.data):
         raise FileNotFoundError(f'--data {args.data}: no such directory')
     pred_paths = prediction_inputs(args.data, args.predict) if args.predict else []
     attribute = getattr(args, 'attribute', False)
-    definition = Definition.load(args.model, hyper=args.hyper,
+    definition = Definition.load(args.model, hyper=train,
                                  eval=args.eval or args.interpret or attribute,
                                  predict=bool(args.predict))
     device = choose_device(args.cpu)
-    if args.hyper and args.ray is None:
+    if train and args.ray is None:
         check_ddp(args.ddp, device)
     tune_malloc()
-    if not args.hyper and not getattr(args, 'checkpoint', None) and \
+    if not train and not getattr(args, 'checkpoint', None) and \
             not os.path.isdir(args.result):  # refused before the lock makes the folder
         raise FileNotFoundError(f'--result {args.result}: no trained model there (no such '
                                 f'directory); run with -y first, or give --checkpoint PATH')
     store = results.ResultStore(args.result)
     with store.lock():
         return _run_locked(args, definition, device, store, pred_paths)
+
+
+def trains(args):
+    """True when the command line trains: ``-y`` (a search) or ``--config`` (one configuration)."""
+    return bool(args.hyper or getattr(args, 'config', None) is not None)
 
 
 def check_ddp(world, device):
@@ -101,18 +108,26 @@ def worker_devices(device, gpus):
 
 def _run_locked(args, definition, device, store, pred_paths):
     settings.fill_flags(args, store)  # flags left out: the existing search's
-    args.threads = choose_threads(args.threads, args.workers, args.hyper and args.ray is not None)
+    train = trains(args)
+    args.threads = choose_threads(args.threads, args.workers, train and args.ray is not None)
     torch.set_num_threads(args.threads)  # -e, -p and --interpret run in this process
-    search = executor = None
-    if args.hyper:
+    search = executor = init = None
+    if train:
+        config = getattr(args, 'config', None)
+        if config is not None:  # --config: one configuration, as a search of one
+            config = single.check_config(definition, single.read_config(config))
+        single.check_kind(store, config, args.restart)
+        init = init_from.from_args(args, store)
         wanted = SearchSettings(
             max_epochs=args.epoch, eta=args.eta, seed=args.seed, batch_size=args.batch_size,
             data_dir=args.data, device=device, workers=args.workers,
             devices=worker_devices(device, args.gpus), sampler=args.sampler,
             trials=args.trials, threads=args.threads, ray=args.ray,
             gpus_per_trial=args.gpus_per_trial, ddp=args.ddp, restart=args.restart,
-            keep_results=args.keep_results, keep_checkpoints=args.keep_checkpoints)
-        search = HyperbandSearch(definition, store, wanted, watchers=[
+            keep_results=args.keep_results, keep_checkpoints=args.keep_checkpoints, init=init,
+            config=config)
+        kind = HyperbandSearch if config is None else single.ConfigSearch
+        search = kind(definition, store, wanted, watchers=[
             checkpoints.CheckpointKeeper(store, args.keep_checkpoints),
             BackgroundReport(store.root, wanted.report_every)] + (
             [TensorBoardLog(store.root)] if getattr(args, 'tensorboard', False) else []))
@@ -120,18 +135,20 @@ def _run_locked(args, definition, device, store, pred_paths):
         executor = make_executor(search.settings, definition, store)
     try:
         data_seed = _preflight(args, definition, device, store, search, pred_paths, executor)
+        if init is not None:
+            init_from.check(definition, init, search.sampler.sample([0])[0][0], device)
     except BaseException:
         if executor is not None:
             executor.stop(wait=False)
         raise
-    if args.hyper:
+    if train:
         search.run(executor)  # ends with a summary; raises when every trial failed
     from dlutil.variants import command as variants_command
     if args.eval or args.predict or args.interpret or variants_command.wanted(args):
         if getattr(args, 'checkpoint', None):
             model = variants_command.load_checkpoint_model(definition, args.checkpoint, device)
         else:
-            if not args.hyper:
+            if not train:
                 settings.check_model(store, definition.path, args.data)
                 refresh_best(store)  # best.json follows search.csv, whatever was cut short
             model = load_best_model(definition, store, device)
@@ -205,7 +222,7 @@ def _preflight(args, definition, device, store, search, pred_paths, executor=Non
         seed = results.read_json(settings).get('seed', 0) if os.path.exists(settings) else 0
         configs = [best['config']] if best else []
     check = functools.partial(_seeded_preflight, rng.data_seed(seed), args.data,
-                              args.batch_size, device, configs, args.hyper, args.eval,
+                              args.batch_size, device, configs, trains(args), args.eval,
                               list(pred_paths))
     if executor is None:
         check(definition)

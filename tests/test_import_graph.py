@@ -16,7 +16,7 @@ LAYERS = [
     {'training', 'genotypes', 'simulation'},
     {'models'},
     {'definition', 'preflight', 'search', 'interpret', 'variants', 'prepare', 'predictions'},
-    {'runner', 'cli', '__main__'},
+    {'runner', 'cli', '__main__', 'export', 'api'},
 ]
 
 

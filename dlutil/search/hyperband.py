@@ -184,7 +184,8 @@ class HyperbandSearch:
                                 retry.discard(key)
                                 self._forget_error(key[0])
                             job = Job(index, key[0], self.store.read_config(key[0]),
-                                      self.trial_seed(index), state.epochs)
+                                      self.trial_seed(index), state.epochs,
+                                      self.settings.init)
                             state.submitted.add(index)
                             pending[executor.submit(job)] = (state, job)
                 if not pending:

@@ -104,6 +104,10 @@ class SearchSettings:
         keeping its finished rung evaluations.
     keep_checkpoints: str
         ``--keep-checkpoints``: ``'all'``, ``'best'`` or ``'none'``.
+    init: dlutil.training.initial_weights.WeightInit or None
+        ``--init-from``: every trial starts from these weights (recorded in ``search.json``).
+    config: dict or None
+        ``--config``: the one configuration trained (recorded in ``search.json``).
     """
     max_epochs: int = DEFAULTS['epoch']
     eta: int = DEFAULTS['eta']
@@ -123,12 +127,20 @@ class SearchSettings:
     restart: bool = False
     keep_results: bool = False
     keep_checkpoints: str = 'best'
+    init: object = None
+    config: dict = None
 
     @property
     def flags(self):
-        """``{name: value}`` of :data:`SEARCH_FLAGS`, as ``search.json`` records them."""
-        return {'epoch': self.max_epochs, 'eta': self.eta, 'batch_size': self.batch_size,
-                'sampler': self.sampler, 'trials': self.trials, 'threads': self.threads}
+        """``{name: value}`` of :data:`SEARCH_FLAGS`, as ``search.json`` records them (and
+        ``init``, ``config`` when given)."""
+        flags = {'epoch': self.max_epochs, 'eta': self.eta, 'batch_size': self.batch_size,
+                 'sampler': self.sampler, 'trials': self.trials, 'threads': self.threads}
+        if self.init is not None:
+            flags['init'] = self.init.describe()
+        if self.config is not None:
+            flags['config'] = self.config
+        return flags
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

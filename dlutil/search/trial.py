@@ -47,7 +47,7 @@ def _finite(value):
 
 
 def train_trial(model_class, config, seed, store, trial, epochs, train_generator, val_generator,
-                device=None, batch_size=None, progress=True, after_epoch=None):
+                device=None, batch_size=None, progress=True, after_epoch=None, init=None):
     """Train ``trial`` until it has ``epochs`` epochs, resuming from its last checkpoint.
 
     Parameters
@@ -70,6 +70,8 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
     after_epoch: callable or None
         ``after_epoch(epoch)``, called once the epoch's checkpoints are written (a Ray task
         sends them to the driver).
+    init: dlutil.training.initial_weights.WeightInit or None
+        ``--init-from``: the first weights (a fresh trial) and the frozen layers (always).
 
     Returns
     -------
@@ -96,6 +98,8 @@ def train_trial(model_class, config, seed, store, trial, epochs, train_generator
         if hasattr(train_generator, 'reseed'):
             train_generator.reseed(seed)
         history, best, done, stopped = [], None, 0, False
+    if init is not None:  # loaded before the first epoch; frozen again when resuming
+        init.apply(model.network, load=done == 0)
     # rows past the checkpoint belong to an epoch that a crash cut short: they go
     store.write_history(trial, history)
 

@@ -28,6 +28,7 @@ class Job:
     config: dict
     seed: int
     epochs: int
+    init: object = None  # --init-from: a dlutil.training.initial_weights.WeightInit
 
 
 class TrialData:
@@ -84,7 +85,7 @@ def run_job(definition, data, store, job, device, batch_size, progress=True, aft
         train, val = data()
         outcome = train_trial(definition.Model, job.config, job.seed, store, job.trial,
                               job.epochs, train, val, device, batch_size, progress=progress,
-                              after_epoch=after_epoch)
+                              after_epoch=after_epoch, init=job.init)
         return {'reward': outcome.reward, 'status': outcome.status, 'message': None}
     except FATAL:
         raise
