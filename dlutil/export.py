@@ -32,7 +32,7 @@ from dlutil.search import results, settings
 from dlutil.search.best import refresh as refresh_best
 from dlutil.sequences.onehot import reverse_complement
 from dlutil.training import evaluation
-from dlutil.training.tasks import ClassificationModel, MultiLabelModel, RegressionModel
+from dlutil.training.tasks import ClassificationModel, MultiLabelModel
 
 __all__ = ['export', 'build_parser', 'exported_forward', 'readme']
 

@@ -76,4 +76,4 @@ def check(definition, init, config, device):
     if frozen and not any(p.requires_grad for p in model.network.parameters()):
         raise WeightInitError(f'--freeze: every parameter of the network would be frozen, and '
                               f'nothing would train; load or freeze fewer layers '
-                              f'(--init-layers PREFIX, --freeze PREFIX)')
+                              '(--init-layers PREFIX, --freeze PREFIX)')
