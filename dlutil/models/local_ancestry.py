@@ -32,6 +32,7 @@ from torch import nn
 import numpy as np
 
 from dlutil.errors import DataShapeError, LabelShapeError
+from dlutil.genotypes.encoding import log_likelihood_table
 from dlutil.genotypes.encoding import one_hot_alleles  # noqa: F401 (re-exported)
 from dlutil.models.segnet import SEGNET_DEFAULTS, SegNet
 from dlutil.models.window_lai import WINDOW_DEFAULTS, WindowLAI
@@ -41,7 +42,8 @@ from dlutil.genotypes.h5 import IGNORE, MISSING
 
 MODEL_DEFAULTS = {'network': 'window', 'learning_rate': 1e-4, 'patience': 10, 'mode_filter': 0,
                   'reference_batch': 32, 'warmup_haplotypes': 2048, 'class_weighting': True,
-                  'grad_clip': 1.0, 'window_cM': None, 'smoother_cM': None}
+                  'grad_clip': 1.0, 'window_cM': None, 'smoother_cM': None,
+                  'naive_bayes_init': 0.1}
 
 
 def mode_filter(calls, width, n_classes):
@@ -160,6 +162,10 @@ class LocalAncestryModel(BaseModel):
             network.positions.copy_(torch.as_tensor(layout['positions'], dtype=torch.int64))
             if 'alt_counts' in layout:
                 network.encoder.set_frequencies(layout['alt_counts'], layout['allele_totals'])
+                scale = float(self.settings['naive_bayes_init'] or 0)
+                if scale and hasattr(network, 'init_naive_bayes'):
+                    network.init_naive_bayes(scale * log_likelihood_table(
+                        layout['alt_counts'], layout['allele_totals']))
             if self.settings['class_weighting'] and layout.get('class_weights') is not None:
                 self.class_weights = torch.as_tensor(np.asarray(layout['class_weights']),
                                                      dtype=torch.float32)
@@ -243,6 +249,10 @@ class LocalAncestryModel(BaseModel):
         weight = None
         if self.class_weights is not None and self.network.training:
             weight = self.class_weights.to(logits.device)
+        if self.network.training and hasattr(self.network, 'training_loss'):
+            loss = self.network.training_loss(target, weight)  # the same value, per window
+            if loss is not None:
+                return loss
         loss = F.cross_entropy(logits.float(), target, weight=weight, ignore_index=IGNORE)
         return loss + self.network.regularization(target)
 
