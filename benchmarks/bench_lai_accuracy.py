@@ -39,10 +39,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 EXAMPLE = os.path.join(REPO, 'examples', 'local_ancestry')
 sys.path.insert(0, REPO)
-WINDOW = {'network': 'window', 'window_cM': 0.05, 'smoother_cM': 5.0, 'hidden': 0,
-          'input_dropout': 0.2, 'learning_rate': 0.01}
-SEGNET = {'network': 'segnet', 'width': 8, 'n_filters': 4, 'pool_size': 4, 'n_blocks': 4,
-          'learning_rate': 0.003}
+WINDOW = {'network': 'window', 'window_cM': 0.1, 'smoother_cM': 5.0, 'hidden': 0,
+          'input_dropout': 0.0, 'learning_rate': 0.01}
+SEGNET = {'network': 'segnet', 'width': 8, 'n_filters': 8, 'pool_size': 4, 'n_blocks': 4,
+          'input_pool': 16, 'learning_rate': 0.01}
 
 
 def cli(data, results, config, epochs, batch_size, threads, cache):
@@ -105,7 +105,7 @@ def main():
     parser.add_argument('--work', required=True)
     parser.add_argument('--epochs', type=int, default=9)
     parser.add_argument('--converged', type=int, default=60)
-    parser.add_argument('--segnet-epochs', type=int, default=2)
+    parser.add_argument('--segnet-epochs', type=int, default=6)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--windows', type=int, nargs='+', default=[200, 400, 800, 1600, 3200])
     parser.add_argument('--gnomix', help='a clone of github.com/AI-sandbox/gnomix')

@@ -14,7 +14,10 @@ are clipped to norm ``grad_clip``. With ``class_weighting`` the cross-entropy we
 ancestry by the inverse of its share of the training panel (``panel_layout()['class_weights']``),
 so an ancestry with few reference haplotypes is not called as another. ``window_cM`` and
 ``smoother_cM`` size the window network in centimorgans (``panel_layout()['genetic_positions']``):
-the windows then hold the panel's mean number of variants per ``window_cM``. Its network is
+the windows then hold the panel's mean number of variants per ``window_cM``. With
+``naive_bayes_init`` (a scale; 0 = off) and the panel's allele counts in ``panel_layout()``, the
+window network's classifiers start at that scale × their window's naive-Bayes log-likelihoods
+(0.1: tempered, as the variants of a window are not independent). Its network is
 :class:`~models.window_lai.WindowLAI` (``config['network'] = 'window'``, the default and the
 recommended one) or deepLAI's :class:`~models.segnet.SegNet` (``'segnet'``), with their
 hyperparameters from the configuration. ``mode_filter`` (an odd number of variants, 0 = off)

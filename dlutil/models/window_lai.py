@@ -12,7 +12,11 @@ The design of LAI-Net and gnomix (Maas et al., Bioinformatics 2021; Montserrat e
 3. The smoothed scores are expanded back to every variant of the window.
 
 An auxiliary cross-entropy on the window scores before smoothing (``aux_weight``) trains the base
-layer directly, as gnomix trains its base classifiers first.
+layer directly, as gnomix trains its base classifiers first. :meth:`WindowLAI.init_naive_bayes`
+starts each window's classifier at the window's naive-Bayes score from the training panel's
+allele frequencies (a closed-form base layer, which training then refines), and in training the
+loss is computed per window (:meth:`WindowLAI.training_loss`): the same value as per variant,
+without the cost of scoring every variant.
 """
 import math
 
@@ -23,10 +27,10 @@ from torch import nn
 from dlutil.genotypes.encoding import AlleleEncoding
 from dlutil.genotypes.h5 import IGNORE, MISSING
 
-# measured on the local-ancestry example (benchmarks/bench_lai_accuracy.py): windows of 100
-# variants, a smoother reaching 49 windows (~5k variants), input dropout 0.2
-WINDOW_DEFAULTS = {'window': 100, 'hidden': 0, 'smoother_width': 49, 'smoother_channels': 64,
-                   'dropout': 0.0, 'input_dropout': 0.2, 'aux_weight': 1.0,
+# measured on the local-ancestry example (benchmarks/bench_lai_accuracy.py): windows of 200
+# variants (0.1 cM there), a smoother reaching 25 windows (~5k variants, 5 cM), no input dropout
+WINDOW_DEFAULTS = {'window': 200, 'hidden': 0, 'smoother_width': 25, 'smoother_channels': 64,
+                   'dropout': 0.0, 'input_dropout': 0.0, 'aux_weight': 1.0,
                    'encoding': 'one_hot'}
 
 
@@ -60,8 +64,8 @@ class WindowLAI(nn.Module):
     Output: logits, shape=(n, n_classes, variants).
     """
 
-    def __init__(self, n_variants, n_classes, window=100, hidden=0, smoother_width=49,
-                 smoother_channels=64, dropout=0.0, input_dropout=0.2, aux_weight=1.0,
+    def __init__(self, n_variants, n_classes, window=200, hidden=0, smoother_width=25,
+                 smoother_channels=64, dropout=0.0, input_dropout=0.0, aux_weight=1.0,
                  encoding='one_hot', n_alleles=2):
         super().__init__()
         for name, value in (('n_variants', n_variants), ('n_classes', n_classes),
@@ -144,14 +148,16 @@ class WindowLAI(nn.Module):
         """How many variants of each window carry each label, float (n, n_classes, n_windows);
         :data:`IGNORE` labels left out."""
         y = y.long()
-        keep = y != IGNORE
-        if bool(((y < 0) & keep).any()) or bool((y >= self.n_classes).any()):
-            raise ValueError(f'labels must be 0..{self.n_classes - 1} or {IGNORE} (ignored)')
+        if y.numel() and int(y.max()) >= self.n_classes:
+            raise ValueError(f'labels must be 0..{self.n_classes - 1} or {IGNORE} (ignored), '
+                             f'got {int(y.max())}')
+        size = self.n_classes * self.n_windows  # ignored labels go to one more, dropped, bin
         windows = torch.arange(y.shape[1], device=y.device) // self.window
-        index = y.clamp(min=0) * self.n_windows + windows
-        counts = torch.zeros(y.shape[0], self.n_classes * self.n_windows, device=y.device)
-        counts.scatter_add_(1, index, keep.float())
-        return counts.view(y.shape[0], self.n_classes, self.n_windows)
+        index = torch.where(y != IGNORE, y * self.n_windows + windows, size)
+        counts = torch.zeros(y.shape[0], size + 1, device=y.device)
+        counts.scatter_add_(1, index, torch.ones(1, device=y.device).expand(index.shape))
+        counts = counts[:, :size]  # a negative label other than IGNORE fails in scatter_add_
+        return counts.reshape(y.shape[0], self.n_classes, self.n_windows)
 
     def training_loss(self, y, weight=None):
         """The per-variant cross-entropy of the last training pass (``weight`` per class, as
