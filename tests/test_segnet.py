@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from dlutil.genotypes.h5 import IGNORE, MISSING
 from models.local_ancestry import (LocalAncestryModel, ancestry_metrics, mode_filter,
@@ -59,6 +60,7 @@ def test_one_hot_alleles_and_missing():
 
 @pytest.mark.parametrize('make', [
     lambda: SegNet(70, 3, width=4, n_filters=3, pool_size=2, n_blocks=2),
+    lambda: SegNet(70, 3, width=4, n_filters=3, pool_size=2, n_blocks=2, input_pool=4),
     lambda: WindowLAI(70, 3, window=16, hidden=4, smoother_width=3)])
 def test_batch_size_does_not_change_outputs(make):
     torch.manual_seed(0)
@@ -175,3 +177,42 @@ def test_parameter_table_command(tmp_path, capsys):
     rows = parameter_table()
     assert len(rows) == 8 * 7 * 7 and rows[0] == (2, 4, 2, 2, 840)
     assert rows[-1] == (48, 64, 2, 8, 20400707848)
+
+
+@pytest.mark.parametrize('hidden', [0, 8])
+def test_window_training_loss_is_the_per_variant_cross_entropy(hidden):
+    # training computes the loss per window (label counts × log-probabilities): the same value
+    # as the per-variant cross-entropy, with class weights, ignored labels and a padded window
+    torch.manual_seed(0)
+    net = WindowLAI(70, 3, window=16, hidden=hidden, smoother_width=3, input_dropout=0.0).train()
+    x = torch.randint(0, 3, (5, 70), dtype=torch.uint8)
+    x[x == 2] = 255
+    y = torch.randint(0, 3, (5, 70))
+    y[0, :7] = IGNORE
+    weight = torch.tensor([0.5, 1.0, 2.0])
+    logits = net(x)
+    expected = (F.cross_entropy(logits, y, weight=weight, ignore_index=IGNORE)
+                + net.regularization(y))
+    torch.testing.assert_close(net.training_loss(y, weight), expected)
+
+
+@pytest.mark.parametrize('encoding,hidden', [('one_hot', 0), ('one_hot', 6),
+                                             ('likelihood', 0)])
+def test_window_network_starts_at_naive_bayes(encoding, hidden):
+    # each window's classifier starts as the window's naive-Bayes score
+    from dlutil.genotypes.encoding import log_likelihood_table
+    from dlutil.genotypes.naive_bayes import WindowedNaiveBayes
+    rng = np.random.default_rng(0)
+    panel = rng.integers(0, 2, (60, 50)).astype(np.uint8)
+    nb = WindowedNaiveBayes(3).update(panel, np.repeat([0, 1, 2], 20))
+    net = WindowLAI(50, 3, window=10, hidden=hidden, smoother_width=3, encoding=encoding).eval()
+    net.encoder.set_frequencies(nb.alt, nb.total, min_minor_count=0)
+    assert net.init_naive_bayes(log_likelihood_table(nb.alt, nb.total, min_minor_count=0))
+    query = rng.integers(0, 2, (4, 50)).astype(np.uint8)
+    scores = net.window_scores(torch.as_tensor(query)).detach().numpy()
+    log_ref, log_alt = nb.log_frequencies()
+    ll = np.where(query[:, None, :] == 1, log_alt[None], log_ref[None])
+    ll = ll - ll.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(scores, ll.reshape(4, 3, 5, 10).sum(axis=3), atol=1e-4)
+    assert not WindowLAI(50, 3, window=10, hidden=4).init_naive_bayes(
+        log_likelihood_table(nb.alt, nb.total))  # too few hidden units: left as it was

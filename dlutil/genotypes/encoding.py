@@ -42,6 +42,27 @@ def one_hot_alleles(x, n_alleles=2, n_variants=None, owner='network'):
 ENCODINGS = ('one_hot', 'likelihood')
 
 
+def log_likelihood_table(alt_counts, totals, pseudo_count=0.5, min_minor_count=5, shape=None):
+    """log P(allele | ancestry) centred over the ancestries, float64 (2, n_classes, variants):
+    [0] for REF, [1] for ALT, from ALT-allele counts and allele totals per ancestry and variant
+    (each (n_classes, variants)); zeros where the minor allele is counted fewer than
+    ``min_minor_count`` times in all. ``shape``: the (n_classes, variants) expected."""
+    alt = torch.as_tensor(alt_counts, dtype=torch.float64)
+    total = torch.as_tensor(totals, dtype=torch.float64)
+    if shape is not None and (tuple(alt.shape) != tuple(shape)
+                              or tuple(total.shape) != tuple(shape)):
+        raise ValueError(f'allele counts have shapes {tuple(alt.shape)} and '
+                         f'{tuple(total.shape)} but must have shape {tuple(shape)} '
+                         f'(ancestries, variants)')
+    p = (alt + pseudo_count) / (total + 2 * pseudo_count)
+    table = torch.stack([torch.log1p(-p), torch.log(p)])  # (2, classes, variants)
+    table = table - table.mean(dim=1, keepdim=True)  # uninformative alleles give 0
+    alt_all, total_all = alt.sum(dim=0), total.sum(dim=0)
+    rare = torch.minimum(alt_all, total_all - alt_all) < min_minor_count
+    table[:, :, rare] = 0
+    return table
+
+
 class AlleleEncoding(nn.Module):
     """Alleles (n, variants) → features (n, channels, variants).
 
@@ -76,19 +97,9 @@ class AlleleEncoding(nn.Module):
         fewer than ``min_minor_count`` times in all get zeros."""
         if self.encoding != 'likelihood':
             return
-        alt = torch.as_tensor(alt_counts, dtype=torch.float64)
-        total = torch.as_tensor(totals, dtype=torch.float64)
         expected = tuple(self.log_likelihood.shape[1:])
-        if tuple(alt.shape) != expected or tuple(total.shape) != expected:
-            raise ValueError(f'allele counts have shapes {tuple(alt.shape)} and '
-                             f'{tuple(total.shape)} but must have shape {expected} '
-                             f'(ancestries, variants)')
-        p = (alt + pseudo_count) / (total + 2 * pseudo_count)
-        table = torch.stack([torch.log1p(-p), torch.log(p)])  # (2, classes, variants)
-        table = table - table.mean(dim=1, keepdim=True)  # uninformative alleles give 0
-        alt_all, total_all = alt.sum(dim=0), total.sum(dim=0)
-        rare = torch.minimum(alt_all, total_all - alt_all) < min_minor_count
-        table[:, :, rare] = 0
+        table = log_likelihood_table(alt_counts, totals, pseudo_count, min_minor_count,
+                                     expected)
         self.log_likelihood.copy_(table.to(self.log_likelihood.dtype))
         self.fitted.fill_(True)
 

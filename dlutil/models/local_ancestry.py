@@ -14,7 +14,10 @@ are clipped to norm ``grad_clip``. With ``class_weighting`` the cross-entropy we
 ancestry by the inverse of its share of the training panel (``panel_layout()['class_weights']``),
 so an ancestry with few reference haplotypes is not called as another. ``window_cM`` and
 ``smoother_cM`` size the window network in centimorgans (``panel_layout()['genetic_positions']``):
-the windows then hold the panel's mean number of variants per ``window_cM``. Its network is
+the windows then hold the panel's mean number of variants per ``window_cM``. With
+``naive_bayes_init`` (a scale; 0 = off) and the panel's allele counts in ``panel_layout()``, the
+window network's classifiers start at that scale × their window's naive-Bayes log-likelihoods
+(0.1: tempered, as the variants of a window are not independent). Its network is
 :class:`~models.window_lai.WindowLAI` (``config['network'] = 'window'``, the default and the
 recommended one) or deepLAI's :class:`~models.segnet.SegNet` (``'segnet'``), with their
 hyperparameters from the configuration. ``mode_filter`` (an odd number of variants, 0 = off)
@@ -31,6 +34,7 @@ import torch.nn.functional as F
 import numpy as np
 
 from dlutil.errors import DataShapeError, LabelShapeError
+from dlutil.genotypes.encoding import log_likelihood_table
 from dlutil.genotypes.encoding import one_hot_alleles  # noqa: F401 (re-exported)
 from dlutil.models.zoo import UnbuiltNetwork
 from dlutil.models.segnet import SEGNET_DEFAULTS, SegNet
@@ -41,7 +45,8 @@ from dlutil.genotypes.h5 import IGNORE, MISSING
 
 MODEL_DEFAULTS = {'network': 'window', 'learning_rate': 1e-4, 'patience': 10, 'mode_filter': 0,
                   'reference_batch': 32, 'warmup_haplotypes': 2048, 'class_weighting': True,
-                  'grad_clip': 1.0, 'window_cM': None, 'smoother_cM': None}
+                  'grad_clip': 1.0, 'window_cM': None, 'smoother_cM': None,
+                  'naive_bayes_init': 0.1}
 
 
 def mode_filter(calls, width, n_classes):
@@ -165,6 +170,10 @@ class LocalAncestryModel(BaseModel):
             network.positions.copy_(torch.as_tensor(layout['positions'], dtype=torch.int64))
             if 'alt_counts' in layout:
                 network.encoder.set_frequencies(layout['alt_counts'], layout['allele_totals'])
+                scale = float(self.settings['naive_bayes_init'] or 0)
+                if scale and hasattr(network, 'init_naive_bayes'):
+                    network.init_naive_bayes(scale * log_likelihood_table(
+                        layout['alt_counts'], layout['allele_totals']))
             if self.settings['class_weighting'] and layout.get('class_weights') is not None:
                 self.class_weights = torch.as_tensor(np.asarray(layout['class_weights']),
                                                      dtype=torch.float32)
@@ -248,6 +257,10 @@ class LocalAncestryModel(BaseModel):
         weight = None
         if self.class_weights is not None and self.network.training:
             weight = self.class_weights.to(logits.device)
+        if self.network.training and hasattr(self.network, 'training_loss'):
+            loss = self.network.training_loss(target, weight)  # the same value, per window
+            if loss is not None:
+                return loss
         loss = F.cross_entropy(logits.float(), target, weight=weight, ignore_index=IGNORE)
         return loss + self.network.regularization(target)
 

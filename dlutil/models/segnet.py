@@ -29,7 +29,7 @@ from dlutil.genotypes.encoding import AlleleEncoding
 
 SEGNET_DEFAULTS = {'width': 16, 'n_filters': 16, 'pool_size': 4, 'n_blocks': 5,
                    'dropout_rate': 0.01, 'input_dropout_rate': 0.01, 'l2_lambda': 1e-30,
-                   'batch_normalization': False, 'encoding': 'one_hot'}
+                   'batch_normalization': False, 'encoding': 'one_hot', 'input_pool': 1}
 
 
 def _he_normal(conv):
@@ -59,6 +59,12 @@ class SegNet(nn.Module):
         whose weights are shared across positions, cannot learn from one-hot alleles.
     n_alleles: int
         deepLAI's ``input_shape[1]``: one-hot channels per variant (2: REF, ALT).
+    input_pool: int
+        Sum the encoded features of this many consecutive variants before the first block, and
+        repeat the scores over them at the end (1, deepLAI's: none). The network then runs at
+        1 / ``input_pool`` of the variants' resolution, at about that fraction of the cost;
+        with the likelihood encoding a pooled feature is the naive-Bayes score of its variants,
+        so no ancestry information is lost, only the resolution of the calls.
 
     Input: alleles, shape=(n, variants) (0, 1, 255 missing), or one-hot, shape=(n, n_alleles,
     variants). Output: logits, shape=(n, n_classes, variants).
@@ -66,15 +72,17 @@ class SegNet(nn.Module):
 
     def __init__(self, n_variants, n_classes, width=16, n_filters=16, pool_size=4, n_blocks=5,
                  dropout_rate=0.01, input_dropout_rate=0.01, l2_lambda=1e-30,
-                 batch_normalization=False, encoding='one_hot', n_alleles=2):
+                 batch_normalization=False, encoding='one_hot', n_alleles=2, input_pool=1):
         super().__init__()
         for name, value in (('n_variants', n_variants), ('n_classes', n_classes),
                             ('width', width), ('n_filters', n_filters),
-                            ('pool_size', pool_size), ('n_blocks', n_blocks)):
+                            ('pool_size', pool_size), ('n_blocks', n_blocks),
+                            ('input_pool', input_pool)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f'SegNet: {name} must be a positive integer, got {value!r}')
         self.n_variants, self.n_classes, self.n_alleles = n_variants, n_classes, n_alleles
         self.pool_size, self.n_blocks, self.l2_lambda = pool_size, n_blocks, float(l2_lambda)
+        self.input_pool = input_pool
         self._same = ((width - 1) // 2, width - 1 - (width - 1) // 2)
         self.input_dropout = nn.Dropout(input_dropout_rate)
         self.dropout = nn.Dropout(dropout_rate)
@@ -119,12 +127,14 @@ class SegNet(nn.Module):
     def forward(self, x):
         x = self.encoder(x)
         length = x.shape[2]
-        multiple = self.pool_size ** self.n_blocks
+        multiple = self.pool_size ** self.n_blocks * self.input_pool
         padded = -(-length // multiple) * multiple
         if padded != length:  # missing variants at the end, cropped from the output
             x = F.pad(x, (0, padded - length))
         self._activity = x.new_zeros(())
         x = self.input_dropout(x)
+        if self.input_pool > 1:  # sums over input_pool variants
+            x = F.avg_pool1d(x, self.input_pool) * self.input_pool
         pools = []
         for layers in self.down:
             x = F.max_pool1d(self._conv_block(layers, x), self.pool_size)
@@ -134,7 +144,10 @@ class SegNet(nn.Module):
             x = F.interpolate(x, scale_factor=self.pool_size, mode='nearest')
             x = self._conv_block(layers, x)
         self._penalty = self.l2_lambda * self._activity / x.shape[0]
-        return self.output(x)[:, :, :length]
+        x = self.output(x)
+        if self.input_pool > 1:
+            x = torch.repeat_interleave(x, self.input_pool, dim=2)
+        return x[:, :, :length]
 
     def regularization(self, y_true=None):
         """The L2 activity penalty of the last training forward pass (0 in evaluation)."""

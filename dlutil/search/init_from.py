@@ -74,6 +74,6 @@ def check(definition, init, config, device):
         raise WeightInitError(f'--freeze: no parameter to freeze among the loaded tensors of '
                               f'--init-from {init.path}')
     if frozen and not any(p.requires_grad for p in model.network.parameters()):
-        raise WeightInitError(f'--freeze: every parameter of the network would be frozen, and '
-                              f'nothing would train; load or freeze fewer layers '
+        raise WeightInitError('--freeze: every parameter of the network would be frozen, and '
+                              'nothing would train; load or freeze fewer layers '
                               '(--init-layers PREFIX, --freeze PREFIX)')

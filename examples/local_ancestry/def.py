@@ -285,8 +285,9 @@ def get_config():
         return {'network': 'segnet', 'width': random.choice([8, 16]),
                 'n_filters': random.choice([4, 8]), 'pool_size': random.choice([2, 4]),
                 'n_blocks': random.choice([3, 4, 5]),
+                'input_pool': random.choice([16, 32]),
                 'encoding': random.choice(['likelihood', 'one_hot']),
-                'learning_rate': random.choice([1e-3, 3e-3])}
+                'learning_rate': random.choice([3e-3, 1e-2])}
     return dict({key: random.choice(values) for key, values in WINDOW_SPACE.items()},
                 network='window')
 
