@@ -8,12 +8,20 @@ validation with ``-y``, test with ``-e``, each prediction file with ``-p``), run
 network built from the search's first configurations, and raises a
 :class:`dlutil.errors.DataShapeError` that names the generator, the file and the value. Nothing is
 recorded as a trial result.
+
+The network's state is checked too (:func:`check_checkpointable`): checkpoints are read with
+``torch.load(weights_only=True)``, so a ``Model.extra_state()`` or a module's
+``get_extra_state()`` that returns, say, a numpy array would be saved by every trial and then
+refused on resume or by ``-e``; it is a :class:`dlutil.errors.DefinitionError` before the first
+trial instead.
 """
+import io
+
 import torch
 
 from dlutil.data.batches import to_tensor
 from dlutil.data.checks import first_batch
-from dlutil.errors import DataShapeError
+from dlutil.errors import DataShapeError, DefinitionError
 
 #: configurations tried before inputs are said not to fit the network
 CONFIGS_TRIED = 3
@@ -89,6 +97,7 @@ def check(definition, batches, configs, device):
                     failures.append((name, config, error))
                     break
             else:
+                check_checkpointable(definition, model)
                 return config
         finally:
             del model
@@ -103,6 +112,54 @@ def check(definition, batches, configs, device):
         f'the first batch of the {name} (inputs {_shape(x)}{labels}) does not fit the network '
         f'(or its criterion) of any of {len(configs[:CONFIGS_TRIED])} configurations tried; '
         f'with {config}: {type(error).__name__}: {error}')
+
+
+def _leaves(tree, where=''):
+    """``(where, value)`` for every value of a state dict that is not a tensor, nested ones
+    included; ``where`` as ``['network']['layer._extra_state']``."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, f'{where}[{key!r}]')
+    elif isinstance(tree, (list, tuple)):
+        for index, value in enumerate(tree):
+            yield from _leaves(value, f'{where}[{index}]')
+    elif not isinstance(tree, torch.Tensor):
+        yield where, tree
+
+
+def _loads_safely(value):
+    """Whether ``value`` comes back from ``torch.save`` and ``torch.load(weights_only=True)``."""
+    buffer = io.BytesIO()
+    try:
+        torch.save(value, buffer)
+        buffer.seek(0)
+        torch.load(buffer, weights_only=True)
+    except Exception:
+        return False
+    return True
+
+
+def check_checkpointable(definition, model):
+    """Refuse a model whose checkpoints could not be read back: a value of its ``state_dict()``
+    that ``torch.load(weights_only=True)`` refuses (tensors stay out of the test: cheap for any
+    network).
+
+    Raises
+    ------
+    DefinitionError: naming the def.py, the value's place in the state dict and its type
+    """
+    leaves = list(_leaves(model.state_dict()))
+    if _loads_safely([value for _, value in leaves]):
+        return
+    where, value = next(((where, value) for where, value in leaves if not _loads_safely(value)),
+                        leaves[0])
+    kind = type(value)
+    raise DefinitionError(
+        f'{definition.path}: the model\'s state holds a {kind.__module__}.{kind.__qualname__} at '
+        f'state_dict(){where}, which its checkpoints could not hold: they are read back with '
+        f'torch.load(weights_only=True), which takes tensors, numbers, strings, None and lists, '
+        f'tuples and dicts of them; return only those from extra_state() or get_extra_state() '
+        f'(a numpy array: torch.as_tensor(array))')
 
 
 def run(definition, data_dir, batch_size, device, configs, hyper=False, test=False,

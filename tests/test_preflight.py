@@ -218,3 +218,37 @@ def test_cpu_never_initialises_cuda(cli, classifier_def, h5_data, tmp_path, monk
     assert not torch.cuda.is_initialized()
     best = json.loads((tmp_path / 'r' / 'best.json').read_text())
     assert os.path.exists(tmp_path / 'r' / 'trials' / best['trial'] / 'best.pt')
+
+
+INIT = '        super(Model, self).init_model(network, optimizer, constraints=constraints)\n'
+
+
+@pytest.mark.parametrize('where, old, new', [
+    ("['extra']['counts']", INIT, INIT + """
+    def extra_state(self):
+        return {'counts': np.zeros(3)}
+"""),
+    ("['network']['features.0._extra_state']", 'class Model(', """\
+class Counted(nn.Conv2d):
+    def get_extra_state(self):
+        return np.arange(4)
+
+    def set_extra_state(self, state):
+        pass
+
+
+class Model(""")])
+def test_a_state_checkpoints_could_not_hold_is_refused_before_any_trial(cli, h5_data, tmp_path,
+                                                                        where, old, new):
+    # checkpoints are read with weights_only=True: a numpy array in the state would be saved by
+    # every trial and refused on resume; say so before training, naming the value's place
+    text = CLASSIFIER_DEF.replace('import torch\n', 'import numpy as np\nimport torch\n')
+    assert old in text
+    text = text.replace(old, new)
+    if 'Counted' in new:
+        text = text.replace('(nn.Conv2d(4', '(Counted(4')
+    def_path = write_def(tmp_path, text)
+    code, err = search(cli, def_path, h5_data, tmp_path / 'r')
+    assert_clean_error(code, err, str(def_path), f'state_dict(){where}', 'numpy.ndarray',
+                       'weights_only=True', 'torch.as_tensor')
+    assert no_trial_ran(tmp_path / 'r')

@@ -18,7 +18,6 @@ A file htslib cannot read (cut short, damaged, malformed) is an :class:`InputErr
 file, the record (its line, or the last record read) and what was expected
 (:mod:`~.vcf_diagnosis`).
 """
-import contextlib
 import os
 
 import numpy as np
@@ -107,25 +106,12 @@ def _read_error(path, reader, index, previous, error):
 
 def vcf_samples(path):
     """The sample names of a VCF/BCF header."""
-    with _quiet_htslib(path):
+    with vcf_diagnosis.quiet_htslib(path):
         reader = _open(path)
     try:
         return list(reader.samples)
     finally:
         reader.close()
-
-
-@contextlib.contextmanager
-def _quiet_htslib(path):
-    """htslib's own messages off (cyvcf2's copy of htslib) while ``path`` is read: what it
-    would print on stderr, a read error's file, record and cause, is in our one-line error."""
-    cyvcf2 = extras.require('cyvcf2', f'reading the VCF/BCF {path}', extra='genotypes').cyvcf2
-    set_level = getattr(cyvcf2, 'set_htslib_log_level', lambda level: None)
-    set_level(0)
-    try:
-        yield
-    finally:
-        set_level(3)  # htslib's default, HTS_LOG_WARNING
 
 
 def iter_vcf_blocks(path, samples=None, chromosome=None, block=4096, multiallelic='skip',
@@ -158,7 +144,7 @@ def iter_vcf_blocks(path, samples=None, chromosome=None, block=4096, multialleli
     for key in ('variants', 'multiallelic', 'unphased', 'duplicate_position',
                 'other_chromosome'):
         counts.setdefault(key, 0)
-    with _quiet_htslib(path):  # a read error is one line of ours, not htslib's too
+    with vcf_diagnosis.quiet_htslib(path):  # a read error is one line of ours, not htslib's too
         reader = _open(path, samples)
         try:
             names = list(reader.samples)

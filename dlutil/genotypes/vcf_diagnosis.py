@@ -10,11 +10,15 @@ at the file again, only once reading has failed, and say what is wrong:
 - :func:`header_problem`: an empty file, a first line that is not ``##fileformat=VCF…``, no
   ``#CHROM`` line, a sample named twice, damaged compressed data;
 - :func:`record_problem`: the record after the last one read, by line number: cut off mid-line,
-  the wrong number of columns, a POS or GT that is not one, damaged compressed data.
+  the wrong number of columns, a POS or GT that is not one, damaged compressed data;
+- :func:`quiet_htslib`: htslib's own stderr lines off while a file is read, as these say it.
 """
+import contextlib
 import gzip
 import re
 import zlib
+
+from dlutil import extras
 
 #: BGZF's end-of-file marker: an empty block, the last 28 bytes of every complete bgzip/BCF file
 BGZF_EOF = bytes.fromhex('1f8b08040000000000ff0600424302001b0003000000000000000000')
@@ -170,4 +174,19 @@ def _line_problem(line, samples):
     return None
 
 
-__all__ = ['BGZF_EOF', 'is_bgzf', 'is_bcf', 'check_complete', 'header_problem', 'record_problem']
+__all__ = ['BGZF_EOF', 'is_bgzf', 'is_bcf', 'check_complete', 'header_problem', 'record_problem',
+           'quiet_htslib']
+
+
+@contextlib.contextmanager
+def quiet_htslib(path, extra='genotypes'):
+    """htslib's own messages off (cyvcf2's copy of htslib) while ``path`` is read: what it
+    would print on stderr, a read error's file, record and cause, is in our one-line error.
+    Without cyvcf2, a :class:`~dlutil.extras.MissingExtraError` naming ``extra``."""
+    cyvcf2 = extras.require('cyvcf2', f'reading the VCF/BCF {path}', extra=extra).cyvcf2
+    set_level = getattr(cyvcf2, 'set_htslib_log_level', lambda level: None)
+    set_level(0)
+    try:
+        yield
+    finally:
+        set_level(3)  # htslib's default, HTS_LOG_WARNING

@@ -13,13 +13,17 @@ A multi-allelic record gives one :class:`Site` per ALT. Alleles that are not a s
 nucleotide letters (symbolic ``<DEL>``, breakends, the ``*`` overlapping deletion, a missing
 ``.``) are not scorable: they come with ``symbolic=True`` so the caller can count them. Plain,
 gzipped and bgzipped VCFs and BCFs are read as htslib reads them, without their samples (the
-genotype columns are never parsed). A record htslib cannot parse stops the reading with an
-:class:`InputError` naming the file and the last record read before it (``CHROM:POS``).
+genotype columns are never parsed). A file htslib cannot read, a bgzipped one cut short, or a
+record it cannot parse stops the reading with an :class:`InputError` naming the file, the record
+(its line, or the last record read before it) and what is wrong
+(:mod:`dlutil.genotypes.vcf_diagnosis`).
 """
 import os
 import re
 from typing import NamedTuple
 
+from dlutil import extras
+from dlutil.genotypes import vcf_diagnosis
 from dlutil.sequences.onehot import IUPAC
 from dlutil.sequences.readers import InputError
 
@@ -65,39 +69,45 @@ class VcfSites:
     """
 
     def __init__(self, path, lines=False):
-        try:
-            from cyvcf2 import VCF
-        except ImportError:
-            from dlutil.extras import hint
-            raise InputError(hint('cyvcf2', '--vep')) from None
         self.path, self.lines = os.fspath(path), lines
+        where = f'--vep {self.path}'
+        VCF = extras.require('cyvcf2', where, extra='vep').VCF
         if not os.path.isfile(self.path):
-            raise InputError(f'--vep {self.path}: no such file')
+            raise InputError(f'{where}: no such file')
+        problem = vcf_diagnosis.check_complete(self.path)
+        if problem:
+            raise InputError(f'{where}: {problem}')
         try:
-            # samples=[]: the genotype columns are neither parsed nor kept
-            self.reader = VCF(self.path, lazy=True, threads=1, samples=[])
+            with vcf_diagnosis.quiet_htslib(self.path, extra='vep'):
+                # samples=[]: the genotype columns are neither parsed nor kept
+                self.reader = VCF(self.path, lazy=True, threads=1, samples=[])
         except Exception as error:  # cyvcf2 raises OSError, ValueError or a bare Exception
-            raise InputError(f'--vep {self.path}: cannot read it as a VCF ({error})') from None
+            raise InputError(f'{where}: cannot read it as a VCF: '
+                             f'{vcf_diagnosis.header_problem(self.path) or error}') from None
         self.header = self.reader.raw_header
 
     def __iter__(self):
         number, where = 0, 'the header'
         try:
-            for number, variant in enumerate(self.reader, 1):
-                chrom, pos, ref, alts = variant.CHROM, variant.POS, variant.REF, variant.ALT
-                where = f'record {number} ({chrom}:{pos})'
-                ident = variant.ID or '.'
-                line = str(variant).rstrip('\n') if self.lines else ''
-                if not alts:  # a monomorphic site: ALT '.'
-                    sites = [Site(chrom, pos, ident, ref, '.', number, True, 0)]
-                else:
-                    sites = [Site(chrom, pos, ident, ref, alt, number,
-                                  not (_LETTERS.match(ref) and _LETTERS.match(alt)), k)
-                             for k, alt in enumerate(alts)]
-                yield Record(number, line, sites)
+            with vcf_diagnosis.quiet_htslib(self.path, extra='vep'):
+                for number, variant in enumerate(self.reader, 1):
+                    chrom, pos, ref, alts = variant.CHROM, variant.POS, variant.REF, variant.ALT
+                    where = f'record {number} ({chrom}:{pos})'
+                    ident = variant.ID or '.'
+                    line = str(variant).rstrip('\n') if self.lines else ''
+                    if not alts:  # a monomorphic site: ALT '.'
+                        sites = [Site(chrom, pos, ident, ref, '.', number, True, 0)]
+                    else:
+                        sites = [Site(chrom, pos, ident, ref, alt, number,
+                                      not (_LETTERS.match(ref) and _LETTERS.match(alt)), k)
+                                 for k, alt in enumerate(alts)]
+                    yield Record(number, line, sites)
         except Exception as error:  # htslib's parse errors come as a bare Exception
-            raise InputError(f'--vep {self.path}: cannot read the record after {where} '
-                             f'({error}; htslib says why on stderr)') from None
+            line, record, problem = vcf_diagnosis.record_problem(self.path, number + 1, [])
+            at = (f'line {line}' + (f' ({record})' if record else '')) if line else \
+                f'the record after {where}'
+            raise InputError(f'--vep {self.path}, {at}: '
+                             f'{problem or f"htslib cannot parse it ({error})"}') from None
         finally:
             self.reader.close()
 
