@@ -4,6 +4,9 @@ References are one process running the same model on the same data: training wit
 global batch must give the same weights, losses and metrics; evaluation and prediction must
 return every sample exactly once, in order, however the batches divide among the ranks.
 """
+import os
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -152,14 +155,20 @@ def test_a_search_with_ddp_2_matches_one_process(cli, tmp_path):
     from conftest import write_def
     from dlutil.search import results
     def_path = write_def(tmp_path, SEARCH_DEF)
-    runs = {}
+    runs, lines = {}, {}
     for n in (1, 2):
         code, err = cli('-f', def_path, '-d', tmp_path, '-r', tmp_path / f'ddp{n}', '-y', '-c',
-                        '-ep', '3', '--keep-checkpoints', 'all', '--trials', '2', '-bs', '8', '--seed', '4', '--threads', '1',
-                        '--ddp', n)
+                        '-ep', '3', '--keep-checkpoints', 'all', '--trials', '2', '-bs', '8',
+                        '--seed', '4', '--threads', '1', '--ddp', n)
         assert code == 0, err
         runs[n] = results.read_csv(tmp_path / f'ddp{n}' / 'search.csv')
         assert (tmp_path / f'ddp{n}' / 'best.json').exists()
+        lines[n] = [line.split(': ')[0] for line in err.splitlines()
+                    if re.match(r'trial t\d+ epoch \d+/\d+: train_loss', line)]
+    # rank 0's epoch lines reach the terminal, once each, as one process's do
+    assert lines[2] == lines[1] and len(lines[1]) == sum(
+        len(results.read_csv(tmp_path / 'ddp1' / 'trials' / trial / 'history.csv'))
+        for trial in os.listdir(tmp_path / 'ddp1' / 'trials'))
     assert [{k: v for k, v in r.items() if k != 'reward'} for r in runs[2]] == \
         [{k: v for k, v in r.items() if k != 'reward'} for r in runs[1]]
     assert [r['reward'] for r in runs[2]] == pytest.approx([r['reward'] for r in runs[1]],

@@ -10,9 +10,11 @@ number is in the file, not in the environment, which is part of a search's ident
 import concurrent.futures
 import hashlib
 import json
+import logging
 import os
 import pathlib
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -118,6 +120,30 @@ def search(def_path, result, trials=7, **kwargs):
     return comparable(result)
 
 
+class EpochLines(logging.Handler):
+    """The epoch lines the ``dlutil`` logger shows in this process (the driver), while held."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        match = re.match(r'trial (t\d+) epoch (\d+)/\d+: ', record.getMessage())
+        if match:
+            self.lines.append((match[1], int(match[2])))
+
+    def __enter__(self):
+        logger = logging.getLogger('dlutil')
+        self.level = logger.level
+        logger.addHandler(self)
+        logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger('dlutil').removeHandler(self)
+        logging.getLogger('dlutil').setLevel(self.level)
+
+
 def checkpoint_files(result):
     """``{trial/name: (epoch, weights alone?, digest of the weights, hard-linked?)}`` of every
     checkpoint: what --keep-checkpoints leaves, down to the bytes of the weights."""
@@ -160,6 +186,12 @@ def epoch_log(path):
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def trained(out):
+    """``(trial, epoch)`` of every epoch in the trials' histories, sorted."""
+    return sorted((trial, int(row['epoch'])) for trial, history in out.items()
+                  if trial.startswith('t') and '/' not in trial for row in history)
+
+
 def trained_epochs(out):
     return sum(len(v) for k, v in out.items() if k.startswith('t') and '/' not in k)
 
@@ -168,8 +200,11 @@ def test_a_search_on_two_nodes_gives_the_local_results_and_checkpoints(cluster, 
                                                                        monkeypatch):
     def_path = write_def(tmp_path, TINY_DEF)
     monkeypatch.setenv('EPOCH_LOG', str(tmp_path / 'epochs.log'))
-    out = search(def_path, tmp_path / 'result', ray=cluster.address)  # --keep-checkpoints best
+    with EpochLines() as shown:
+        out = search(def_path, tmp_path / 'result', ray=cluster.address)  # --keep-checkpoints best
     assert out == local['best'][0]
+    # every epoch trained on a node is shown by the driver, once
+    assert sorted(shown.lines) == trained(out)
     nodes = {node for _, node in epoch_log(tmp_path / 'epochs.log')}
     assert len(nodes) == 2, 'the trials should have run on both nodes'
     # the policy trimmed what the local search trims: best.pt of every trial, weights alone
@@ -352,9 +387,14 @@ def test_ddp_2_on_ray_runs_each_group_in_one_task_as_ddp_2_here(cluster, tmp_pat
     cluster.wait_for_nodes()
     request.addfinalizer(lambda: cluster.remove_node(node))
     monkeypatch.setenv('EPOCH_LOG', str(tmp_path / 'here.log'))
-    here = search(def_path, tmp_path / 'here', trials=3, ddp=2)
+    with EpochLines() as shown_here:
+        here = search(def_path, tmp_path / 'here', trials=3, ddp=2)
     monkeypatch.setenv('EPOCH_LOG', str(tmp_path / 'ray.log'))
-    there = search(def_path, tmp_path / 'ray', trials=3, ddp=2, ray=cluster.address)
+    with EpochLines() as shown_there:
+        there = search(def_path, tmp_path / 'ray', trials=3, ddp=2, ray=cluster.address)
+    # rank 0's epoch lines reach the driver, here and from a Ray task, once each
+    assert sorted(shown_here.lines) == trained(here) and sorted(shown_there.lines) == \
+        trained(there)
     # two processes trained every epoch
     assert len(epoch_log(tmp_path / 'ray.log')) == 2 * trained_epochs(there) > 0
     rows = [results.read_csv(tmp_path / name / 'search.csv') for name in ('here', 'ray')]

@@ -12,7 +12,9 @@ node-local temporary directory, and the files travel through Ray's object store 
   from it, as locally);
 * after every epoch the task sends ``history.csv``, ``last.pt`` and, when the epoch was the best
   so far, word to make ``best.pt`` that checkpoint; it waits until the sink has written them, so
-  ``--result`` always holds the trial's last finished epoch, exactly as a local run would.
+  ``--result`` always holds the trial's last finished epoch, exactly as a local run would; the
+  task's log lines (the epoch lines) go with them, and the driver shows them (it asks the sink
+  for new ones every second).
 
 When a node dies mid-trial, Ray runs the task again (``max_retries``) and the new attempt
 resumes from the last epoch the sink holds. Ctrl-C on the driver closes the sink (nothing more
@@ -24,10 +26,12 @@ the def.py travels with the tasks, as do the environment variables it reads.
 """
 import concurrent.futures
 import hashlib
+import logging
 import os
 import shutil
 import socket
 import tempfile
+import threading
 
 import torch
 
@@ -43,6 +47,9 @@ INSTALL_HINT = ("--ray needs Ray: pip install 'dlutil[ray]' (or pip install -e '
 MAX_RETRIES = 3
 STOP_SECONDS = 30  # how long an interrupted search waits for its tasks to be killed
 CONNECT_SECONDS = 5  # how long the head of a cluster may take to answer (--ray HOST:PORT)
+LINES_SECONDS = 1.0  # how often the driver shows the tasks' log lines
+
+log = logging.getLogger('dlutil')
 
 
 def import_ray():
@@ -97,6 +104,12 @@ class ResultSink:
     def __init__(self, root):
         self.store = results.ResultStore(root)
         self.closed = False
+        self.lines = []  # (level, message) from the tasks, until the driver takes them
+
+    def take_lines(self):
+        """The tasks' log lines received since the last call, oldest first."""
+        lines, self.lines = self.lines, []
+        return lines
 
     def close(self):
         """Write nothing more: the driver was interrupted. A Ray actor runs one call at a time,
@@ -117,10 +130,12 @@ class ResultSink:
         with open(path, 'rb') as handle:
             return handle.read()
 
-    def put(self, trial, files):
+    def put(self, trial, files, lines=()):
         """Write ``files`` ({name: bytes}) of ``trial`` atomically, in the order a local trial
-        writes them: history first, then last.pt, then best.pt."""
+        writes them: history first, then last.pt, then best.pt; keep its log ``lines`` for the
+        driver."""
         self._check_open()
+        self.lines.extend(lines)
         order = ['history.csv', 'error.txt', 'last.pt', 'best.pt']
         for name in sorted(files, key=order.index):
             path = self.store.trial_file(trial, name)
@@ -131,14 +146,30 @@ class ResultSink:
         return True
 
 
-class _Uploader:
-    """Sends a trial's files from the task's scratch directory to the sink after each epoch."""
+class _Lines(logging.Handler):
+    """The ``dlutil`` log lines of a task, held until they travel with its files."""
 
-    def __init__(self, ray, sink, store, trial):
-        self.ray, self.sink, self.store, self.trial = ray, sink, store, trial
+    def __init__(self):
+        super().__init__()
+        self.held = []
+
+    def emit(self, record):
+        self.held.append((record.levelno, self.format(record)))
+
+    def take(self):
+        held, self.held = self.held, []
+        return held
+
+
+class _Uploader:
+    """Sends a trial's files (and log lines) from the task's scratch directory to the sink after
+    each epoch."""
+
+    def __init__(self, ray, sink, store, trial, lines):
+        self.ray, self.sink, self.store, self.trial, self.lines = ray, sink, store, trial, lines
 
     def send(self, files):
-        self.ray.get(self.sink.put.remote(self.trial, files))
+        self.ray.get(self.sink.put.remote(self.trial, files, self.lines.take()))
 
     def __call__(self, epoch=None, checkpoint=True):
         self.send(results.trial_files(self.store, self.trial, checkpoint))
@@ -173,7 +204,8 @@ def _definition(source, def_path, environment, data_dir, batch_size):
     return _LOADED[key]
 
 
-def run_trial(source, def_path, environment, data_dir, batch_size, job, threads, sink, world=1):
+def run_trial(source, def_path, environment, data_dir, batch_size, job, threads, sink, world=1,
+              log_level=logging.INFO):
     """A Ray task: one rung evaluation in a node-local scratch directory; returns the outcome.
 
     With ``world`` > 1 the task runs the trial's ``--ddp`` group: ``world`` processes on this
@@ -195,6 +227,8 @@ def run_trial(source, def_path, environment, data_dir, batch_size, job, threads,
         The :class:`ResultSink`.
     world: int
         Processes of the trial's data-parallel group (``--ddp``).
+    log_level: int
+        The driver's: log lines of this level and above go to it.
     """
     import ray
     tune_malloc()
@@ -203,13 +237,17 @@ def run_trial(source, def_path, environment, data_dir, batch_size, job, threads,
     device = torch.device('cuda' if gpus else 'cpu')
     definition, data = _definition(source, def_path, environment, data_dir, batch_size)
     scratch = tempfile.mkdtemp(prefix=f'dlutil-{job.trial}-')
+    logger, lines = logging.getLogger('dlutil'), _Lines()
+    kept = logger.handlers[:], logger.level, logger.propagate
+    logger.handlers[:], logger.propagate = [lines], False
+    logger.setLevel(log_level)
     try:
         store = results.ResultStore(scratch)
         last = ray.get(sink.fetch.remote(job.trial))
         if last is not None:
             results.atomic_write(store.trial_file(job.trial, 'last.pt'),
                                  lambda f: f.write(last), mode='wb')
-        upload = _Uploader(ray, sink, store, job.trial)
+        upload = _Uploader(ray, sink, store, job.trial, lines)
         if world > 1:
             # Ray shows this task only its own GPUs (CUDA_VISIBLE_DEVICES): one per rank
             devices = [f'cuda:{i}' for i in range(len(gpus))] if gpus else ['cpu']
@@ -221,6 +259,8 @@ def run_trial(source, def_path, environment, data_dir, batch_size, job, threads,
         upload(checkpoint=False)  # the final history (and error.txt of a failed trial)
         return outcome
     finally:
+        logger.handlers[:], logger.propagate = kept[0], kept[2]
+        logger.setLevel(kept[1])
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -275,13 +315,29 @@ class RayExecutor:
         self.task = ray.remote(run_trial).options(num_cpus=per_cpus, num_gpus=per_gpus,
                                                   max_retries=MAX_RETRIES, retry_exceptions=False)
         self.pending = {}
+        self._stopping = threading.Event()
+        self._shower = threading.Thread(target=self._show_lines, name='dlutil-ray-lines',
+                                        daemon=True)
+        self._shower.start()
+
+    def _show_lines(self):
+        """Every :data:`LINES_SECONDS` until :meth:`stop`: the tasks' log lines, logged here."""
+        while not self._stopping.wait(LINES_SECONDS):
+            self._show()
+
+    def _show(self):
+        lines = _quietly(lambda: self.ray.get(self.sink.take_lines.remote(),
+                                              timeout=STOP_SECONDS)) or []
+        for level, message in lines:
+            log.log(level, message)
 
     def call(self, fn):
         """``fn(definition)`` here; returns what it returns."""
         return fn(self.definition)
 
     def submit(self, job):
-        ref = self.task.remote(*self.args, job, self.threads, self.sink, self.world)
+        ref = self.task.remote(*self.args, job, self.threads, self.sink, self.world,
+                               log.getEffectiveLevel())
         future = ref.future()
         self.pending[future] = ref
         future.add_done_callback(lambda f: self.pending.pop(f, None))
@@ -291,7 +347,11 @@ class RayExecutor:
         """End the search's use of the cluster; ``wait=False`` (interrupted): first close the
         sink, so nothing more reaches ``--result``, then kill the running tasks and wait (at
         most :data:`STOP_SECONDS`) until they are gone."""
-        if not wait:
+        self._stopping.set()
+        self._shower.join()
+        if wait:
+            self._show()  # the last lines
+        else:
             refs = list(self.pending.values())
             _quietly(lambda: self.ray.get(self.sink.close.remote(), timeout=STOP_SECONDS))
             for ref in refs:
@@ -319,11 +379,12 @@ def _check_fits(ray, cpus, gpus, threads, world):
 
 
 def _quietly(call, *args, **kwargs):
-    """``call(*args, **kwargs)``, whatever it raises: a node or the sink may be gone already."""
+    """``call(*args, **kwargs)``, or None whatever it raises: a node or the sink may be gone
+    already."""
     try:
-        call(*args, **kwargs)
+        return call(*args, **kwargs)
     except Exception:
-        pass
+        return None
 
 
 def _unwrapping(future):
