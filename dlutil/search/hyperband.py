@@ -147,7 +147,8 @@ class HyperbandSearch:
                  f'{usage["checkpoint_files"]} checkpoints (--keep-checkpoints '
                  f'{self.settings.keep_checkpoints})')
         rows = sorted(self.rows.values(), key=self._order)
-        for line in closing_lines(self.store, rows, self.store.path('report.html')):
+        for line in closing_lines(self.store, rows,
+                                  os.path.abspath(self.store.path('report.html'))):
             log.info(line)
 
     def _announce(self, executor, done):

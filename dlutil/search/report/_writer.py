@@ -100,9 +100,9 @@ class BackgroundReport:
             self.wake.set()
 
     def close(self, states=None, best_trial=None):
-        """Draw the final page (after any drawing under way), without the reload."""
+        """Draw the final page (after any drawing under way), without the reload (the search's
+        closing lines say where it is)."""
         self.stop()
-        log.info(f'report: {self.path}')
 
     def stop(self):
         """End the thread and draw the final page (a search interrupted or stopped by an
