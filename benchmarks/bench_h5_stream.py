@@ -36,6 +36,8 @@ import time
 
 import numpy as np
 
+from measure import memory_kib
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 LENGTH = 101
@@ -85,14 +87,6 @@ def warm(path):
     with open(path, 'rb') as handle:
         while handle.read(64 * 2 ** 20):
             pass
-
-
-def memory_kib(field):
-    with open('/proc/self/status') as handle:
-        for line in handle:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    return None
 
 
 # -- the measured subprocess ---------------------------------------------------------------------

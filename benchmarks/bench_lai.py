@@ -37,16 +37,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
+from measure import peak_rss_mb  # noqa: E402
 sys.path.insert(0, HERE)
 CONFIG = {'network': 'window', 'learning_rate': 3e-3}  # WINDOW_DEFAULTS: the example's network
-
-
-def peak_rss_mb():
-    with open('/proc/self/status') as handle:
-        for line in handle:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1]) / 1024
-    return float('nan')
 
 
 def write_panel(path, haplotypes, variants, seed=0):

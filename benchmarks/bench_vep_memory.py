@@ -28,6 +28,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
+from measure import peak_rss_mb  # noqa: E402 (benchmarks/ is the script's folder)
 
 CHROM_LENGTH = 2_000_000
 DEF = '''
@@ -57,14 +58,6 @@ class Model(MultiLabelModel):
 def get_config():
     return {}
 '''
-
-
-def peak_rss_mb():
-    with open('/proc/self/status') as handle:
-        for line in handle:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1]) / 1024
-    return float('nan')
 
 
 def write_genome(folder, rng):

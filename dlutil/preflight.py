@@ -20,7 +20,7 @@ import io
 import torch
 
 from dlutil.data.batches import to_tensor
-from dlutil.data.checks import first_batch
+from dlutil.data.checks import first_batch, leaves
 from dlutil.errors import DataShapeError, DefinitionError
 
 #: configurations tried before inputs are said not to fit the network
@@ -114,19 +114,6 @@ def check(definition, batches, configs, device):
         f'with {config}: {type(error).__name__}: {error}')
 
 
-def _leaves(tree, where=''):
-    """``(where, value)`` for every value of a state dict that is not a tensor, nested ones
-    included; ``where`` as ``['network']['layer._extra_state']``."""
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            yield from _leaves(value, f'{where}[{key!r}]')
-    elif isinstance(tree, (list, tuple)):
-        for index, value in enumerate(tree):
-            yield from _leaves(value, f'{where}[{index}]')
-    elif not isinstance(tree, torch.Tensor):
-        yield where, tree
-
-
 def _loads_safely(value):
     """Whether ``value`` comes back from ``torch.save`` and ``torch.load(weights_only=True)``."""
     buffer = io.BytesIO()
@@ -148,11 +135,12 @@ def check_checkpointable(definition, model):
     ------
     DefinitionError: naming the def.py, the value's place in the state dict and its type
     """
-    leaves = list(_leaves(model.state_dict()))
-    if _loads_safely([value for _, value in leaves]):
+    plain = [(where, value) for where, value in leaves(model.state_dict())
+             if not isinstance(value, torch.Tensor)]
+    if _loads_safely([value for _, value in plain]):
         return
-    where, value = next(((where, value) for where, value in leaves if not _loads_safely(value)),
-                        leaves[0])
+    where, value = next(((where, value) for where, value in plain if not _loads_safely(value)),
+                        plain[0])
     kind = type(value)
     raise DefinitionError(
         f'{definition.path}: the model\'s state holds a {kind.__module__}.{kind.__qualname__} at '

@@ -61,19 +61,21 @@ def scan_finite(name, generator):
             _check_values(name, generator, 'labels', y, 'a batch')
 
 
-def _leaves(tree, key=''):
+def leaves(tree, key=''):
+    """``(key, value)`` for every value of a nest of dicts, lists and tuples; ``key`` as
+    ``['x'][0]``."""
     if isinstance(tree, dict):
         for k, value in tree.items():
-            yield from _leaves(value, f'{key}[{k!r}]')
+            yield from leaves(value, f'{key}[{k!r}]')
     elif isinstance(tree, (list, tuple)):
         for i, value in enumerate(tree):
-            yield from _leaves(value, f'{key}[{i}]')
+            yield from leaves(value, f'{key}[{i}]')
     else:
         yield key, tree
 
 
 def _check_values(name, generator, what, tree, batch='its first batch'):
-    for key, value in _leaves(tree):
+    for key, value in leaves(tree):
         array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else \
             np.asarray(value)
         if array.dtype.kind not in 'biuf':
