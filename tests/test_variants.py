@@ -277,7 +277,7 @@ def test_a_file_that_is_not_a_vcf(tmp_path, genome):
     _, model = load_planted(tmp_path)
     vcf = tmp_path / 'bad.vcf'
     vcf.write_text('this is not a VCF\n')
-    with pytest.raises(InputError, match=f'--vep {vcf}: cannot read it'):
+    with pytest.raises(InputError, match=f'^{vcf}: cannot read it'):
         score_vcf(model, str(vcf), str(fasta), str(tmp_path / 'x.h5'), progress=False)
 
 

@@ -194,13 +194,13 @@ def vep_error(vcf):
 def test_vep_refuses_a_bgzip_cut_at_a_block_boundary(tmp_path):
     vcf = cut(bgzip(tmp_path, 'cut.vcf.gz', vcf_text(3000)), lambda size: size - 28)
     err = vep_error(vcf)
-    assert err.startswith(f'--vep {vcf}: truncated') and 'end-of-file block' in err
+    assert err.startswith(f'{vcf}: truncated') and 'end-of-file block' in err
 
 
 def test_vep_names_the_line_of_a_malformed_record(tmp_path, capfd):
     text = vcf_text(20).replace('chr7\t150\t', 'chr7\tabc\t')
     err = vep_error(write(tmp_path / 'bad.vcf', text))
-    assert err == (f"--vep {tmp_path / 'bad.vcf'}, line {HEADER_LINES + 6} (chr7:abc): POS 'abc' "
+    assert err == (f"{tmp_path / 'bad.vcf'}, line {HEADER_LINES + 6} (chr7:abc): POS 'abc' "
                    f"is not a position (a whole number)")
     assert capfd.readouterr().err == ''  # htslib's own lines are off while we read
 
@@ -208,4 +208,4 @@ def test_vep_names_the_line_of_a_malformed_record(tmp_path, capfd):
 def test_vep_names_a_header_htslib_refuses(tmp_path):
     vcf = write(tmp_path / 'nohead.vcf', 'chr7\t100\t.\tA\tG\t.\tPASS\t.\n')
     err = vep_error(vcf)
-    assert err.startswith(f'--vep {vcf}: cannot read it as a VCF: ') and 'fileformat' in err
+    assert err.startswith(f'{vcf}: cannot read it as a VCF: ') and 'fileformat' in err

@@ -70,8 +70,8 @@ class VcfSites:
 
     def __init__(self, path, lines=False):
         self.path, self.lines = os.fspath(path), lines
-        where = f'--vep {self.path}'
-        VCF = extras.require('cyvcf2', where, extra='vep').VCF
+        where = self.path  # the command line's error says --vep before it
+        VCF = extras.require('cyvcf2', f'--vep {where}', extra='vep').VCF
         if not os.path.isfile(self.path):
             raise InputError(f'{where}: no such file')
         problem = vcf_diagnosis.check_complete(self.path)
@@ -106,7 +106,7 @@ class VcfSites:
             line, record, problem = vcf_diagnosis.record_problem(self.path, number + 1, [])
             at = (f'line {line}' + (f' ({record})' if record else '')) if line else \
                 f'the record after {where}'
-            raise InputError(f'--vep {self.path}, {at}: '
+            raise InputError(f'{self.path}, {at}: '
                              f'{problem or f"htslib cannot parse it ({error})"}') from None
         finally:
             self.reader.close()
