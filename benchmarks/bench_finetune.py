@@ -18,7 +18,7 @@ Per run: the first epoch whose validation accuracy (``trials/t0000/history.csv``
 ``--target`` ("-" when not within ``--epochs``), and the best validation accuracy within the
 budget.
 
-    python benchmarks/bench_finetune.py                 # 3 seeds, about 15 CPU-minutes
+    python benchmarks/bench_finetune.py                 # 3 seeds: 5 min on 2 quiet cores
     python benchmarks/bench_finetune.py --seeds 5 --rows 1000
 """
 import argparse
