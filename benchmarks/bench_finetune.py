@@ -128,7 +128,8 @@ def main():
         def_path = os.path.join(tmp, 'def.py')
         with open(def_path, 'w') as handle:
             handle.write(DEF.replace('{CONFIG}', repr(CONFIG)))
-        write_task(os.path.join(tmp, 'A'), 'A', args.pretrain_rows, args.valid, 100 + args.first_seed)
+        write_task(os.path.join(tmp, 'A'), 'A', args.pretrain_rows, args.valid,
+                   100 + args.first_seed)
         accuracy = train(def_path, os.path.join(tmp, 'A'), os.path.join(tmp, 'rA'),
                          {**CONFIG, 'n_classes': 4}, args.pretrain_epochs, 100 + args.first_seed,
                          args.threads)
