@@ -184,7 +184,9 @@ def run_modes(modes, debug=False):
         except Exception as error:
             failed.append(flag)
             useful = useful or has_useful_traceback(error)
-            log.error(f'error: {flag}: {error_message(error)}', exc_info=debug)
+            message = error_message(error)  # one that names its flag already keeps its words
+            named = message.startswith((f'{flag}:', f'{flag} '))
+            log.error(f'error: {message if named else f"{flag}: {message}"}', exc_info=debug)
     if failed:
         done = [flag for flag in modes if flag not in failed]
         their = 'its' if len(done) == 1 else 'their'

@@ -238,3 +238,21 @@ def test_sys_exit_in_init_model_is_an_error_naming_the_def_py(cli, h5_data, tmp_
     code, err = cli('-f', path, '-d', h5_data, '-r', tmp_path / 'r', '-y', '-ep', 1)
     assert_clean_error(code, err, f'{path}, line ', 'sys.exit(0) was called; a def.py must not '
                                                     'end the program')
+
+
+def test_an_output_error_names_its_flag_once(monkeypatch):
+    """runner.run_modes: 'error: FLAG: message', unless the message names the flag already."""
+    from dlutil import runner
+    lines = []
+    monkeypatch.setattr(runner.log, 'error', lambda line, **kwargs: lines.append(line))
+
+    def fails(message):
+        def work():
+            raise ValueError(message)
+        return work
+    assert runner.run_modes({'--vep': fails('--vep: the model does not say its input length'),
+                             '-e': fails('test.h5: no such file'),
+                             '-p': lambda: None}) == 1
+    assert lines[:2] == ['error: --vep: the model does not say its input length',
+                         'error: -e: test.h5: no such file']
+    assert lines[2].startswith('--vep and -e failed; -p finished and wrote its outputs')

@@ -45,6 +45,17 @@ def test_a_search_refused_before_training_leaves_no_folder(cli, classifier_def, 
     assert not (tmp_path / 'new').exists()  # neither the folder nor its .lock
 
 
+def test_a_search_refused_after_hashing_its_data_leaves_no_folder(cli, classifier_def, h5_data,
+                                                                  tmp_path):
+    # --ray with an address where nothing listens is refused once the data are hashed (the
+    # hashes are cached in the results folder): neither the cache nor the lock stays behind
+    pytest.importorskip('ray')
+    code, err = cli('-f', classifier_def, '-d', h5_data, '-r', tmp_path / 'new', '-y', '-ep', 1,
+                    '--ray', '127.0.0.1:1')
+    assert code == 1 and '--ray 127.0.0.1:1: no Ray head node answers there' in err
+    assert not (tmp_path / 'new').exists()
+
+
 @pytest.mark.parametrize('old_lock', [False, True])
 def test_a_refused_run_leaves_an_empty_folder_empty(cli, classifier_def, h5_data, tmp_path,
                                                     old_lock):

@@ -32,6 +32,7 @@ import torch
 
 from dlutil import files, torchfile
 from dlutil.errors import ResultInUseError
+from dlutil.search.fingerprint import HASH_CACHE
 from dlutil.files import (TEMPORARY, CorruptFileError, StorageError, atomic_write, read_json, write_csv, write_json,  # noqa: F401
                           guard_writes, storage_error)
 
@@ -40,6 +41,9 @@ SEARCH_COLUMNS = ['trial', 'bracket', 'rung', 'epochs', 'reward', 'status', 'def
 ADDED_COLUMNS = ('def_version',)
 # ok; diverged: final (the same configuration diverges again); error: retried by the next run
 STATUSES = ('ok', 'diverged', 'error')
+#: what a run refused before its search began may leave: its lock and the data hashes it cached;
+#: a folder holding nothing else is left as that run found it (see :meth:`ResultStore.lock`)
+LEFT_BY_REFUSED_RUN = ('.lock', HASH_CACHE)
 
 
 def remove_temporaries(root):
@@ -140,12 +144,13 @@ class ResultStore:
 
         An ``flock`` on ``.lock``, which records the holder's PID: the operating system releases
         it when the process ends, even by SIGKILL, so a crashed run never leaves a stale lock
-        behind. A directory that was missing or empty (but for a ``.lock``) and holds nothing but
-        the lock (and empty folders) on release, as after a run refused before it wrote anything,
-        is left as it was: the lock file goes, and so does the directory if this lock made it.
+        behind. A directory that was missing or empty (but for :data:`LEFT_BY_REFUSED_RUN`) and
+        holds nothing else (but empty folders) on release, as after a run refused before its
+        search began, is left as it was: those files go, and so does the directory if this lock
+        made it.
         """
         created = not os.path.isdir(self.root)
-        empty = created or set(os.listdir(self.root)) <= {'.lock'}  # a lock left by a refused run
+        empty = created or set(os.listdir(self.root)) <= set(LEFT_BY_REFUSED_RUN)
         handle = self._acquire()
         try:
             handle.seek(0)
@@ -188,14 +193,18 @@ class ResultStore:
     def _remove_if_unused(self, created):
         """Remove ``.lock``, empty folders and, if ``created``, the directory, when nothing but
         the lock was written there."""
-        lock = self.path('.lock')
+        ours = {self.path(name) for name in LEFT_BY_REFUSED_RUN}
         walk = list(os.walk(self.root, topdown=False))  # children before their parents
-        if any(os.path.join(folder, name) != lock for folder, _, names in walk for name in names):
+        if any(os.path.join(folder, name) not in ours for folder, _, names in walk
+               for name in names):
             return
         with contextlib.suppress(OSError):
             for folder, _, _ in walk[:-1]:  # the last is the directory itself
                 os.rmdir(folder)
-            os.remove(lock)
+            for path in ours - {self.path('.lock')}:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+            os.remove(self.path('.lock'))
             if created:
                 os.rmdir(self.root)
 
