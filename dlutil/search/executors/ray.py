@@ -318,24 +318,31 @@ class RayExecutor:
         self._stopping = threading.Event()
         self._shower = threading.Thread(target=self._show_lines, name='dlutil-ray-lines',
                                         daemon=True)
-        self._shower.start()
 
     def _show_lines(self):
-        """Every :data:`LINES_SECONDS` until :meth:`stop`: the tasks' log lines, logged here."""
-        while not self._stopping.wait(LINES_SECONDS):
-            self._show()
+        """Every :data:`LINES_SECONDS` until :meth:`stop` (or Ray is shut down): the tasks' log
+        lines, logged here."""
+        while not self._stopping.wait(LINES_SECONDS) and self._show():
+            pass
 
     def _show(self):
+        """Log the lines the sink holds; False once Ray is no longer initialised (a call would
+        start a new Ray)."""
+        if not self.ray.is_initialized():
+            return False
         lines = _quietly(lambda: self.ray.get(self.sink.take_lines.remote(),
                                               timeout=STOP_SECONDS)) or []
         for level, message in lines:
             log.log(level, message)
+        return True
 
     def call(self, fn):
         """``fn(definition)`` here; returns what it returns."""
         return fn(self.definition)
 
     def submit(self, job):
+        if self._shower.ident is None and not self._stopping.is_set():
+            self._shower.start()  # with the first task: an executor never used starts no thread
         ref = self.task.remote(*self.args, job, self.threads, self.sink, self.world,
                                log.getEffectiveLevel())
         future = ref.future()
@@ -348,7 +355,8 @@ class RayExecutor:
         sink, so nothing more reaches ``--result``, then kill the running tasks and wait (at
         most :data:`STOP_SECONDS`) until they are gone."""
         self._stopping.set()
-        self._shower.join()
+        if self._shower.is_alive():
+            self._shower.join()
         if wait:
             self._show()  # the last lines
         else:
