@@ -21,7 +21,6 @@ same training generator in the same seeded order. :class:`DataParallel` then hoo
 The process group is NCCL on CUDA (one GPU per rank) and gloo on the CPU; :func:`launch` starts
 the N processes (from the preloaded forkserver, so they start in milliseconds).
 """
-import logging
 import os
 import queue as queue_module
 import shutil
@@ -34,8 +33,6 @@ import torch.distributed as dist
 
 from dlutil.data.batches import rows, to_numpy
 from dlutil.processes import die_with_parent, worker_context
-
-log = logging.getLogger('dlutil')
 
 
 def _take_rows(tree, start, stop):
@@ -172,30 +169,11 @@ def report(value):
     queue.put((rank, 'report', value))
 
 
-class _ToLauncher(logging.Handler):
-    """Rank 0's ``dlutil`` log lines (a trial's epoch lines), sent to the launching process."""
-
-    def __init__(self, queue, rank):
-        super().__init__()
-        self.queue, self.rank = queue, rank
-
-    def emit(self, record):
-        try:
-            self.queue.put((self.rank, 'log', (record.levelno, self.format(record))))
-        except Exception:
-            self.handleError(record)
-
-
-def _entry(rank, world, init_file, devices, target, args, queue, log_level=logging.INFO):
+def _entry(rank, world, init_file, devices, target, args, queue):
     # a forkserver's child: its parent is the server, which exits with the launching process
     die_with_parent(os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the launching process stops us
     _REPORT[:] = [(queue, rank)]
-    if rank == 0:  # the others' lines would repeat rank 0's
-        logger = logging.getLogger('dlutil')
-        logger.handlers[:] = [_ToLauncher(queue, rank)]
-        logger.setLevel(log_level)
-        logger.propagate = False
     device = torch.device(devices[rank % len(devices)])
     try:
         if device.type == 'cuda':
@@ -227,9 +205,6 @@ def launch(world, target, args=(), devices=('cpu',), cancel=None, on_report=None
     on_report: callable or None
         ``on_report(value)`` for each :func:`report` of a rank, called here as it arrives.
 
-    Rank 0's lines of the ``dlutil`` logger (a trial's epoch lines) are logged here, by this
-    process's logger, as they arrive.
-
     Returns
     -------
     What rank 0's ``target`` returned. A rank's error stops the others and is raised here as a
@@ -240,7 +215,7 @@ def launch(world, target, args=(), devices=('cpu',), cancel=None, on_report=None
     queue = context.Queue()
     processes = [context.Process(target=_entry, daemon=False,
                                  args=(rank, world, os.path.join(folder, 'init'), list(devices),
-                                       target, args, queue, log.getEffectiveLevel()))
+                                       target, args, queue))
                  for rank in range(world)]
     try:
         for process in processes:
@@ -262,9 +237,6 @@ def launch(world, target, args=(), devices=('cpu',), cancel=None, on_report=None
             if status == 'report':
                 if on_report is not None:
                     on_report(value)
-                continue
-            if status == 'log':  # rank 0's line, shown here as if logged here
-                log.log(*value)
                 continue
             reported += 1
             if rank == 0:

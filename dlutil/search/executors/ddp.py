@@ -20,7 +20,8 @@ import threading
 import torch
 
 from dlutil.definition import Definition, load_module
-from dlutil.processes import thread_lock_for_tqdm, tune_malloc
+from dlutil.processes import (LogForwarder, send_logs, thread_lock_for_tqdm, tune_malloc,
+                              worker_context)
 from dlutil.search import results
 from dlutil.search.executors._job import TrialData, run_job
 from dlutil.training import ddp
@@ -39,7 +40,9 @@ class _ParallelModels:
 
 
 def _rank(rank, world, device, def_path, data_dir, batch_size, root, job, threads,
-          report_epochs=False):
+          report_epochs=False, logs=None):
+    if rank == 0 and logs is not None:  # the others' epoch lines would repeat rank 0's
+        send_logs(*logs)
     thread_lock_for_tqdm()
     tune_malloc()
     torch.set_num_threads(threads)
@@ -82,10 +85,18 @@ def run_group(world, def_path, data_dir, batch_size, store, job, threads, device
         (``{name: bytes}``, see :func:`dlutil.search.results.trial_files`).
     cancel: threading.Event or None
         See :func:`dlutil.training.ddp.launch`.
+
+    Rank 0's log lines (its epoch lines) reach this process's logger through a
+    :class:`~dlutil.processes.LogForwarder`, as a pool worker's do.
     """
-    return ddp.launch(world, _rank, (os.path.abspath(def_path), data_dir, batch_size, store.root,
-                                     job, threads, on_epoch is not None),
-                      devices, cancel=cancel, on_report=on_epoch)
+    logs = LogForwarder(worker_context())  # rank 0's epoch lines, shown by this process
+    try:
+        return ddp.launch(world, _rank, (os.path.abspath(def_path), data_dir, batch_size,
+                                         store.root, job, threads, on_epoch is not None,
+                                         (logs.queue, logs.level)),
+                          devices, cancel=cancel, on_report=on_epoch)
+    finally:
+        logs.stop()
 
 
 def device_groups(world, workers, devices):
