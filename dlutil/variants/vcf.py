@@ -70,19 +70,18 @@ class VcfSites:
 
     def __init__(self, path, lines=False):
         self.path, self.lines = os.fspath(path), lines
-        where = self.path  # the command line's error says --vep before it
-        VCF = extras.require('cyvcf2', f'--vep {where}', extra='vep').VCF
+        VCF = extras.require('cyvcf2', f'--vep {self.path}', extra='vep').VCF
         if not os.path.isfile(self.path):
-            raise InputError(f'{where}: no such file')
+            raise InputError(f'{self.path}: no such file')
         problem = vcf_diagnosis.check_complete(self.path)
         if problem:
-            raise InputError(f'{where}: {problem}')
+            raise InputError(f'{self.path}: {problem}')
         try:
             with vcf_diagnosis.quiet_htslib(self.path, extra='vep'):
                 # samples=[]: the genotype columns are neither parsed nor kept
                 self.reader = VCF(self.path, lazy=True, threads=1, samples=[])
         except Exception as error:  # cyvcf2 raises OSError, ValueError or a bare Exception
-            raise InputError(f'{where}: cannot read it as a VCF: '
+            raise InputError(f'{self.path}: cannot read it as a VCF: '
                              f'{vcf_diagnosis.header_problem(self.path) or error}') from None
         self.header = self.reader.raw_header
 
