@@ -26,12 +26,9 @@ import struct
 import zlib
 
 from dlutil.extras import require
+from dlutil.genotypes.vcf_diagnosis import BGZF_EOF
 
 __all__ = ['AnnotatedVcf', 'BgzfWriter', 'info_ids']
-
-# the empty block that ends every BGZF file (SAM/BAM specification, 4.1.2)
-_BGZF_EOF = bytes.fromhex('1f8b08040000000000ff0600424302001b0003000000000000000000')
-
 
 class BgzfWriter:
     """A BGZF file (blocked gzip, what tabix indexes) written through a Python file, so that
@@ -63,7 +60,7 @@ class BgzfWriter:
         try:
             if self.buffer:
                 self._block(bytes(self.buffer))
-            self.handle.write(_BGZF_EOF)
+            self.handle.write(BGZF_EOF)  # the empty block that ends every BGZF file
         finally:
             self.buffer = bytearray()
             self.handle.close()
