@@ -216,3 +216,12 @@ def test_window_network_starts_at_naive_bayes(encoding, hidden):
     np.testing.assert_allclose(scores, ll.reshape(4, 3, 5, 10).sum(axis=3), atol=1e-4)
     assert not WindowLAI(50, 3, window=10, hidden=4).init_naive_bayes(
         log_likelihood_table(nb.alt, nb.total))  # too few hidden units: left as it was
+
+
+def test_window_label_counts_refuses_labels_outside_the_classes():
+    net = WindowLAI(20, 3, window=8, smoother_width=3)
+    counts = net.window_label_counts(torch.tensor([[0] * 8 + [1] * 8 + [2, IGNORE, 2, 2]]))
+    assert counts.tolist() == [[[8, 0, 0], [0, 8, 0], [0, 0, 3]]]  # the padded window: 3 of 4
+    for label in (3, -2):
+        with pytest.raises(ValueError, match=f'labels must be 0..2 or {IGNORE}.*got {label}'):
+            net.window_label_counts(torch.tensor([[0] * 19 + [label]]))
