@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -20,7 +21,8 @@ from dlutil import extras
 
 # the classifier of conftest, with two test hooks: LIVE_SEEN (the first epoch in each process
 # waits for report.html and keeps a copy: the page of a running search) and LIVE_BLOCK (the
-# process's second epoch never ends, until Ctrl-C)
+# process's second epoch never ends, until Ctrl-C; SIGUSR1 writes its threads' stacks to the
+# file LIVE_BLOCK names)
 LIVE_DEF = CLASSIFIER_DEF + '''
 import shutil
 import time
@@ -39,6 +41,10 @@ def run_epoch(self, *args, **kwargs):
         _waited.append(True)
     _epochs.append(True)
     if os.environ.get('LIVE_BLOCK') and len(_epochs) == 2:
+        import faulthandler  # SIGUSR1: every thread's stack, should Ctrl-C not end the search
+        import signal
+        faulthandler.register(signal.SIGUSR1, open(os.environ['LIVE_BLOCK'], 'w'),
+                              all_threads=True)
         print('blocked', flush=True)
         while True:
             time.sleep(0.02)
@@ -173,7 +179,8 @@ def test_ctrl_c_through_tee_stops_the_search(tmp_path, h5_data):
     """``python main.py … 2>&1 | tee log`` and Ctrl-C: both get SIGINT, tee ends first."""
     result = tmp_path / 'result'
     search = subprocess.Popen(command(tmp_path, h5_data, result), cwd=ROOT,
-                              env=dict(os.environ, LIVE_BLOCK='1'), stdout=subprocess.PIPE,
+                              env=dict(os.environ, LIVE_BLOCK=str(tmp_path / 'stacks')),
+                              stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, process_group=0)
     # one process group, as a shell makes for a pipeline: the terminal signals both
     tee = subprocess.Popen(['tee', str(tmp_path / 'log')], stdin=search.stdout,
@@ -184,7 +191,14 @@ def test_ctrl_c_through_tee_stops_the_search(tmp_path, h5_data):
             if line == 'blocked\n':
                 break
         os.killpg(search.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-        assert search.wait(timeout=120) == 130
+        try:
+            code = search.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            search.send_signal(signal.SIGUSR1)  # where it hangs, for the failure's message
+            time.sleep(1)
+            pytest.fail('the search did not end 120 s after Ctrl-C; its threads:\n'
+                        + (tmp_path / 'stacks').read_text())
+        assert code == 130
     finally:
         for process in (search, tee):
             if process.poll() is None:
