@@ -17,6 +17,7 @@ import pytest
 from tqdm import tqdm
 
 from conftest import CLASSIFIER_DEF, ROOT
+from test_resume_parallel import default_sigint
 from dlutil import extras
 
 # the classifier of conftest, with two test hooks: LIVE_SEEN (the first epoch in each process
@@ -178,13 +179,16 @@ def test_the_progress_bar_shows_the_running_loss(classifier_def):
 def test_ctrl_c_through_tee_stops_the_search(tmp_path, h5_data):
     """``python main.py … 2>&1 | tee log`` and Ctrl-C: both get SIGINT, tee ends first."""
     result = tmp_path / 'result'
+    # both as a terminal's foreground job has them: SIGINT not ignored, even where the tests
+    # run in the background (a shell's `cmd &` ignores SIGINT, and its children inherit that)
     search = subprocess.Popen(command(tmp_path, h5_data, result), cwd=ROOT,
                               env=dict(os.environ, LIVE_BLOCK=str(tmp_path / 'stacks')),
-                              stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, process_group=0)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              process_group=0, preexec_fn=default_sigint)
     # one process group, as a shell makes for a pipeline: the terminal signals both
     tee = subprocess.Popen(['tee', str(tmp_path / 'log')], stdin=search.stdout,
-                           stdout=subprocess.PIPE, text=True, process_group=search.pid)
+                           stdout=subprocess.PIPE, text=True, process_group=search.pid,
+                           preexec_fn=default_sigint)
     search.stdout.close()
     try:
         for line in tee.stdout:  # the second epoch never ends
