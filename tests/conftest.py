@@ -1,5 +1,6 @@
 """Shared fixtures: tiny one-hot sequence data with a planted motif, def.py files, the CLI."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -133,3 +134,9 @@ def _small_threads():
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+
+
+def default_sigint():
+    """In a child about to run the command: Ctrl-C as a terminal delivers it, even where the
+    tests run in the background (where SIGINT is ignored, and Python would then ignore it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -31,7 +31,8 @@ from dlutil.search.executors import Job, make_executor  # noqa: E402
 from dlutil.search.executors.ray import RayExecutor  # noqa: E402
 from dlutil.search.hyperband import HyperbandSearch  # noqa: E402
 from dlutil.search.settings import SearchSettings  # noqa: E402
-from test_resume_parallel import comparable, default_sigint, epochs_done  # noqa: E402
+from conftest import default_sigint  # noqa: E402
+from test_resume_parallel import comparable, epochs_done  # noqa: E402
 
 TINY_DEF = '''
 import os

@@ -10,7 +10,7 @@ import pytest
 
 from dlutil.search import results
 from dlutil.search import schedule
-from conftest import CLASSIFIER_DEF, ROOT, write_def
+from conftest import CLASSIFIER_DEF, ROOT, default_sigint, write_def
 
 LEARNING_CURVE = os.path.join(ROOT, 'benchmarks', 'defs', 'learning_curve.py')
 # dropout makes the RNG state matter, shuffling makes the generator state matter
@@ -178,12 +178,6 @@ class Held(Model):
 
 Model = Held
 """
-
-
-def default_sigint():
-    """In a child about to run the command: Ctrl-C as a terminal delivers it, even where the
-    tests run in the background (where SIGINT is ignored, and Python would then ignore it)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_ctrl_c_stops_the_workers_and_the_search_continues(tmp_path):
