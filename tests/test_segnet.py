@@ -225,3 +225,5 @@ def test_window_label_counts_refuses_labels_outside_the_classes():
     for label in (3, -2):
         with pytest.raises(ValueError, match=f'labels must be 0..2 or {IGNORE}.*got {label}'):
             net.window_label_counts(torch.tensor([[0] * 19 + [label]]))
+    with pytest.raises(ValueError, match='got -2'):  # the offending label, not IGNORE beside it
+        net.window_label_counts(torch.tensor([[IGNORE] + [0] * 18 + [-2]]))
